@@ -1,0 +1,33 @@
+# Everything installs into .venv from this project's own files; CI runs `make test` (see .ci/run).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+
+.PHONY: install demo test test-all lint bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0   # the CPU build; other versions download several GB
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The main job: the paper's longest-1k selection on the public Alpaca pool, then its statistics.
+demo: install
+	$(BIN)/longsift select $(DATA)/alpaca_subsets/alpaca_public_pool.jsonl.gz -o out/alpaca-longest-1k.json --k 1000 --preset paper
+	$(BIN)/longsift stats out/alpaca-longest-1k.json --compare $(DATA)/alpaca_subsets/alpaca_public_pool.jsonl.gz --by nltk -o out/stats
+
+test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/select.py

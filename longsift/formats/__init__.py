@@ -1,0 +1,108 @@
+"""Load any instruction corpus into Examples, and write Examples in the formats the ecosystem reads.
+
+A source is a container (JSON lines, JSON array, Parquet, HF dataset; gzip allowed) holding records in
+one layout (alpaca, sharegpt, messages). Both are detected; either can be forced. A new layout is one
+module with NAME, KEYS, parse() and write(), plus one line in SCHEMAS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+from longsift.errors import DataError, UnknownFormatError
+from longsift.formats import rows
+from longsift.formats.rows import RawRow
+from longsift.registry import Registry
+from longsift.records import Example
+
+SCHEMAS: Registry[ModuleType] = Registry("record layout")
+SCHEMAS.register("alpaca", "longsift.formats.alpaca")
+SCHEMAS.register("sharegpt", "longsift.formats.sharegpt")
+SCHEMAS.register("fastchat", "longsift.formats.sharegpt")
+SCHEMAS.register("messages", "longsift.formats.messages")
+
+
+class Writer(Protocol):
+    def __call__(self, records: Iterable[Example], path: Path) -> int: ...
+
+
+WRITERS: Registry[Writer] = Registry("output format")
+WRITERS.register("alpaca", "longsift.formats.alpaca:write")
+WRITERS.register("fastchat", "longsift.formats.sharegpt:write")
+WRITERS.register("sharegpt", "longsift.formats.sharegpt:write")
+WRITERS.register("messages", "longsift.formats.messages:write")
+WRITERS.register("parquet", "longsift.formats.parquet:write")
+
+CONTAINERS = ("jsonl", "json", "parquet", "hf")
+READ_FORMATS = (*SCHEMAS.names(), *CONTAINERS)
+_BY_EXTENSION = {".jsonl": "messages", ".parquet": "parquet", ".json": "alpaca"}
+
+
+def output_format(path: Path, format: str | None = None) -> str:
+    """The writer for `path`: explicit, else by extension (.jsonl messages, .json alpaca, .parquet)."""
+    if format:
+        WRITERS.get(format)  # fail early, with suggestions
+        return format
+    suffix = rows.inner_suffix(path)
+    if suffix not in _BY_EXTENSION:
+        raise UnknownFormatError(str(path), f"cannot tell the output format from {suffix!r}; pass --format")
+    return _BY_EXTENSION[suffix]
+
+
+def write(records: Iterable[Example], path: str | Path, format: str | None = None) -> int:
+    """Write records; returns how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return WRITERS.get(output_format(path, format))(records, path)
+
+
+def container_of(source: str, format: str | None = None) -> str:
+    if format in CONTAINERS:
+        return format
+    path = Path(source)
+    if path.is_dir():
+        return "hf"
+    if not path.exists():
+        if "/" in source and not source.startswith((".", "/")) and source.count("/") == 1:
+            return "hf"  # looks like a hub id: org/name
+        raise DataError(source, "no such file or directory")
+    suffix = rows.inner_suffix(path)
+    if suffix == ".parquet":
+        return "parquet"
+    if suffix == ".jsonl":
+        return "jsonl"
+    first = rows.first_char(path)
+    if first == "[":
+        return "json"
+    if first == "{":
+        return "jsonl"
+    raise UnknownFormatError(
+        source,
+        "unknown file format: expected JSON lines, a JSON array, Parquet or a Hugging Face dataset "
+        f"(the file starts with {first!r})",
+    )
+
+
+def iter_raw_rows(source: str, container: str, split: str = "train") -> Iterator[RawRow]:
+    if container == "jsonl":
+        return rows.iter_jsonl(Path(source))
+    if container == "json":
+        return rows.iter_json_array(Path(source))
+    if container == "parquet":
+        return rows.iter_parquet(Path(source))
+    return rows.iter_hf(source, split)
+
+
+def schema_for(data: dict[str, object], source: str) -> ModuleType:
+    for name in ("messages", "sharegpt", "alpaca"):
+        module = SCHEMAS.get(name)
+        if module.KEYS <= data.keys():
+            return module
+    raise UnknownFormatError(
+        source,
+        f"unknown record layout with fields {sorted(data)[:12]}: expected alpaca (instruction/input/output), "
+        "sharegpt (conversations) or messages (messages)",
+    )

@@ -1,0 +1,58 @@
+"""Alpaca layout: {"instruction", "input", "output"} (JSON array or JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from longsift.formats.schema import metadata_of, record_id, text_field
+from longsift.records import Example
+
+NAME = "alpaca"
+KEYS = frozenset({"instruction", "output"})
+_KNOWN = {"instruction", "input", "output", "id"}
+
+# The Stanford Alpaca preambles, flattened onto one line as in the paper's FastChat files.
+PREAMBLE = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+)
+PREAMBLE_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request."
+)
+
+
+def parse(data: dict[str, Any], row: int, source: str) -> Example:
+    instruction = text_field(data, "instruction", allow_empty=False)
+    input_text = text_field(data, "input", required=False)
+    output = text_field(data, "output", allow_empty=False)
+    rid, explicit = record_id(data, row)
+    example = Example.from_alpaca(instruction, input_text, output, id=rid, row=row, source=source)
+    extra = metadata_of(data, _KNOWN)
+    if explicit:
+        extra["_explicit_id"] = True
+    return example.with_metadata(**extra) if extra else example
+
+
+def to_alpaca(example: Example) -> dict[str, Any]:
+    meta = {k: v for k, v in example.metadata.items() if not k.startswith("_") and k not in ("instruction", "input")}
+    return {"instruction": example.instruction, "input": example.input, "output": example.response, **meta}
+
+
+def write(records: Iterable[Example], path: Path) -> int:
+    """A JSON array with indent 4, as the Alpaca release and json.dump(indent=4) write it."""
+    return write_json_array((to_alpaca(r) for r in records), path)
+
+
+def write_json_array(items: Iterable[dict[str, Any]], path: Path) -> int:
+    """Streams `json.dump(list(items), f, indent=4)` byte for byte, without holding the list."""
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for item in items:
+            handle.write("[\n    " if count == 0 else ",\n    ")
+            handle.write(json.dumps(item, indent=4).replace("\n", "\n    "))
+            count += 1
+        handle.write("\n]" if count else "[]")
+    return count

@@ -1,0 +1,58 @@
+"""Chat `messages` JSON lines: TRL's conversational format plus our fields, one object a line.
+
+{"id": str, "messages": [{"role": "system"|"user"|"assistant", "content": str}, ...],
+ "source": str, "row": int, "metadata": {...}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from longsift.formats.schema import RecordError, checked_messages, message, record_id
+from longsift.records import Example
+
+NAME = "messages"
+KEYS = frozenset({"messages"})
+
+
+def parse(data: dict[str, Any], row: int, source: str) -> Example:
+    turns = data.get("messages")
+    if not isinstance(turns, list) or not turns:
+        raise RecordError("field 'messages' must be a non-empty list")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise RecordError(f"messages[{i}] must be an object")
+        messages.append(message(turn.get("role"), turn.get("content"), f"messages[{i}]"))
+    rid, explicit = record_id(data, row)
+    metadata = data.get("metadata") or {}
+    if isinstance(metadata, str):  # Parquet keeps metadata as a JSON string column
+        metadata = orjson.loads(metadata)
+    if not isinstance(metadata, dict):
+        raise RecordError("field 'metadata' must be an object")
+    if explicit:
+        metadata = {**metadata, "_explicit_id": True}
+    keep_row = data.get("row")
+    original_row = keep_row if isinstance(keep_row, int) and keep_row >= 0 else row
+    origin = data.get("source") if isinstance(data.get("source"), str) else source
+    return Example(rid, checked_messages(messages), origin or source, original_row, metadata)
+
+
+def to_messages(example: Example) -> dict[str, Any]:
+    data = example.to_dict()
+    data["metadata"] = {k: v for k, v in example.metadata.items() if not k.startswith("_")}
+    return data
+
+
+def write(records: Iterable[Example], path: Path) -> int:
+    count = 0
+    with path.open("wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(to_messages(record)))
+            handle.write(b"\n")
+            count += 1
+    return count

@@ -1,0 +1,62 @@
+"""What a record layout (schema) module provides, and the checks they share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from longsift.records import ROLES, Example, Message
+
+
+class RecordError(ValueError):
+    """A record that cannot become an Example; the message is the reason shown to the user."""
+
+
+def text_field(data: dict[str, Any], key: str, *, required: bool = True, allow_empty: bool = True) -> str:
+    if key not in data or data[key] is None:
+        if required:
+            raise RecordError(f"missing field {key!r}")
+        return ""
+    value = data[key]
+    if not isinstance(value, str):
+        raise RecordError(f"field {key!r} must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise RecordError(f"field {key!r} is empty")
+    return value
+
+
+def checked_messages(messages: list[Message]) -> tuple[Message, ...]:
+    if not any(m.role == "user" for m in messages):
+        raise RecordError("no user turn")
+    assistant = [m for m in messages if m.role == "assistant"]
+    if not assistant:
+        raise RecordError("no assistant turn (missing response)")
+    if not all(m.content.strip() for m in assistant):
+        raise RecordError("empty response")
+    return tuple(messages)
+
+
+def message(role: Any, content: Any, where: str) -> Message:
+    if role not in ROLES:
+        raise RecordError(f"{where}: unknown role {role!r} (expected system, user or assistant)")
+    if not isinstance(content, str):
+        raise RecordError(f"{where}: content must be a string, got {type(content).__name__}")
+    return Message(role, content)
+
+
+def metadata_of(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """Fields we do not model are kept, so a round trip loses nothing."""
+    return {k: v for k, v in data.items() if k not in known}
+
+
+def record_id(data: dict[str, Any], row: int) -> tuple[str, bool]:
+    """The file's own id when it has one (then duplicates are an error), else the row number."""
+    value = data.get("id")
+    if value is None or value == "":
+        return str(row), False
+    if not isinstance(value, str | int):
+        raise RecordError(f"field 'id' must be a string or integer, got {type(value).__name__}")
+    return str(value), True
+
+
+def explicit_id(example: Example) -> bool:
+    return bool(example.metadata.get("_explicit_id"))

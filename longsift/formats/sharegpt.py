@@ -1,0 +1,97 @@
+"""ShareGPT / FastChat layout: {"id", "conversations": [{"from": "human"|"gpt"|"system", "value"}]}.
+
+The paper's files put the Alpaca preamble inside the human turn; the reader recognises it and keeps the
+bare instruction and input, and the writer puts it back, so paper files round-trip byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from longsift.formats.alpaca import PREAMBLE, PREAMBLE_WITH_INPUT, write_json_array
+from longsift.formats.schema import RecordError, checked_messages, message, metadata_of, record_id
+from longsift.records import Example, Message
+
+NAME = "sharegpt"
+KEYS = frozenset({"conversations"})
+_KNOWN = {"id", "conversations"}
+SPEAKERS = {
+    "human": "user", "user": "user",
+    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant",
+    "bing": "assistant", "model": "assistant",
+    "system": "system",
+}  # fmt: skip
+_INSTRUCTION = " ### Instruction: "
+_INPUT = " ### Input: "
+
+
+def parse(data: dict[str, Any], row: int, source: str) -> Example:
+    turns = data.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise RecordError("field 'conversations' must be a non-empty list")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise RecordError(f"conversations[{i}] must be an object")
+        speaker = turn.get("from")
+        role = SPEAKERS.get(speaker) if isinstance(speaker, str) else None
+        if role is None:
+            raise RecordError(f"conversations[{i}]: unknown speaker {speaker!r}")
+        messages.append(message(role, turn.get("value"), f"conversations[{i}]"))
+    rid, explicit = record_id(data, row)
+    meta = metadata_of(data, _KNOWN)
+    if explicit:
+        meta["_explicit_id"] = True
+    messages, alpaca_fields = _strip_alpaca_preamble(messages)
+    meta.update(alpaca_fields)
+    return Example(rid, checked_messages(messages), source, row, meta)
+
+
+def _strip_alpaca_preamble(messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
+    first = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+    if first is None:
+        return messages, {}
+    text = messages[first].content
+    for preamble, has_input in ((PREAMBLE_WITH_INPUT, True), (PREAMBLE, False)):
+        head = preamble + _INSTRUCTION
+        if not text.startswith(head):
+            continue
+        body = text[len(head) :]
+        instruction, sep, input_text = body.partition(_INPUT) if has_input else (body, "", "")
+        if has_input and not sep:
+            return messages, {}
+        user = f"{instruction}\n\n{input_text}" if input_text else instruction
+        messages = [*messages[:first], Message("user", user), *messages[first + 1 :]]
+        return messages, {"instruction": instruction, "input": input_text}
+    return messages, {}
+
+
+def paper_prompt(instruction: str, input_text: str) -> str:
+    """The paper's human turn: the Alpaca preamble on one line, no '### Response:'."""
+    if input_text:
+        return f"{PREAMBLE_WITH_INPUT}{_INSTRUCTION}{instruction}{_INPUT}{input_text}"
+    return f"{PREAMBLE}{_INSTRUCTION}{instruction}"
+
+
+def to_fastchat(example: Example) -> dict[str, Any]:
+    turns = []
+    first_user = True
+    for m in example.messages:
+        value = m.content
+        if m.role == "user" and first_user:
+            first_user = False
+            if "instruction" in example.metadata:
+                value = paper_prompt(example.instruction, example.input)
+        turns.append({"from": {"user": "human", "assistant": "gpt", "system": "system"}[m.role], "value": value})
+    item: dict[str, Any] = {"id": f"identity_{example.row}" if example.row >= 0 else example.id}
+    item["conversations"] = turns
+    if "score" in example.metadata:
+        item["score"] = example.metadata["score"]
+    return item
+
+
+def write(records: Iterable[Example], path: Path) -> int:
+    """The paper's released layout: a JSON array, indent 4, ids identity_<source row>."""
+    return write_json_array((to_fastchat(r) for r in records), path)

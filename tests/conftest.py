@@ -1,0 +1,55 @@
+"""Shared fixtures: the real data folder (LONGSIFT_DATA), offline Hugging Face, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Nothing may be fetched from a hub in tests: without these a lookup retries for ~46 s first.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LONGSIFT_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not (DATA / "README.md").is_file():
+        raise pytest.UsageError(
+            f"shared data not found at {DATA}: set LONGSIFT_DATA to the folder holding alpaca_subsets/, lima/, "
+            "test/, alpaca_eval/ and mt_bench/ (CI lays it at ../shared/data)."
+        )
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def alpaca_pool(data_dir: Path) -> Path:
+    return data_dir / "alpaca_subsets" / "alpaca_public_pool.jsonl.gz"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
+            input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run `python -m longsift ARGS` in a real subprocess, as a user would."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "longsift", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        input=input, timeout=timeout,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"longsift {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
