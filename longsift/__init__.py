@@ -1,4 +1,4 @@
-"""longsift: Long Is More for Alignment, as a toolkit (load -> select -> refine -> train -> generate -> judge -> report).
+"""longsift: Long Is More for Alignment as a toolkit: load, select, refine, train, generate, judge, report.
 
 Importing longsift stays light: torch, transformers, vllm and datasets load only when a stage needs them.
 """

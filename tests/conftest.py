@@ -37,8 +37,14 @@ def alpaca_pool(data_dir: Path) -> Path:
     return data_dir / "alpaca_subsets" / "alpaca_public_pool.jsonl.gz"
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
-            input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m longsift ARGS` in a real subprocess, as a user would."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     result = subprocess.run(

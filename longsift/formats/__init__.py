@@ -15,8 +15,8 @@ from typing import Protocol
 from longsift.errors import DataError, UnknownFormatError
 from longsift.formats import rows
 from longsift.formats.rows import RawRow
-from longsift.registry import Registry
 from longsift.records import Example
+from longsift.registry import Registry
 
 SCHEMAS: Registry[ModuleType] = Registry("record layout")
 SCHEMAS.register("alpaca", "longsift.formats.alpaca")
@@ -99,7 +99,7 @@ def iter_raw_rows(source: str, container: str, split: str = "train") -> Iterator
 def schema_for(data: dict[str, object], source: str) -> ModuleType:
     for name in ("messages", "sharegpt", "alpaca"):
         module = SCHEMAS.get(name)
-        if module.KEYS <= data.keys():
+        if data.keys() >= module.KEYS:
             return module
     raise UnknownFormatError(
         source,

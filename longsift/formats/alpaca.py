@@ -15,9 +15,7 @@ KEYS = frozenset({"instruction", "output"})
 _KNOWN = {"instruction", "input", "output", "id"}
 
 # The Stanford Alpaca preambles, flattened onto one line as in the paper's FastChat files.
-PREAMBLE = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-)
+PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 PREAMBLE_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request."

@@ -8,9 +8,9 @@ included) and, for text files, its 1-based `line`, so a rejection can say exactl
 from __future__ import annotations
 
 import codecs
-import re
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,8 +117,14 @@ def iter_json_array(path: Path) -> Iterator[RawRow]:
                 yield RawRow(row, line, None, f"invalid JSON ({exc}); the rest of the array is unreadable", rest)
                 return
             if _ESCAPED_BYTES.search(text):
-                yield RawRow(row, line, None, "invalid UTF-8", text.encode("utf-8", "surrogateescape").decode(
-                    "utf-8", "backslashreplace"), len(text))
+                yield RawRow(
+                    row,
+                    line,
+                    None,
+                    "invalid UTF-8",
+                    text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                    len(text),
+                )
             elif not isinstance(data, dict):
                 yield RawRow(row, line, None, f"expected a JSON object, got {type(data).__name__}", text)
             else:
