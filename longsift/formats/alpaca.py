@@ -26,16 +26,13 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
     instruction = text_field(data, "instruction", allow_empty=False)
     input_text = text_field(data, "input", required=False)
     output = text_field(data, "output", allow_empty=False)
-    rid, explicit = record_id(data, row)
-    example = Example.from_alpaca(instruction, input_text, output, id=rid, row=row, source=source)
+    example = Example.from_alpaca(instruction, input_text, output, id=record_id(data, row), row=row, source=source)
     extra = metadata_of(data, _KNOWN)
-    if explicit:
-        extra["_explicit_id"] = True
     return example.with_metadata(**extra) if extra else example
 
 
 def to_alpaca(example: Example) -> dict[str, Any]:
-    meta = {k: v for k, v in example.metadata.items() if not k.startswith("_") and k not in ("instruction", "input")}
+    meta = {k: v for k, v in example.metadata.items() if k not in ("instruction", "input")}
     return {"instruction": example.instruction, "input": example.input, "output": example.response, **meta}
 
 

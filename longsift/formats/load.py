@@ -13,7 +13,7 @@ import orjson
 
 from longsift import formats
 from longsift.formats.rows import RawRow
-from longsift.formats.schema import RecordError
+from longsift.formats.schema import RecordError, has_own_id
 from longsift.records import Example
 
 DEFAULT_MAX_RECORD_BYTES = 4 << 20
@@ -152,7 +152,7 @@ class RecordStream:
             if self.report.layout:
                 raise
             return self._reject(raw, f"unknown record layout with fields {sorted(raw.data)[:12]}", raw.data)
-        if self.check_duplicate_ids and example.metadata.get("_explicit_id"):
+        if self.check_duplicate_ids and has_own_id(raw.data):
             if example.id in seen:
                 return self._reject(raw, f"duplicate id {example.id!r}", raw.data)
             seen.add(example.id)

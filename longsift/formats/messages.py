@@ -28,14 +28,12 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
         if not isinstance(turn, dict):
             raise RecordError(f"messages[{i}] must be an object")
         messages.append(message(turn.get("role"), turn.get("content"), f"messages[{i}]"))
-    rid, explicit = record_id(data, row)
+    rid = record_id(data, row)
     metadata = data.get("metadata") or {}
     if isinstance(metadata, str):  # Parquet keeps metadata as a JSON string column
         metadata = orjson.loads(metadata)
     if not isinstance(metadata, dict):
         raise RecordError("field 'metadata' must be an object")
-    if explicit:
-        metadata = {**metadata, "_explicit_id": True}
     keep_row = data.get("row")
     original_row = keep_row if isinstance(keep_row, int) and keep_row >= 0 else row
     origin = data.get("source") if isinstance(data.get("source"), str) else source
@@ -43,9 +41,7 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
 
 
 def to_messages(example: Example) -> dict[str, Any]:
-    data = example.to_dict()
-    data["metadata"] = {k: v for k, v in example.metadata.items() if not k.startswith("_")}
-    return data
+    return example.to_dict()
 
 
 def write(records: Iterable[Example], path: Path) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longsift.records import ROLES, Example, Message
+from longsift.records import ROLES, Message
 
 
 class RecordError(ValueError):
@@ -48,15 +48,15 @@ def metadata_of(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in known}
 
 
-def record_id(data: dict[str, Any], row: int) -> tuple[str, bool]:
+def has_own_id(data: dict[str, Any]) -> bool:
+    return data.get("id") not in (None, "")
+
+
+def record_id(data: dict[str, Any], row: int) -> str:
     """The file's own id when it has one (then duplicates are an error), else the row number."""
-    value = data.get("id")
-    if value is None or value == "":
-        return str(row), False
-    if not isinstance(value, str | int):
+    if not has_own_id(data):
+        return str(row)
+    value = data["id"]
+    if not isinstance(value, str | int) or isinstance(value, bool):
         raise RecordError(f"field 'id' must be a string or integer, got {type(value).__name__}")
-    return str(value), True
-
-
-def explicit_id(example: Example) -> bool:
-    return bool(example.metadata.get("_explicit_id"))
+    return str(value)

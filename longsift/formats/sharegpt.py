@@ -40,10 +40,8 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
         if role is None:
             raise RecordError(f"conversations[{i}]: unknown speaker {speaker!r}")
         messages.append(message(role, turn.get("value"), f"conversations[{i}]"))
-    rid, explicit = record_id(data, row)
+    rid = record_id(data, row)
     meta = metadata_of(data, _KNOWN)
-    if explicit:
-        meta["_explicit_id"] = True
     messages, alpaca_fields = _strip_alpaca_preamble(messages)
     meta.update(alpaca_fields)
     return Example(rid, checked_messages(messages), source, row, meta)
