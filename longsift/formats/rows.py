@@ -92,12 +92,12 @@ def _lossy(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace")
 
 
-def iter_json_array(path: Path) -> Iterator[RawRow]:
+def iter_json_array(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[RawRow]:
     """Elements of a top-level JSON array, streamed: memory stays near one chunk plus one element."""
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     with open_binary(path) as handle:
-        reader = _ChunkReader(handle, utf8)
+        reader = _ChunkReader(handle, utf8, chunk_chars)
         reader.skip_space()
         if reader.peek() != "[":
             raise DataError(str(path), "expected a JSON array of records ('[' ...)", line=reader.line)
@@ -142,18 +142,18 @@ _ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
 class _ChunkReader:
     """A sliding text window over a binary handle that keeps a running line number."""
 
-    def __init__(self, handle: IO[bytes], decoder: codecs.IncrementalDecoder) -> None:
-        self.handle, self.decoder = handle, decoder
+    def __init__(self, handle: IO[bytes], decoder: codecs.IncrementalDecoder, chunk_chars: int) -> None:
+        self.handle, self.decoder, self.chunk_chars = handle, decoder, chunk_chars
         self.buf, self.pos, self.line, self.eof = "", 0, 1, False
 
     def _fill(self) -> bool:
         if self.eof:
             return False
-        chunk = self.handle.read(CHUNK_CHARS)
+        chunk = self.handle.read(self.chunk_chars)
         text = self.decoder.decode(chunk, final=not chunk)
         if not chunk:
             self.eof = True
-        if self.pos > CHUNK_CHARS:
+        if self.pos > self.chunk_chars:
             self.buf, self.pos = self.buf[self.pos :], 0
         self.buf += text
         return bool(chunk) or bool(text)

@@ -1,0 +1,65 @@
+"""`longsift env`: what a bug report needs: versions, devices, data folder, optional parts present."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+
+PACKAGES = ("longsift", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "nltk",
+            "vllm", "alpaca-eval", "lm-eval", "httpx", "pyarrow")  # fmt: skip
+
+
+def environment() -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    data = Path(os.environ.get("LONGSIFT_DATA", "../shared/data"))
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "packages": versions,
+        "cuda": _cuda(),
+        "data_dir": str(data.resolve()),
+        "data_dir_present": (data / "README.md").is_file(),
+        "hf_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
+    }
+
+
+def _cuda() -> str | None:
+    """Only asked when torch is installed; importing it is the one slow part of this command."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return "not available"
+    return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+
+
+def env(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Print versions, devices and where the data is: paste it into bug reports."""
+    info = environment()
+    if as_json:
+        print(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+        return
+    for key, value in info.items():
+        if key == "packages":
+            for name, version in value.items():
+                print(f"  {name:<13} {version or '-'}")
+        else:
+            print(f"{key:<17} {value}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(env)
