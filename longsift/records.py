@@ -166,3 +166,38 @@ class Generation:
 def iter_dicts(records: Iterable[Example]) -> Iterator[dict[str, Any]]:
     for record in records:
         yield record.to_dict()
+
+
+Verdict = Literal["a", "b", "tie"]
+Outcome = Literal["win", "tie", "lose"]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgment:
+    """One judge call on one prompt in one order, already mapped back to A/B terms.
+
+    `order` "ab" shows A's answer first, "ba" shows B's first. `verdict` is None when the call or the
+    parse failed (`status` "failed", `error` says why): a failure is never a tie and never dropped.
+    """
+
+    prompt_id: str
+    eval_set: str
+    model_a: str
+    model_b: str
+    order: Literal["ab", "ba"]
+    judge: str
+    template: str
+    verdict: Verdict | None
+    score_a: float | None = None
+    score_b: float | None = None
+    raw: str = ""
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Judgment:
+        return cls(**{k: v for k, v in data.items() if k in cls.__slots__})  # type: ignore[attr-defined]
