@@ -27,6 +27,7 @@ def root() -> None:
 COMMAND_MODULES = [
     "longsift.cli.data",
     "longsift.cli.env",
+    "longsift.cli.run",
 ]
 
 
