@@ -1,12 +1,13 @@
 """The `longsift` command line: one command per public function, same names and options.
 
-Each stage's commands live in their own module with a `register(app)` function; adding a stage is
-one module plus one line in COMMAND_MODULES. Command modules import heavy libraries inside commands.
+Each stage's commands live in their own module of this package with a `register(app)` function, found
+automatically. Command modules import heavy libraries inside the commands, so `--help` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import typer
 
@@ -24,16 +25,23 @@ def root() -> None:
     """Long Is More for Alignment, as a toolkit."""
 
 
-COMMAND_MODULES = [
-    "longsift.cli.data",
-    "longsift.cli.env",
-    "longsift.cli.run",
-]
+# Help lists commands in the order data flows; a module not named here is found and listed after these.
+STAGE_ORDER = ["data", "env", "llm", "refine", "train", "generate", "judge", "alpacaeval", "openllm", "analyze",
+               "report", "run"]  # fmt: skip
+
+
+def command_modules() -> list[str]:
+    """Every module of this package with a `register(app)` function: a new stage needs no edit here."""
+    found = [m.name for m in pkgutil.iter_modules(__path__) if m.name not in ("errors",)]
+    ordered = sorted(found, key=lambda name: (STAGE_ORDER.index(name) if name in STAGE_ORDER else 99, name))
+    return [f"{__name__}.{name}" for name in ordered]
 
 
 def build() -> typer.Typer:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    for name in command_modules():
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):
+            module.register(app)
     return app
 
 
