@@ -27,6 +27,8 @@ def root() -> None:
 COMMAND_MODULES = [
     "longsift.cli.data",
     "longsift.cli.env",
+    "longsift.cli.analyze",
+    "longsift.cli.report",
 ]
 
 
