@@ -64,7 +64,7 @@ def analyze_records(
 
 
 def analyze(
-    paths: Sequence[Path], *, generations: Sequence[Path] = (), selection: Sequence[Path] = (),
+    paths: Sequence[Path] = (), *, generations: Sequence[Path] = (), selection: Sequence[Path] = (),
     source: Path | None = None, unit: str | None = None, tokenizer: Path | None = None,
     tolerance: float = DEFAULT_TOLERANCE, bootstrap: int = 1000, seed: int = 0, output: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
@@ -74,6 +74,8 @@ def analyze(
     are found in it; explicit options add to them. The result goes to `output`, by default
     RUN_DIR/analyze/analysis.json for a run directory (nothing is written for bare files without `output`).
     """
+    if not (paths or generations or selection):
+        raise ConfigError("nothing to analyze: give a run directory, judgments files, --generations or --selection")
     counter = length_unit(unit, tokenizer)
     run_dir = Path(paths[0]) if len(paths) == 1 and layout.is_run_dir(Path(paths[0])) else None
     judgment_files = _judgment_files(run_dir, paths)

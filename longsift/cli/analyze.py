@@ -9,11 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def analyze(
-    paths: list[Path] = typer.Argument(..., help="A run directory, or judgments.jsonl files (or folders holding one)."),
+    paths: list[Path] = typer.Argument(
+        None, help="A run directory, or judgments.jsonl files (or folders holding one)."
+    ),
     generations: list[Path] = typer.Option([], "--generations", "-g", help="Generation JSONL files (repeatable)."),
     selection: list[Path] = typer.Option([], "--selection", help="A selected subset to profile (repeatable)."),
     source: Path | None = typer.Option(None, "--source", help="The corpus the subsets were selected from."),
@@ -37,6 +39,7 @@ def analyze(
     from longsift.analyze import analyze as run
     from longsift.report import layout
 
+    paths = paths or []
     result = run(
         paths, generations=generations, selection=selection, source=source, unit=unit, tokenizer=tokenizer,
         tolerance=tolerance, bootstrap=bootstrap, seed=seed, output=output,
