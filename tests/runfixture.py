@@ -54,7 +54,15 @@ def judgments() -> list[Judgment]:
     return out
 
 
-def build_run(run_dir: Path, *, with_summary: bool = True) -> Path:
+def second_judge() -> list[Judgment]:
+    """A judge "palm-2" that prefers A in both orders on every prompt: 6 wins under both policies."""
+    return [
+        Judgment(p, s, MODEL_A, MODEL_B, order, "palm-2", "paper", "a", raw=f"palm prefers A on {p}")
+        for (s, p) in VERDICTS for order in ("ab", "ba")
+    ]  # fmt: skip
+
+
+def build_run(run_dir: Path, *, with_summary: bool = True, two_judges: bool = False) -> Path:
     generations = {
         model: [Generation(p, s, model, (f"Question {p} about {s}? {HOSTILE}",), (answer(model, s, p),))
                 for (s, p) in VERDICTS]
@@ -64,8 +72,8 @@ def build_run(run_dir: Path, *, with_summary: bool = True) -> Path:
         layout.write_jsonl(records, layout.generation_file(run_dir, model))
     folder = layout.judge_dir(run_dir, MODEL_A, MODEL_B)
     records = judgments()
-    layout.write_jsonl(records, folder / layout.JUDGMENTS)
-    if with_summary:
+    layout.write_jsonl(records + (second_judge() if two_judges else []), folder / layout.JUDGMENTS)
+    if with_summary and not two_judges:
         outcomes = prompt_outcomes(records)
         layout.write_json({policy: tally(outcomes, policy) for policy in POLICIES}, folder / layout.SUMMARY)
     no_lc = {"win_rate": 6.0012, "standard_error": 0.7311, "discrete_win_rate": 5.5901, "n_total": 805,

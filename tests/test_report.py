@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from runfixture import EXPECTED, HOSTILE, MODEL_A, MODEL_B, build_run
 
+from longsift import formats
 from longsift.analyze import analyze
-from longsift.report import layout, report
+from longsift.records import Example
+from longsift.report import layout, plots, report
 
 
 class Page(HTMLParser):
@@ -156,6 +158,42 @@ def test_summary_only_damaged_files_and_disagreements_become_notes(tmp_path: Pat
     html = Path(report(run)["html"]).read_text()
     assert re.search(r"source: summary\.json", html) and "99" in html
     assert 'class="item"' not in html and "no per-prompt judgments to browse" in html
+
+
+def test_two_judges_get_two_tables_a_comparison_filter_and_an_agreement_table(tmp_path: Path) -> None:
+    run = build_run(tmp_path / "run", two_judges=True)
+    analyze([run], bootstrap=50)
+    page = Page(Path(report(run)["html"]).read_text())
+    assert len(page.find("table", **{"class": "outcomes"})) == 2
+    palm = next(r for r in page.rows if r[0] == "all" and len(r) == 12 and r[2] == "6")
+    assert palm[4] == "100.0% (6)" and palm[8] == "100.0% (6)"  # palm: no failure, A wins everything
+    assert {a.get("value") for a in page.find("option")} >= {"all", "0", "1"}
+    assert len(page.find("article", **{"class": "item"})) == 12  # each judge's verdicts on the 6 prompts
+    # paper outcomes on the 5 prompts both judged: gpt win, win, lose, tie, win vs palm win x5 -> agree on 3;
+    # palm only says "win", so chance agreement is gpt's win share 3/5 and kappa = (3/5 - 3/5) / (1 - 3/5) = 0
+    agreement = next(r for r in page.rows if r[:3] == ["gpt-4/paper", "palm-2/paper", "paper"])
+    assert agreement[3:] == ["5", "60.0%", "0.000"]
+
+
+def test_selection_section_and_a_loss_png_without_loss_json(tmp_path: Path) -> None:
+    run = build_run(tmp_path / "run")
+    source = [Example.from_alpaca(f"task {i}", "", " ".join(["w"] * (i + 1)), id=str(i), row=i) for i in range(4)]
+    formats.write(source, tmp_path / "pool.jsonl")  # 1..4 words: mean 2.5
+    formats.write(source[2:], run / "select" / "longest-2.json", "fastchat")  # 3 and 4 words: mean 3.5
+    layout.write_json({"source": str(tmp_path / "pool.jsonl")}, run / "select" / "manifest.json")
+    layout.write_json({"k": 2, "cutoff": 3}, run / "select" / "summary.json")
+    png = tmp_path / "run" / "train" / "other" / "loss.png"
+    png.parent.mkdir(parents=True)
+    png.write_bytes(base64.b64decode(plots.loss_curves({"x": [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}]})))
+    analyze([run], bootstrap=50)
+    html = Path(report(run)["html"]).read_text()
+    page = Page(html)
+    rows = {r[0]: r for r in page.rows if len(r) == 8}  # Set, Examples, Mean, Median, p90, instruction, ratio, quality
+    assert rows["source"][1:3] == ["4", "2.5"] and rows["longest-2"][1:3] == ["2", "3.5"]
+    assert rows["longest-2"][6] == "×1.40"  # 3.5 / 2.5
+    assert "longest-2.json" in html and "&quot;cutoff&quot;: 3" in html  # subset listed, summary shown
+    assert "selection (select/)" not in html  # no longer absent
+    assert base64.b64encode(png.read_bytes()).decode() in html  # the train stage's own PNG, embedded
 
 
 def test_report_cli(tmp_path: Path, cli) -> None:

@@ -57,7 +57,7 @@ def apply(chromium: Chromium, **filters: str) -> dict:
 
 
 def test_report_renders_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
-    run = build_run(tmp_path / "run")
+    run = build_run(tmp_path / "run", two_judges=True)
     analyze([run], bootstrap=200)
     html = Path(report(run, output=tmp_path / "report.html")["html"])
     open_report(chromium, html)
@@ -71,21 +71,25 @@ def test_report_renders_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
     cells = chromium.evaluate(
         "Array.from(document.querySelectorAll('table.outcomes tr[data-set=\"all\"] td')).map(td => td.innerText)"
     )
+    cells = cells[:11]  # the first table is gpt-4's; palm-2's follows
     assert cells[:3] == ["6", "5", "1"]
     assert tuple(cells[3:7]) == EXPECTED["paper"]["all"] and tuple(cells[7:11]) == EXPECTED["strict"]["all"]
     alpacaeval = chromium.evaluate("document.getElementById('alpacaeval-table').innerText")
     assert "n/a: LC needs the instruction-difficulty table" in alpacaeval and "4.25%" in alpacaeval
 
-    assert apply(chromium)["visible"] == 6
-    koala = apply(chromium, set="koala")
+    assert apply(chromium)["visible"] == 12  # both judges' verdicts on the 6 prompts
+    assert apply(chromium, comparison="1", outcome="win")["visible"] == 6  # palm-2 gives A every prompt
+    assert apply(chromium, comparison="1", outcome="lose")["visible"] == 0
+    filters = {"comparison": "0"}  # gpt-4 from here on
+    koala = apply(chromium, set="koala", **filters)
     assert (koala["visible"], koala["matched"], set(koala["sets"])) == (3, 3, {"koala"})
-    assert apply(chromium, outcome="win")["visible"] == 3  # paper: k1, k2, v2
-    assert apply(chromium, policy="strict", outcome="win")["visible"] == 2  # strict: k1, v2
-    assert apply(chromium, policy="strict", set="vicuna", outcome="tie")["visible"] == 1  # v1
-    assert apply(chromium, outcome="failed")["visible"] == 1  # v3
-    assert apply(chromium, outcome="flipped")["visible"] == 2  # k2, v1
-    assert apply(chromium, search="koala/k3")["visible"] == 1
-    assert apply(chromium)["visible"] == 6
+    assert apply(chromium, outcome="win", **filters)["visible"] == 3  # paper: k1, k2, v2
+    assert apply(chromium, policy="strict", outcome="win", **filters)["visible"] == 2  # strict: k1, v2
+    assert apply(chromium, policy="strict", set="vicuna", outcome="tie", **filters)["visible"] == 1  # v1
+    assert apply(chromium, outcome="failed", **filters)["visible"] == 1  # v3
+    assert apply(chromium, outcome="flipped", **filters)["visible"] == 2  # k2, v1
+    assert apply(chromium, search="koala/k3", **filters)["visible"] == 1
+    assert apply(chromium)["visible"] == 12
     assert chromium.problems() == []  # filtering threw nothing either
 
     artifacts = Path(os.environ.get("LONGSIFT_ARTIFACTS") or REPO / "ci-artifacts")

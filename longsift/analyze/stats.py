@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def bootstrap_mean_ci(
     return float(low), float(high)
 
 
-def cohen_kappa(first: Sequence[str], second: Sequence[str], labels: Sequence[str]) -> dict[str, object]:
+def cohen_kappa(first: Sequence[str], second: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Agreement of two raters over the same items: observed share, chance share, kappa and the confusion matrix.
 
     kappa = (p_o - p_e) / (1 - p_e), p_e = sum over labels of the product of both raters' label shares.

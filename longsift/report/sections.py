@@ -5,6 +5,7 @@ A section with no data says so, and which command or file would fill it.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,7 +108,7 @@ def mtbench(data: RunData) -> Html:
     }
     categories = sorted({c for per_model in scores.values() for c in per_model})
     by_category = [[c, *(number(scores[m].get(c)) for m in sorted(scores))] for c in categories]
-    body = [table(header, rows, id="mtbench-table")]
+    body: list[Any] = [table(header, rows, id="mtbench-table")]
     if categories:
         body += [table(["Category", *sorted(scores)], by_category, class_="compact"),
                  image(plots.mtbench_categories(scores), "MT-Bench score per category")]  # fmt: skip
@@ -233,6 +234,9 @@ def training(data: RunData) -> Html:
         image(plots.loss_curves({run.name: run.loss for run in data.training}), "training loss"),
     ]
     for run in data.training:
+        if not run.loss and run.loss_png is not None:  # no loss.json: show the train stage's own drawing
+            png = base64.b64encode(run.loss_png.read_bytes()).decode("ascii")
+            body += [tag("h3", f"{run.name} (loss.png)"), image(png, f"training loss of {run.name}")]
         if run.config is not None:
             body.append(tag("details", [tag("summary", f"Resolved config: {run.name}"), pre_json(run.config)]))
     return section("training", "Training", body)
