@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from longsift.analyze import (
     LengthPair,
@@ -25,6 +27,7 @@ from longsift.analyze import (
     response_lengths,
     win_rate_by_length_difference,
 )
+from longsift.analyze.length_bias import DEFAULT_EDGES
 from longsift.errors import ConfigError
 from longsift.records import Example, Generation, Judgment
 from longsift.verdicts import prompt_outcomes
@@ -195,6 +198,29 @@ def test_length_pairs_join_outcomes_with_lengths_and_count_what_is_left_out() ->
     ]  # fmt: skip
     strict, _ = length_pairs(outcomes, lengths_a, lengths_b, "strict")
     assert sorted(p.outcome for p in strict) == ["tie", "win"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.sampled_from(["win", "tie", "lose"])),
+                max_size=30))  # fmt: skip
+def test_swapping_a_and_b_mirrors_every_length_bias_number(rows: list[tuple[int, int, str]]) -> None:
+    """Invariant: B's view of the same prompts is A's win rate mirrored around 50, in mirrored bins."""
+    flip = {"win": "lose", "lose": "win", "tie": "tie"}
+    pairs = [LengthPair(str(i), "s", a, b, o) for i, (a, b, o) in enumerate(rows)]  # type: ignore[arg-type]
+    swapped = [LengthPair(p.prompt_id, "s", p.len_b, p.len_a, flip[p.outcome]) for p in pairs]  # type: ignore[arg-type]
+    ours, theirs = length_bias(pairs, n_resamples=20), length_bias(swapped, n_resamples=20)
+    if pairs:
+        assert ours["overall"]["win_rate"] == pytest.approx(100 - theirs["overall"]["win_rate"])
+        assert ours["length_matched"]["n"] == theirs["length_matched"]["n"]
+    assert ours["longer_answer_wins"] == theirs["longer_answer_wins"]  # "the longer one won" has no side
+    interior = [p for p in pairs if p.relative_difference not in DEFAULT_EDGES]  # edges belong to one side only
+    mirrored = win_rate_by_length_difference(interior, n_resamples=20)
+    mirrored_swap = win_rate_by_length_difference(
+        [LengthPair(p.prompt_id, "s", p.len_b, p.len_a, flip[p.outcome]) for p in interior],  # type: ignore[arg-type]
+        n_resamples=20,
+    )
+    for row, other in zip(mirrored, reversed(mirrored_swap), strict=True):
+        assert row["n"] == other["n"] and (row["win"], row["lose"]) == (other["lose"], other["win"])
 
 
 # ---- judges -----------------------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ def _pct(value: float | None) -> str:
 
 def _print_summary(result: dict[str, Any]) -> None:
     unit = result["unit"]["description"]
+    if result["comparisons"] and not result["inputs"]["generations"]:
+        console.print("[yellow]no generations given[/]: length analyses need them (--generations A.jsonl B.jsonl)")
     for comparison in result["comparisons"]:
         table = Table(title=f"{comparison['model_a']} vs {comparison['model_b']} ({comparison['judge']}); "
                             f"lengths in {unit}")  # fmt: skip
