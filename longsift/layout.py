@@ -1,0 +1,153 @@
+"""The run-directory layout: where each stage writes what, so the runner, analyze and report agree.
+
+A run directory holds one folder per stage; every stage is optional and the report renders whatever is there.
+
+    RUN_DIR/
+      select/<name>.json               a selected subset (any format `longsift.formats.load` reads, usually FastChat)
+      select/manifest.json             resolved config, input hashes, versions; `"source"`: path of the source corpus
+      select/summary.json              selection statistics (a JSON object; shown as is)
+      train/<model>/loss.json          [{"step": int, "epoch": float, "loss": float}, ...]
+      train/<model>/loss.png           the same curve as drawn by the train stage (the report redraws it)
+      train/<model>/train_config.json  the resolved training config (`manifest.json` is read when it is absent)
+      generate/<model>.jsonl           one `Generation.to_dict()` per line
+      judge/<A>__vs__<B>/judgments.jsonl  one `Judgment.to_dict()` per line, both orders of every prompt
+      judge/<A>__vs__<B>/summary.json  {"paper"|"strict": {<eval set>|"all": verdicts.tally row}} (A's perspective)
+      alpacaeval/<model>.json          win_rate, standard_error, discrete_win_rate, n_total, avg_length (percent
+                                       units, as the leaderboard CSV), length_controlled_winrate (null: no LC)
+      mtbench/<model>.json             {"model", "judge", "overall", "turn_1", "turn_2",
+                                        "categories": {<category>: {"score", "turn_1", "turn_2"}}, "n_failed"}
+      analyze/analysis.json            what `longsift analyze RUN_DIR` computed (see longsift.analyze.run)
+
+`<model>`, `<A>`, `<B>` are file-name slugs (`slug`); the real model names live inside the records.
+Each stage folder may also hold a `manifest.json` (resolved config, input hashes, library versions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from longsift.errors import DataError
+from longsift.records import Generation, Judgment
+
+SELECT, TRAIN, GENERATE, JUDGE, ALPACAEVAL, MTBENCH, ANALYZE = (
+    "select", "train", "generate", "judge", "alpacaeval", "mtbench", "analyze",
+)  # fmt: skip
+STAGES = (SELECT, TRAIN, GENERATE, JUDGE, ALPACAEVAL, MTBENCH, ANALYZE)
+
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+JUDGMENTS = "judgments.jsonl"
+LOSS_JSON = "loss.json"
+LOSS_PNG = "loss.png"
+TRAIN_CONFIG = "train_config.json"
+ANALYSIS = "analysis.json"
+PAIR_SEPARATOR = "__vs__"
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a model name: `meta-llama/Llama-2-7b` -> `meta-llama--Llama-2-7b`."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name.replace("/", "--")).strip("_") or "_"
+
+
+def select_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / SELECT
+
+
+def selected_files(run_dir: Path) -> list[Path]:
+    """The selected subsets: every file in select/ except the manifest and the summary."""
+    folder = select_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name not in (MANIFEST, SUMMARY))
+
+
+def train_dirs(run_dir: Path) -> list[Path]:
+    folder = Path(run_dir) / TRAIN
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def generation_file(run_dir: Path, model: str) -> Path:
+    return Path(run_dir) / GENERATE / f"{slug(model)}.jsonl"
+
+
+def generation_files(run_dir: Path) -> list[Path]:
+    return sorted((Path(run_dir) / GENERATE).glob("*.jsonl"))
+
+
+def judge_dir(run_dir: Path, model_a: str, model_b: str) -> Path:
+    return Path(run_dir) / JUDGE / f"{slug(model_a)}{PAIR_SEPARATOR}{slug(model_b)}"
+
+
+def judge_dirs(run_dir: Path) -> list[Path]:
+    folder = Path(run_dir) / JUDGE
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def alpacaeval_files(run_dir: Path) -> list[Path]:
+    return sorted((Path(run_dir) / ALPACAEVAL).glob("*.json"))
+
+
+def mtbench_files(run_dir: Path) -> list[Path]:
+    return sorted(p for p in (Path(run_dir) / MTBENCH).glob("*.json") if p.name != MANIFEST)
+
+
+def analysis_file(run_dir: Path) -> Path:
+    return Path(run_dir) / ANALYZE / ANALYSIS
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder with at least one stage folder in it."""
+    return Path(path).is_dir() and any((Path(path) / stage).is_dir() for stage in STAGES)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(Path(path).read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise DataError(str(path), f"invalid JSON ({exc})") from None
+
+
+Record = TypeVar("Record", Generation, Judgment)
+
+
+def _read_records(path: Path, record_type: type[Record]) -> Iterator[Record]:
+    with Path(path).open("rb") as handle:
+        for line_number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield record_type.from_dict(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                reason = f"not a {record_type.__name__} record ({type(exc).__name__}: {exc})"
+                raise DataError(str(path), reason, line=line_number) from None
+
+
+def read_generations(path: Path) -> list[Generation]:
+    return list(_read_records(path, Generation))
+
+
+def read_judgments(path: Path) -> list[Judgment]:
+    return list(_read_records(path, Judgment))
+
+
+def write_jsonl(records: Any, path: Path) -> int:
+    """Write records (anything with to_dict()) one JSON object a line; returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record.to_dict()) + b"\n")
+            count += 1
+    return count
+
+
+def write_json(data: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

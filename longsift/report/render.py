@@ -1,0 +1,95 @@
+"""`report(run_dir, output, markdown)`: one self-contained HTML page (and a Markdown summary) of a run.
+
+Self-contained: CSS and JS inline, plots as data: PNGs, and a Content-Security-Policy that forbids any network
+access and any script but ours (allowed by its SHA-256), so even a model output that slipped through escaping
+could not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from longsift.report import sections
+from longsift.report.browser import browser
+from longsift.report.collect import RunData, collect
+from longsift.report.markdown import markdown as render_markdown
+from longsift.report.markup import Html, esc, join, tag
+
+# (anchor, title, has-data test, what is missing when it is absent)
+CONTENTS = (
+    ("judging", "Pairwise judging", lambda d: bool(d.comparisons), "pairwise judgments (judge/)"),
+    ("alpacaeval", "AlpacaEval", lambda d: bool(d.alpacaeval), "AlpacaEval results (alpacaeval/)"),
+    ("mtbench", "MT-Bench", lambda d: bool(d.mtbench), "MT-Bench scores (mtbench/)"),
+    ("length-bias", "Length bias", lambda d: bool(d.analysis), "length analysis (analyze/analysis.json)"),
+    ("selection", "Selection", lambda d: bool(d.selection_files or d.selection_summary), "selection (select/)"),
+    ("training", "Training", lambda d: bool(d.training), "training curves (train/)"),
+    ("browser", "Prompt browser", lambda d: any(c.outcomes for c in d.comparisons), "per-prompt judgments"),
+)
+
+
+def _static(name: str) -> str:
+    return resources.files("longsift.report").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def absent_parts(data: RunData) -> list[str]:
+    missing = [what for _, _, present, what in CONTENTS if not present(data)]
+    if not data.generations:
+        missing.append("generations (generate/)")
+    return missing
+
+
+def render_html(data: RunData, title: str) -> str:
+    script, style = _static("report.js"), _static("report.css")
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "form-action 'none'; base-uri 'none'")  # fmt: skip
+    nav = [tag("a", name, href=f"#{anchor}", class_=None if present(data) else "missing")
+           for anchor, name, present, _ in CONTENTS]  # fmt: skip
+    missing = absent_parts(data)
+    overview: list[Any] = []
+    if missing:
+        overview.append(tag("p", [tag("strong", "Absent from this run: "), "; ".join(missing) + "."], class_="absent",
+                                  id="absent-list"))  # fmt: skip
+    if data.notes:
+        overview.append(tag("div", [tag("strong", "Notes"), tag("ul", [tag("li", n) for n in data.notes])],
+                            class_="notes", id="notes"))  # fmt: skip
+    body = [
+        sections.judging(data), sections.alpacaeval(data), sections.mtbench(data), sections.length_bias(data),
+        sections.selection(data), sections.training(data), browser(data),
+    ]  # fmt: skip
+    from longsift import __version__
+
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = tag("header", [tag("h1", title), tag("div", f"{data.run_dir} · longsift {__version__} · {stamp}",
+                                                  class_="meta")], class_="page")  # fmt: skip
+    page = join([
+        Html("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"),
+        Html(f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'),
+        Html('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+        tag("title", title), Html(f"<style>{style}</style></head><body>"),
+        header, tag("nav", nav, class_="toc"), tag("main", [*overview, *body]),
+        Html(f"<script>{script}</script></body></html>\n"),
+    ])  # fmt: skip
+    return str(page)
+
+
+def report(
+    run_dir: Path, output: Path | None = None, markdown: Path | None = None, title: str | None = None
+) -> dict[str, Any]:
+    """Render RUN_DIR into `output` (default RUN_DIR/report.html) and, if asked, a Markdown summary."""
+    data = collect(Path(run_dir))
+    title = title or f"longsift report: {Path(run_dir).resolve().name}"
+    output = Path(output) if output else Path(run_dir) / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_html(data, title), encoding="utf-8")
+    written = {"html": str(output), "markdown": None, "absent": absent_parts(data), "notes": data.notes}
+    if markdown is not None:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(render_markdown(data, title, absent_parts(data)), encoding="utf-8")
+        written["markdown"] = str(markdown)
+    return written
