@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from longsift.records import Generation, Judgment
 from longsift import layout
+from longsift.records import Generation, Judgment
 from longsift.verdicts import POLICIES, prompt_outcomes, tally
 
 MODEL_A, MODEL_B = "longest-1k", "org/alpagasus-1k"

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from runfixture import MODEL_A, MODEL_B, build_run
 
-from longsift import formats
+from longsift import formats, layout
 from longsift.analyze import analyze
 from longsift.formats.load import load_all
 from longsift.records import Example
-from longsift import layout
 
 # Word counts of the fixture's answers: HOSTILE is 5 whitespace words, "<model> answers <set>/<id>:" is 3.
 # A: k1 5 + 60 = 65, k2 v1 v2 v3 3 + 60 = 63, k3 3 + 10 = 13 -> mean 330 / 6 = 55

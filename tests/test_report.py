@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from runfixture import EXPECTED, HOSTILE, MODEL_A, MODEL_B, build_run
 
-from longsift import formats
+from longsift import formats, layout, plots, report
 from longsift.analyze import analyze
 from longsift.records import Example
-from longsift import layout, plots, report
 
 
 class Page(HTMLParser):

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from longsift import layout
 from longsift.analyze.judges import judge_agreement, outcomes_by_judge, position_bias
 from longsift.analyze.length_bias import DEFAULT_EDGES, DEFAULT_TOLERANCE, length_bias, length_pairs
 from longsift.analyze.lengths import LengthUnit, length_distributions, length_unit, response_lengths
@@ -25,7 +26,6 @@ from longsift.analyze.selection import compare_selections
 from longsift.errors import ConfigError, DataError
 from longsift.formats.load import load_all
 from longsift.records import Example, Generation, Judgment
-from longsift import layout
 from longsift.verdicts import POLICIES
 
 SOURCE_KEYS = ("source", "input")  # where select/manifest.json names the source corpus

@@ -36,8 +36,8 @@ def analyze(
     """Is the win just the judge liking long answers? Length and position bias, agreement, selection profile."""
     import orjson
 
-    from longsift.analyze import analyze as run
     from longsift import layout
+    from longsift.analyze import analyze as run
 
     paths = paths or []
     result = run(

@@ -1,6 +1,6 @@
 """One self-contained HTML report (and a Markdown summary) of whatever a run directory holds.
 
-`layout` is the run-directory contract every stage writes to; `report` reads a run directory and writes the HTML
+`report` reads a run directory (its contract is `longsift.layout`) and writes the HTML
 page (plots embedded as PNG, no network at view time) and optionally Markdown. Rendering loads matplotlib, so it
 is imported only when called.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from longsift import layout
-
-__all__ = ["layout", "report"]
+__all__ = ["report"]
 
 
 def report(

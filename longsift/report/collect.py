@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longsift import layout
 from longsift.errors import LongsiftError
 from longsift.records import Generation, Judgment
-from longsift import layout
 from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 
 COUNT_KEYS = ("win", "tie", "lose", "failed", "n")
