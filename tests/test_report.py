@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from runfixture import EXPECTED, HOSTILE, MODEL_A, MODEL_B, build_run
 
-from longsift import formats, layout, plots, report
+from longsift import formats, layout
 from longsift.analyze import analyze
 from longsift.records import Example
+from longsift.report import plots, report
 
 
 class Page(HTMLParser):
