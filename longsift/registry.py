@@ -46,9 +46,10 @@ class Registry(Generic[T]):
         if isinstance(entry, str):
             module_name, _, attr = entry.partition(":")
             module = importlib.import_module(module_name)
-            entry = getattr(module, attr) if attr else module
-            self._entries[name] = entry
-        return entry  # type: ignore[return-value]
+            loaded: T = getattr(module, attr) if attr else module  # type: ignore[assignment]
+            self._entries[name] = loaded
+            return loaded
+        return entry
 
     def suggest(self, name: str) -> list[str]:
         return difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
