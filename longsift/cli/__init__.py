@@ -26,6 +26,7 @@ def root() -> None:
 
 COMMAND_MODULES = [
     "longsift.cli.data",
+    "longsift.cli.llm",
 ]
 
 
