@@ -152,8 +152,8 @@ def test_per_request_timeout(tmp_path):
 def test_connection_errors_are_retried_then_reported(tmp_path):
     with LocalChatServer() as server:
         url = server.base_url
-    report = run_requests([ChatRequest.of("x")], LLMSettings(base_url=url, model="m", max_attempts=3,
-                                                              backoff_base=0.001, no_cache=True, progress=False))  # fmt: skip
+    settings = LLMSettings(base_url=url, model="m", max_attempts=3, backoff_base=0.001, no_cache=True, progress=False)
+    report = run_requests([ChatRequest.of("x")], settings)
     assert report[0].status == "failed" and report[0].attempts == 3
     assert report[0].error.startswith("connection error")
 
@@ -194,7 +194,9 @@ def test_identical_requests_are_sent_once(tmp_path):
     with LocalChatServer() as server:
         report = run_requests([ChatRequest.of("same")] * 3 + [ChatRequest.of("other")], settings_for(server, tmp_path))
         assert len(server.log) == 2
-    assert report.stats.requests == 4 and report.stats.unique == 2 and [r.text for r in report][:3] == ["echo: same"] * 3
+    assert (
+        report.stats.requests == 4 and report.stats.unique == 2 and [r.text for r in report][:3] == ["echo: same"] * 3
+    )
 
 
 def test_cache_key_covers_model_and_sampling_but_not_the_endpoint(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,9 @@ from longsift.errors import ConfigError, LongsiftError
 from longsift.llm.settings import LLMSettings, default_cache_path
 
 console = Console(stderr=True)
-llm_app = typer.Typer(help="Call LLMs: check an endpoint, run a batch of prompts, manage the cache.", no_args_is_help=True)
+llm_app = typer.Typer(
+    help="Call LLMs: check an endpoint, run a batch of prompts, manage the cache.", no_args_is_help=True
+)
 cache_app = typer.Typer(help="Inspect, export or clear the LLM cache (SQLite).", no_args_is_help=True)
 llm_app.add_typer(cache_app, name="cache")
 
@@ -130,10 +133,8 @@ def serve(
     backend.load()  # fail before announcing the address
     server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
     print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 def _open_cache(path: Path | None):

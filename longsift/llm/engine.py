@@ -224,7 +224,9 @@ class _Run:
                 raise  # the user's to fix (missing package, bad model path): stop, do not record
             except Exception as exc:  # e.g. out of memory: recorded, retried by the next run
                 for key, request, prior in batch:
-                    self.failed(key, request, f"{type(exc).__name__}: {exc}"[:300], (prior.attempts if prior else 0) + 1)
+                    self.failed(
+                        key, request, f"{type(exc).__name__}: {exc}"[:300], (prior.attempts if prior else 0) + 1
+                    )
                 continue
             for (key, request, prior), completion in zip(batch, completions, strict=True):
                 self.answered(key, request, completion, (prior.attempts if prior else 0) + 1)

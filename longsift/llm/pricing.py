@@ -55,7 +55,8 @@ class PriceTable:
             try:
                 prices[str(name)] = Price(float(entry["input"]), float(entry["output"]))
             except (TypeError, KeyError, ValueError):
-                raise ConfigError(f"{where}: model {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)")
+                message = f"{where}: model {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)"
+                raise ConfigError(message) from None
         return cls(prices, str(data.get("as_of", "")))
 
     def lookup(self, model: str) -> Price | None:

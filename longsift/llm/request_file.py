@@ -29,7 +29,9 @@ def read_requests(path: str | Path, sampling: Sampling) -> list[ChatRequest]:
             try:
                 requests.append(_request(orjson.loads(line), sampling, len(requests)))
             except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
-                raise DataError(str(path), f"not a chat request ({exc}); want messages or prompt", line=line_no) from None
+                raise DataError(
+                    str(path), f"not a chat request ({exc}); want messages or prompt", line=line_no
+                ) from None
     return requests
 
 

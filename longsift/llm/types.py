@@ -47,7 +47,9 @@ class Sampling:
     def from_dict(cls, data: Mapping[str, Any]) -> Sampling:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown sampling parameters {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"unknown sampling parameters {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**data)
 
     def but(self, **changes: Any) -> Sampling:

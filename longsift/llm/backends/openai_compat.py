@@ -23,7 +23,9 @@ _BODY_EXCERPT = 300
 class OpenAIBackend(RemoteBackend):
     name = "openai"
 
-    def __init__(self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY", settings: LLMSettings | None = None):
+    def __init__(
+        self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY", settings: LLMSettings | None = None
+    ):
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env

@@ -58,7 +58,9 @@ class TransformersBackend(LocalBackend):
                 raise MissingDependencyError("transformers", "train", "The transformers backend") from None
             try:
                 tokenizer = AutoTokenizer.from_pretrained(self.model, local_files_only=True)
-                model = AutoModelForCausalLM.from_pretrained(self.model, local_files_only=True, **_dtype_arg(self.dtype))
+                model = AutoModelForCausalLM.from_pretrained(
+                    self.model, local_files_only=True, **_dtype_arg(self.dtype)
+                )
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the model {self.model!r} from local files: {exc}") from None
             tokenizer.padding_side = "left"  # generation continues at the right edge of every row

@@ -43,8 +43,12 @@ class VLLMBackend(LocalBackend):
         llm = self.load()
         params = [
             SamplingParams(
-                n=r.sampling.n, temperature=r.sampling.temperature, top_p=r.sampling.top_p or 1.0,
-                max_tokens=r.sampling.max_tokens, seed=r.sampling.seed, stop=list(r.sampling.stop or []),
+                n=r.sampling.n,
+                temperature=r.sampling.temperature,
+                top_p=r.sampling.top_p or 1.0,
+                max_tokens=r.sampling.max_tokens,
+                seed=r.sampling.seed,
+                stop=list(r.sampling.stop or []),
             )  # fmt: skip
             for r in requests
         ]
