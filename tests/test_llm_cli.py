@@ -112,6 +112,7 @@ def test_rerun_with_retry_failed_and_dry_run_from_the_cli(tmp_path, cli):
         first = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common)
         failed = {r["id"] for r in read_jsonl(out) if r["status"] == "failed"}
         assert failed and "failed" in first.stdout
+        assert "req/s" in first.stderr and "spent $0.0" in first.stderr  # the progress bar, with the spend
         dry = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common, "--dry-run")
         assert f"cached:         {30 - len(failed)}" in dry.stdout
         before = len(server.log)
