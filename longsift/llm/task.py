@@ -68,8 +68,9 @@ class PromptTask:
             raise ConfigError(f"{prompt.path}: bad sampling parameters: {exc}") from None
         return cls(
             name=str(header.get("name") or Path(prompt.path).stem), sections=prompt.sections, parser=parser,
-            sampling=sampling, fields=fields, expected_output_tokens=expected, resample_temperature=resample_temperature,
-            source=prompt.path, description=str(header.get("description") or ""),
+            sampling=sampling, fields=fields, expected_output_tokens=expected,
+            resample_temperature=resample_temperature, source=prompt.path,
+            description=str(header.get("description") or ""),
         )  # fmt: skip
 
     @cached_property
