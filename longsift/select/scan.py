@@ -204,7 +204,7 @@ def _pool(workers: int) -> Any:
 
 def scan_jsonl(
     path: Path, plan: Plan, *, format: str | None = None, quarantine: Quarantine, workers: int | None = None,
-    max_record_bytes: int, on_progress: Progress | None = None, on_reject=None,
+    max_record_bytes: int, on_progress: Progress | None = None, on_reject=None, block_bytes: int | None = None,
 ) -> Outcome:  # fmt: skip
     """Score every record of a JSON-lines file in parallel blocks; see the module docstring."""
     source = str(path)
@@ -212,7 +212,8 @@ def scan_jsonl(
     report = LoadReport(source, layout=layout.name or "", container="jsonl")
     merger = _Merger(source, plan, quarantine, report, on_reject)
     workers = workers or default_workers()
-    block_bytes = (1 << 20) if plan.by in ("nltk", "tokens") and plan.needs_length else (4 << 20)
+    if block_bytes is None:  # small blocks where a record costs much, so that the work spreads evenly
+        block_bytes = (1 << 20) if plan.by in ("nltk", "tokens") and plan.needs_length else (4 << 20)
     total = path.stat().st_size
     pool = None
     pending: list[tuple[Any, int]] = []
