@@ -128,7 +128,7 @@ def stats(
         console.print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
 
 
-def print_stats(report) -> None:  # type: ignore[no-untyped-def]
+def print_stats(report: Any) -> None:
     from rich.table import Table
 
     console.print(f"{report.source}: rows read {report.rows_read} = kept {report.rows_kept} + "
@@ -146,13 +146,13 @@ def print_stats(report) -> None:  # type: ignore[no-untyped-def]
         console.print(table)
         comparison = stat.comparison()
         if comparison:
-            console.print(f"mean {stat.corpus.mean:.1f} vs source {stat.compare.mean:.1f} "  # type: ignore[union-attr]
+            console.print(f"mean {stat.corpus.mean:.1f} vs source {stat.compare.mean:.1f} "
                           f"({comparison['mean_ratio']:.2f}x); "
                           f"{comparison['source_share_at_or_above_min']:.1%} of the source is at or above the "
                           f"selection's shortest ({stat.corpus.min})", highlight=False)  # fmt: skip
 
 
-def _show_rejection():  # type: ignore[no-untyped-def]
+def _show_rejection() -> Callable[[formats.load.Rejection], None]:
     shown = 0
 
     def show(rejection: formats.load.Rejection) -> None:

@@ -88,7 +88,7 @@ def make_plan(
         raise ConfigError(f"--min-length {min_length} is above --max-length {max_length}")
     UNITS.get(by)  # unknown units fail early, with suggestions
     factory = SELECTORS.get(method)
-    accepted = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
+    accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
     chosen = factory(**{name: value for name, value in {"seed": seed}.items() if name in accepted})
     return Plan(chosen, by, tokenizer, k, min_length, max_length, drop_empty_input, dedup, keep_payload)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,25 +162,27 @@ def _scan_simple(data: bytes, source: str, schema: Any, fast: Any, plan: Plan, m
     """The hot loop for single-response layouts (Alpaca): per row only orjson, the schema's checks, a list append."""
     clean = _clean_block(data, fast, max_bytes)
     if clean is not None:  # the common case: every line a JSON object, no blank lines, no ids
-        lines, texts, judge = clean
-        rows, rejections = list(range(len(lines))), []
+        lines, found, judge = clean
+        rows: list[int] = list(range(len(lines)))
+        rejections: list[tuple[int, int, str, Any]] = []
         if judge:  # records the bulk check did not vouch for: let the schema decide
             for i in judge:
                 record = orjson.loads(lines[i])
                 try:
-                    texts[i] = schema.parse(record, i, source).response
+                    found[i] = schema.parse(record, i, source).response
                 except RecordError as exc:
                     rejections.append((i, i + 1, str(exc), record))
             if rejections:
                 bad = {r[0] for r in rejections}
                 rows = [i for i in rows if i not in bad]
-                texts, lines = [texts[i] for i in rows], [lines[i] for i in rows]
-        scored = score_texts(rows, texts, lines, plan, threshold, local_top=True)  # type: ignore[arg-type]
+                lines = [lines[i] for i in rows]
+        kept = [text for i in rows if (text := found[i]) is not None]
+        scored = score_texts(rows, kept, lines, plan, threshold, local_top=True)
         return BlockResult(len(lines) + len(rejections), data.count(b"\n"), rejections, [], scored)
     rows = []
     texts: list[str] = []
     raws: list[bytes] = []
-    rejections: list[tuple[int, int, str, Any]] = []
+    rejections = []
     ids: list[tuple[int, int, str, bytes]] = []
     loads, decode_error, row = orjson.loads, orjson.JSONDecodeError, 0
     for line, raw in enumerate(data.split(b"\n"), 1):
@@ -353,8 +355,8 @@ def scan_records(
     return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, report.layout, workers if pool else 1)
 
 
-def _parallel_count(pool: Any, workers: int, plan: Plan) -> Callable[[list[str]], list[int]]:
-    def count(texts: list[str]) -> list[int]:
+def _parallel_count(pool: Any, workers: int, plan: Plan) -> Callable[[Sequence[str]], list[int]]:
+    def count(texts: Sequence[str]) -> list[int]:
         size = max(16, len(texts) // (4 * workers) + 1)
         chunks = [(plan.by, plan.tokenizer, texts[i : i + size]) for i in range(0, len(texts), size)]
         return [n for counts in pool.map(_count_chunk, chunks) for n in counts]

@@ -162,7 +162,7 @@ def score_texts(
     out = Scored()
     lengths = get_unit(plan.by, plan.tokenizer).count(texts)
     out.exact_counts = len(lengths)
-    picked = range(len(lengths))
+    picked = list(range(len(lengths)))
     if plan.min_length is not None or plan.max_length is not None:
         picked = [i for i in picked if plan.in_range(lengths[i])]
         out.dropped["out of length range"] += len(lengths) - len(picked)

@@ -98,10 +98,11 @@ def stats(
     for unit in by:
         outcome = lengths_of(source, unit, tokenizer, workers, format)
         report = outcome.report
-        lengths = [length for _, _, (length, _) in outcome.heap.items()]
+        lengths = [length for _, _, (length, _) in outcome.heap.items() if length is not None]
         stat = UnitStats(get_unit(unit, tokenizer).describe(), Distribution.of(lengths), lengths=lengths)
         if compare is not None:
-            other = [length for _, _, (length, _) in lengths_of(compare, unit, tokenizer, workers, None).heap.items()]
+            found = lengths_of(compare, unit, tokenizer, workers, None).heap.items()
+            other = [length for _, _, (length, _) in found if length is not None]
             stat.compare, stat.compare_lengths = Distribution.of(other), other
         units[unit] = stat
     assert report is not None, "at least one unit is needed"
@@ -122,8 +123,8 @@ def plot_histograms(report: StatsReport, out_dir: Path) -> list[Path]:
     for name, stat in report.units.items():
         fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
         everything = stat.lengths + stat.compare_lengths
-        top = max(everything) if everything else 1
-        bins = np.linspace(0, np.percentile(everything, 99.5) if everything else 1, 60) if top > 0 else 10
+        top = float(np.percentile(everything, 99.5)) if everything else 1.0
+        bins = [float(edge) for edge in np.linspace(0, max(top, 1.0), 60)]
         if stat.compare is not None:
             label = f"{Path(report.compare or '').name} (mean {stat.compare.mean:.0f})"
             ax.hist(stat.compare_lengths, bins=bins, density=True, alpha=0.5, label=label)
