@@ -58,6 +58,17 @@ class PairTemplate:
     def parse(self, reply: str) -> PairReading:
         return PAIR_PARSERS.get(self.parser)(reply)
 
+    def format_sections(self) -> tuple[tuple[str, str], ...]:
+        """(role, str.format template) pairs: every other brace escaped, so `.format_map` gives `messages()`."""
+        system = [("system", _format_syntax(self.system))] if self.system else []
+        return (*system, ("user", _format_syntax(self.user)))
+
+
+def _format_syntax(text: str) -> str:
+    parts = _PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
+    escaped = [p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{" + p + "}" for i, p in enumerate(parts)]
+    return "".join(escaped)
+
 
 def load_template(path: str | Path, name: str | None = None) -> PairTemplate:
     """Read and check a template file; mistakes are ConfigErrors naming the file."""

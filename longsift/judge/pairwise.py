@@ -1,0 +1,154 @@
+"""Pairwise LLM-as-judge: two models' generations, every shared prompt judged in both orders.
+
+Each (prompt, order) is one PromptTask call through the LLM engine: cached on disk, so a rerun (or a run that
+died) pays only for what is missing. A reply that does not parse is a failure: it gets `resample` new samples if
+the user allows, else it is reported as failed. It never becomes a tie and is never dropped.
+Outcomes per prompt follow both policies of `longsift.verdicts` (paper and strict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longsift.errors import ConfigError, DataError
+from longsift.formats.rows import iter_jsonl
+from longsift.judge.order import ORDERS, Order, present, reading_to_ab
+from longsift.judge.templates import PairTemplate, get_pair_template
+from longsift.records import Generation, Judgment
+from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
+
+GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
+
+
+def read_generations(path: str | Path) -> dict[GenerationKey, Generation]:
+    """A generation file (one `Generation.to_dict()` JSON per line) keyed by (eval_set, prompt_id)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), "generation file not found")
+    found: dict[GenerationKey, Generation] = {}
+    for raw in iter_jsonl(path):
+        if raw.data is None:
+            raise DataError(str(path), raw.error or "unreadable line", line=raw.line)
+        try:
+            generation = Generation.from_dict(raw.data)
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = f"not a generation record ({type(exc).__name__}: {exc})"
+            raise DataError(str(path), reason, line=raw.line) from None
+        if not generation.outputs:
+            raise DataError(str(path), "generation without outputs", line=raw.line)
+        key = (generation.eval_set, generation.prompt_id)
+        if key in found:
+            raise DataError(str(path), f"duplicate prompt {key[0]}/{key[1]}", line=raw.line)
+        found[key] = generation
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    pairs: list[tuple[Generation, Generation]]
+    only_a: list[GenerationKey]
+    only_b: list[GenerationKey]
+    different_prompts: list[GenerationKey]  # judged, but A and B were asked different texts (the judge sees A's)
+
+
+def pair_generations(a: dict[GenerationKey, Generation], b: dict[GenerationKey, Generation]) -> Pairing:
+    """Prompts present in both, in A's order; prompts in one file only are listed, not judged."""
+    pairs = [(gen, b[key]) for key, gen in a.items() if key in b]
+    different = [(x.eval_set, x.prompt_id) for x, y in pairs if x.instruction != y.instruction]
+    return Pairing(pairs, [k for k in a if k not in b], [k for k in b if k not in a], different)
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeItem:
+    """One judge call: one prompt, one order of presentation."""
+
+    a: Generation
+    b: Generation
+    order: Order
+
+    @property
+    def id(self) -> str:
+        return f"{self.a.eval_set}/{self.a.prompt_id}/{self.order}"
+
+    def fields(self) -> dict[str, str]:
+        """Placeholder values for every spelling a template may use (see longsift.judge.templates)."""
+        first, second = present(self.order, self.a.output, self.b.output)
+        question = self.a.instruction
+        return {
+            "question": question, "instruction": question,
+            "answer_1": first, "answer_a": first, "output_1": first,
+            "answer_2": second, "answer_b": second, "output_2": second,
+        }  # fmt: skip
+
+
+def judge_items(pairs: Iterable[tuple[Generation, Generation]]) -> list[JudgeItem]:
+    return [JudgeItem(a, b, order) for a, b in pairs for order in ORDERS]
+
+
+def pair_task(template: PairTemplate, max_tokens: int | None = None) -> Any:
+    """The template as a PromptTask of the LLM layer (records: JudgeItems)."""
+    from longsift.llm.task import PromptTask
+    from longsift.llm.types import Sampling
+
+    sampling = Sampling.from_dict(template.sampling)
+    if max_tokens is not None:
+        sampling = sampling.but(max_tokens=max_tokens)
+    return PromptTask(
+        name=template.name, sections=template.format_sections(), parser=template.parse, sampling=sampling,
+        fields=JudgeItem.fields, source=template.source, description=template.description,
+    )  # fmt: skip
+
+
+def to_judgment(item: JudgeItem, result: Any, judge: str, template: str) -> Judgment:
+    """A TaskResult of the LLM layer as a Judgment in A/B terms; every completion tried is kept."""
+    metadata: dict[str, Any] = {
+        "length_a": len(item.a.output), "length_b": len(item.b.output),
+        "calls": len(result.calls), "cached": bool(result.calls) and all(call.cached for call in result.calls),
+    }  # fmt: skip
+    if len(result.raws) > 1:
+        metadata["raws"] = list(result.raws)
+    common = dict(
+        prompt_id=item.a.prompt_id, eval_set=item.a.eval_set, model_a=item.a.model, model_b=item.b.model,
+        order=item.order, judge=judge, template=template, raw=result.raw or "", metadata=metadata,
+    )  # fmt: skip
+    if result.ok:
+        verdict, score_a, score_b = reading_to_ab(item.order, result.value)
+        return Judgment(**common, verdict=verdict, score_a=score_a, score_b=score_b)  # type: ignore[arg-type]
+    reason = {"parse_failed": "unparseable reply", "call_failed": "call failed", "skipped": "not sent"}[result.status]
+    return Judgment(**common, verdict=None, status="failed", error=f"{reason}: {result.error}")  # type: ignore[arg-type]
+
+
+def summarize(
+    judgments: Sequence[Judgment], pairing: Pairing | None = None, **extra: Any
+) -> tuple[dict[str, Any], list[PromptOutcome]]:
+    """summary.json: per policy the `verdicts.tally` rows (per eval set and "all"), failures listed."""
+    outcomes = prompt_outcomes(judgments)
+    summary: dict[str, Any] = {policy: tally(outcomes, policy) for policy in POLICIES}
+    summary["length_unit"] = "chars"
+    summary["failed"] = [
+        {"eval_set": j.eval_set, "prompt_id": j.prompt_id, "order": j.order, "error": j.error}
+        for j in judgments
+        if j.status == "failed"
+    ]
+    if pairing is not None:
+        summary["unpaired"] = {
+            "only_in_a": [f"{s}/{p}" for s, p in pairing.only_a],
+            "only_in_b": [f"{s}/{p}" for s, p in pairing.only_b],
+        }
+        summary["different_prompts"] = [f"{s}/{p}" for s, p in pairing.different_prompts]
+    summary.update(extra)
+    return summary, outcomes
+
+
+def check_inputs(pairing: Pairing, template: PairTemplate, resample: int) -> None:
+    if resample < 0:
+        raise ConfigError(f"--resample must be 0 or more, got {resample}")
+    if not pairing.pairs:
+        raise ConfigError("the two generation files share no (eval_set, prompt_id): nothing to judge")
+
+
+def resolve_template(template: str | Path | PairTemplate) -> PairTemplate:
+    return template if isinstance(template, PairTemplate) else get_pair_template(template)
