@@ -1,0 +1,84 @@
+"""`longsift alpacaeval export|score|run`: AlpacaEval 2.0 files, metrics and the alpaca_eval package."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longsift.judge import alpacaeval as api
+
+console = Console(stderr=True)
+app = typer.Typer(help="AlpacaEval 2.0: export model outputs, score annotations (win rate, LC), run alpaca_eval.")
+
+
+@app.command()
+def export(
+    generations: Path = typer.Argument(..., help="Generation records (JSONL, one Generation.to_dict() a line)."),
+    output: Path = typer.Option(..., "-o", "--output", help="model_outputs.json to write."),
+    generator: str | None = typer.Option(None, help="Generator name (default: the records' model name)."),
+) -> None:
+    """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
+    written = api.export_model_outputs(api.read_generations(generations), output, generator)
+    if written != 805:
+        console.print(f"[yellow]note[/]: {written} outputs; the AlpacaEval set has 805 instructions")
+    console.print(f"wrote {written} model outputs to {output}")
+
+
+@app.command()
+def score(
+    annotations: Path = typer.Argument(..., help="alpaca_eval annotations.json (or .json.gz)."),
+    difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv (instruction difficulties) for LC."),
+    hub: bool = typer.Option(True, help="Look for df_gamed.csv in the Hugging Face cache / hub when no path is given."),
+    json: bool = typer.Option(False, "--json", help="Print one JSON object (percent units, as the leaderboard)."),
+) -> None:
+    """Win rate, standard error, discrete win rate and length-controlled win rate of an annotations file."""
+    result = api.score_annotations(annotations, difficulty, hub=hub)
+    if result.length_controlled_winrate is None:
+        console.print(f"[yellow]LC unavailable[/]: {result.length_controlled_note}", highlight=False, soft_wrap=True)
+    if json:
+        print(orjson.dumps(result.to_dict()).decode())
+        return
+    print_score(result)
+
+
+def print_score(result: api.AlpacaEvalScore) -> None:
+    table = Table(title=f"AlpacaEval: {result.model} vs {result.baseline} ({result.annotator})")
+    for column in ("LC win rate", "win rate", "std. error", "discrete", "wins/base/draws", "n", "avg length"):
+        table.add_column(column, justify="right")
+    lc = result.length_controlled_winrate
+    table.add_row(
+        "n/a" if lc is None else f"{lc:.2f}", f"{result.win_rate:.2f}", _fmt(result.standard_error),
+        f"{result.discrete_win_rate:.2f}", f"{result.n_wins}/{result.n_wins_base}/{result.n_draws}",
+        str(result.n_total), str(result.avg_length),
+    )  # fmt: skip
+    Console().print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+@app.command()
+def run(
+    model_outputs: Path = typer.Argument(..., help="model_outputs.json (see `longsift alpacaeval export`)."),
+    output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where annotations and results go."),
+    annotators_config: str = typer.Option(api.DEFAULT_ANNOTATOR, help="alpaca_eval annotator config."),
+    reference_outputs: Path | None = typer.Option(None, help="Reference outputs (default: alpaca_eval's)."),
+    max_instances: int | None = typer.Option(None, help="Annotate only this many instructions (a test run)."),
+    difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv for the LC win rate."),
+) -> None:
+    """Annotate with the alpaca_eval package (the `alpacaeval` extra), then score the annotations here."""
+    result = api.run_alpaca_eval(
+        model_outputs, output_dir, annotators_config, reference_outputs, max_instances, difficulty
+    )
+    (output_dir / "score.json").write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    print_score(result)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="alpacaeval")
