@@ -153,12 +153,13 @@ def read_model_answers(path: str | Path, model: str | None = None) -> dict[int, 
         for raw in iter_jsonl(path):
             try:
                 generation = Generation.from_dict(raw.data or {})
+                if generation.eval_set != EVAL_SET:
+                    continue
                 question_id = int(generation.prompt_id)
             except (KeyError, TypeError, ValueError) as exc:
                 reason = raw.error or f"neither a FastChat answer nor an MT-Bench generation ({exc!r})"
                 raise DataError(str(path), reason, line=raw.line) from None
-            if generation.eval_set == EVAL_SET:
-                answers[question_id] = Answer(question_id, generation.model, generation.outputs)
+            answers[question_id] = Answer(question_id, generation.model, generation.outputs)
     if not answers:
         raise DataError(str(path), "no MT-Bench answers in the file")
     name = model or next(iter(answers.values())).model_id or path.stem
