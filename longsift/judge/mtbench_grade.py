@@ -14,10 +14,14 @@ File reading/writing and show_result-style scores live in `longsift.judge.mtbenc
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from longsift.errors import ConfigError, DataError
 from longsift.formats.rows import iter_jsonl
@@ -28,7 +32,12 @@ from longsift.judge.mtbench_files import (
     Question,
     SingleJudgment,
     read_answers,
+    read_judge_prompts,
+    read_judgments,
+    read_questions,
+    score_judgments,
     single_prompt_name,
+    write_judgments,
 )
 from longsift.judge.parsers import parse_rating
 from longsift.records import Generation, Message
@@ -164,3 +173,80 @@ def read_model_answers(path: str | Path, model: str | None = None) -> dict[int, 
         raise DataError(str(path), "no MT-Bench answers in the file")
     name = model or next(iter(answers.values())).model_id or path.stem
     return {qid: Answer(qid, name, a.turns, a.answer_id, a.tstamp) for qid, a in answers.items()}
+
+
+def mtbench_paths(
+    data_dir: str | Path | None = None, questions: str | Path | None = None,
+    reference_answers: str | Path | None = None, judge_prompts: str | Path | None = None,
+) -> dict[str, Path]:  # fmt: skip
+    """MT-Bench files: each given path, else its place under `data_dir` (default $LONGSIFT_DATA or ../shared/data)."""
+    root = Path(data_dir or os.environ.get("LONGSIFT_DATA", "../shared/data")) / "mt_bench"
+    return {
+        "questions": Path(questions or root / "question.jsonl"),
+        "reference_answers": Path(reference_answers or root / "reference_answer_gpt-4.jsonl"),
+        "judge_prompts": Path(judge_prompts or root / "judge_prompts.jsonl"),
+    }
+
+
+@dataclass
+class MTBenchResult:
+    judgments: list[SingleJudgment]
+    scores: dict[str, Any]
+    output_dir: Path
+    dry_run: Any = None
+
+
+def judge_mtbench(
+    answers: str | Path, output_dir: str | Path, *, llm: Any = None, data_dir: str | Path | None = None,
+    questions: str | Path | None = None, reference_answers: str | Path | None = None,
+    judge_prompts: str | Path | None = None, reference: ReferenceSource = "gpt-4", resample: int = 0,
+    max_tokens: int | None = None, model: str | None = None,
+) -> MTBenchResult:  # fmt: skip
+    """Grade one model's MT-Bench answers (both turns); write FastChat's `model_judgment/<judge>_single.jsonl`
+    and `scores.json` (turn 1, turn 2, overall, per category; failures counted and listed) to `output_dir`."""
+    from longsift.llm.dryrun import dry_run
+    from longsift.llm.engine import Engine
+    from longsift.llm.settings import LLMSettings
+    from longsift.llm.task import run_task
+
+    settings = llm or LLMSettings()
+    if resample < 0:
+        raise ConfigError(f"--resample must be 0 or more, got {resample}")
+    paths = mtbench_paths(data_dir, questions, reference_answers, judge_prompts)
+    question_list = read_questions(paths["questions"])
+    refs = references(question_list, read_answers(paths["reference_answers"]), reference)
+    model_answers = read_model_answers(answers, model)
+    items, unanswered = grade_items(question_list, model_answers, read_judge_prompts(paths["judge_prompts"]), refs)
+    task = grade_task(max_tokens)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with Engine.from_settings(settings, out) as engine:
+        if settings.dry_run:
+            return MTBenchResult([], {}, out, dry_run(task.requests(items), engine))
+        run = run_task(task, items, engine, resample_on_parse_error=resample, description="MT-Bench grading")
+    judge, tstamp = settings.require_model(), time.time()
+    judgments = [to_single_judgment(item, result, judge, tstamp) for item, result in zip(items, run, strict=True)]
+    model_name = next(iter(model_answers.values())).model_id
+    merge_judgment_file(out / "model_judgment" / f"{judge.replace('/', '_')}_single.jsonl", judgments)
+    scored = score_judgments(judgments, question_list).get(model_name)
+    failed = [
+        {"question_id": item.question.question_id, "turn": item.turn, "error": f"{result.status}: {result.error}"}
+        for item, result in zip(items, run, strict=True)
+        if not result.ok
+    ]
+    scores = {
+        "model": model_name, "judge": judge, "reference": reference,
+        **(asdict(scored) if scored else {"turn_scores": {}, "overall": None, "categories": {}}),
+        "n_judged": len(judgments) - len(failed), "n_failed": len(failed), "failed": failed,
+        "unanswered": unanswered, "calls": {"sent": run.sent, "cost_usd": run.cost, **run.counts()},
+        "inputs": {name: str(path) for name, path in paths.items()} | {"answers": str(answers)},
+    }  # fmt: skip
+    (out / "scores.json").write_bytes(orjson.dumps(scores, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    return MTBenchResult(judgments, scores, out)
+
+
+def merge_judgment_file(path: Path, judgments: list[SingleJudgment]) -> None:
+    """FastChat keeps every model's judgments in one file per judge: replace this model's lines, keep the rest."""
+    mine = {(j.model, j.judge) for j in judgments}
+    kept = [j for j in read_judgments(path) if (j.model, j.judge) not in mine] if path.is_file() else []
+    write_judgments([*kept, *judgments], path, append=False)

@@ -8,10 +8,14 @@ Outcomes per prompt follow both policies of `longsift.verdicts` (paper and stric
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
+from rich.table import Table
 
 from longsift.errors import ConfigError, DataError
 from longsift.formats.rows import iter_jsonl
@@ -152,3 +156,87 @@ def check_inputs(pairing: Pairing, template: PairTemplate, resample: int) -> Non
 
 def resolve_template(template: str | Path | PairTemplate) -> PairTemplate:
     return template if isinstance(template, PairTemplate) else get_pair_template(template)
+
+
+@dataclass
+class PairwiseResult:
+    judgments: list[Judgment]
+    outcomes: list[PromptOutcome]
+    summary: dict[str, Any]
+    output_dir: Path
+    dry_run: Any = None  # the LLM layer's DryRunReport when nothing was sent
+
+
+def judge_pairwise(
+    a: str | Path, b: str | Path, output_dir: str | Path, *, template: str | Path | PairTemplate = "paper",
+    llm: Any = None, resample: int = 0, max_tokens: int | None = None,
+) -> PairwiseResult:  # fmt: skip
+    """Judge generation file A against B on every shared prompt, both orders; write judgments.jsonl and
+    summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise)."""
+    from longsift.llm.dryrun import dry_run
+    from longsift.llm.engine import Engine
+    from longsift.llm.settings import LLMSettings
+    from longsift.llm.task import run_task
+
+    settings = llm or LLMSettings()
+    chosen = resolve_template(template)
+    pairing = pair_generations(read_generations(a), read_generations(b))
+    check_inputs(pairing, chosen, resample)
+    items = judge_items(pairing.pairs)
+    task = pair_task(chosen, max_tokens)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with Engine.from_settings(settings, out) as engine:
+        if settings.dry_run:
+            report = dry_run(task.requests(items), engine, expected_output_tokens=task.expected_output_tokens)
+            return PairwiseResult([], [], {}, out, report)
+        run = run_task(task, items, engine, resample_on_parse_error=resample, description=f"judge {chosen.name}")
+    judge = settings.require_model()
+    judgments = [to_judgment(item, result, judge, chosen.name) for item, result in zip(items, run, strict=True)]
+    calls = {"sent": run.sent, "cost_usd": run.cost, "rounds": len(run.rounds), **run.counts()}
+    summary, outcomes = summarize(
+        judgments, pairing, judge=judge, template=chosen.name, template_source=chosen.source,
+        model_a=pairing.pairs[0][0].model, model_b=pairing.pairs[0][1].model, resample=resample, calls=calls,
+        inputs={"a": {"path": str(a), "sha256": file_sha256(a)}, "b": {"path": str(b), "sha256": file_sha256(b)}},
+    )  # fmt: skip
+    write_outputs(out, judgments, summary)
+    return PairwiseResult(judgments, outcomes, summary, out)
+
+
+def write_outputs(out: Path, judgments: Sequence[Judgment], summary: dict[str, Any]) -> None:
+    """Written whole, then renamed: a killed run never leaves half a file (the cache keeps its answers)."""
+    lines = b"".join(orjson.dumps(j.to_dict()) + b"\n" for j in judgments)
+    for name, data in (("judgments.jsonl", lines), ("summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))):
+        partial = out / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(out / name)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    """One table per policy: per eval set and overall, N judged / failed, win/tie/lose %, winning score, biases."""
+    who = f"{summary.get('model_a', 'A')} vs {summary.get('model_b', 'B')}, judge {summary.get('judge', '?')}"
+    tables = []
+    for policy in POLICIES:
+        table = Table(title=f"{policy} policy: {who}")
+        for column in ("eval set", "judged", "failed", "win %", "tie %", "lose %", "WS", "flips %", "longer wins %"):
+            table.add_column(column, justify="left" if column == "eval set" else "right")
+        for key, row in summary[policy].items():
+            cells = [row["win_pct"], row["tie_pct"], row["lose_pct"]]
+            table.add_row(
+                key, str(row["judged"]), str(row["failed"]), *map(_num, cells), _num(row["winning_score"], "{:.3f}"),
+                _num(row["flip_pct"]), _num(row["longer_win_pct"]),
+            )  # fmt: skip
+        tables.append(table)
+    return tables
+
+
+def _num(value: float | None, pattern: str = "{:.1f}") -> str:
+    return "-" if value is None else pattern.format(value)
