@@ -29,6 +29,8 @@ COMMAND_MODULES = [
     "longsift.cli.env",
     "longsift.cli.alpacaeval",
     "longsift.cli.openllm",
+    "longsift.cli.llm",
+    "longsift.cli.judge",
 ]
 
 
