@@ -40,6 +40,7 @@ from longsift.judge.mtbench_files import (
     write_judgments,
 )
 from longsift.judge.parsers import parse_rating
+from longsift.llm.settings import LLMSettings
 from longsift.records import Generation, Message
 
 ReferenceSource = Literal["gpt-4", "inline"]
@@ -197,7 +198,7 @@ class MTBenchResult:
 
 
 def judge_mtbench(
-    answers: str | Path, output_dir: str | Path, *, llm: Any = None, data_dir: str | Path | None = None,
+    answers: str | Path, output_dir: str | Path, *, llm: LLMSettings | None = None, data_dir: str | Path | None = None,
     questions: str | Path | None = None, reference_answers: str | Path | None = None,
     judge_prompts: str | Path | None = None, reference: ReferenceSource = "gpt-4", resample: int = 0,
     max_tokens: int | None = None, model: str | None = None,
@@ -206,7 +207,6 @@ def judge_mtbench(
     and `scores.json` (turn 1, turn 2, overall, per category; failures counted and listed) to `output_dir`."""
     from longsift.llm.dryrun import dry_run
     from longsift.llm.engine import Engine
-    from longsift.llm.settings import LLMSettings
     from longsift.llm.task import run_task
 
     settings = llm or LLMSettings()

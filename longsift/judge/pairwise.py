@@ -21,6 +21,7 @@ from longsift.errors import ConfigError, DataError
 from longsift.formats.rows import iter_jsonl
 from longsift.judge.order import ORDERS, Order, present, reading_to_ab
 from longsift.judge.templates import PairTemplate, get_pair_template
+from longsift.llm.settings import LLMSettings
 from longsift.records import Generation, Judgment
 from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 
@@ -147,7 +148,7 @@ def summarize(
     return summary, outcomes
 
 
-def check_inputs(pairing: Pairing, template: PairTemplate, resample: int) -> None:
+def check_inputs(pairing: Pairing, resample: int) -> None:
     if resample < 0:
         raise ConfigError(f"--resample must be 0 or more, got {resample}")
     if not pairing.pairs:
@@ -169,19 +170,18 @@ class PairwiseResult:
 
 def judge_pairwise(
     a: str | Path, b: str | Path, output_dir: str | Path, *, template: str | Path | PairTemplate = "paper",
-    llm: Any = None, resample: int = 0, max_tokens: int | None = None,
+    llm: LLMSettings | None = None, resample: int = 0, max_tokens: int | None = None,
 ) -> PairwiseResult:  # fmt: skip
     """Judge generation file A against B on every shared prompt, both orders; write judgments.jsonl and
     summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise)."""
     from longsift.llm.dryrun import dry_run
     from longsift.llm.engine import Engine
-    from longsift.llm.settings import LLMSettings
     from longsift.llm.task import run_task
 
     settings = llm or LLMSettings()
     chosen = resolve_template(template)
     pairing = pair_generations(read_generations(a), read_generations(b))
-    check_inputs(pairing, chosen, resample)
+    check_inputs(pairing, resample)
     items = judge_items(pairing.pairs)
     task = pair_task(chosen, max_tokens)
     out = Path(output_dir)
