@@ -219,3 +219,10 @@ def test_cli_contract(cli, files, tmp_path: Path) -> None:  # type: ignore[no-un
             assert {"win", "tie", "lose", "failed", "n"} <= set(summary[policy][key])
     bad = cli("judge", "pairwise", *map(str, files), "-o", str(out), "--template", "nope", "--model", "m", check=False)
     assert bad.returncode == 2 and "unknown judge template 'nope'" in bad.stderr
+
+
+def test_generation_files_as_json_arrays(tmp_path: Path) -> None:
+    rows = generations("alpha", "koala")
+    array = tmp_path / "a.json"
+    array.write_bytes(orjson.dumps([g.to_dict() for g in rows]))
+    assert list(read_generations(array).values()) == rows

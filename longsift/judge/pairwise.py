@@ -18,7 +18,7 @@ import orjson
 from rich.table import Table
 
 from longsift.errors import ConfigError, DataError
-from longsift.formats.rows import iter_jsonl
+from longsift.formats.rows import first_char, iter_json_array, iter_jsonl
 from longsift.judge.order import ORDERS, Order, present, reading_to_ab
 from longsift.judge.templates import PairTemplate, get_pair_template
 from longsift.llm.settings import LLMSettings
@@ -29,14 +29,15 @@ GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
 
 
 def read_generations(path: str | Path) -> dict[GenerationKey, Generation]:
-    """A generation file (one `Generation.to_dict()` JSON per line) keyed by (eval_set, prompt_id)."""
+    """A generation file (one `Generation.to_dict()` JSON per line, or a JSON array of them; .gz too) keyed by
+    (eval_set, prompt_id)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "generation file not found")
     found: dict[GenerationKey, Generation] = {}
-    for raw in iter_jsonl(path):
+    for raw in iter_json_array(path) if first_char(path) == "[" else iter_jsonl(path):
         if raw.data is None:
-            raise DataError(str(path), raw.error or "unreadable line", line=raw.line)
+            raise DataError(str(path), raw.error or "unreadable row", line=raw.line, row=raw.row)
         try:
             generation = Generation.from_dict(raw.data)
         except (KeyError, TypeError, ValueError) as exc:
