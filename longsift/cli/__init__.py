@@ -26,6 +26,8 @@ def root() -> None:
 
 COMMAND_MODULES = [
     "longsift.cli.data",
+    "longsift.cli.train",
+    "longsift.cli.generate",
 ]
 
 
