@@ -31,6 +31,8 @@ COMMAND_MODULES = [
     "longsift.cli.openllm",
     "longsift.cli.llm",
     "longsift.cli.judge",
+    "longsift.cli.train",
+    "longsift.cli.generate",
 ]
 
 
