@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from longsift.errors import ConfigError, DataError
-from longsift.judge.pairwise import judge_pairwise, read_generations
+from longsift.judge.pairwise import JudgeItem, judge_pairwise, judge_question, read_generations
+from longsift.judge.templates import PAIR_TEMPLATES
 from longsift.llm.server import Faults, LocalChatServer, ServedRequest
 from longsift.llm.settings import LLMSettings
 from longsift.records import Generation, Judgment
@@ -195,11 +196,11 @@ def test_inputs_are_checked(tmp_path: Path) -> None:
         judge_pairwise(good, good, tmp_path / "out", llm=llm, resample=-1)
     duplicate = tmp_path / "dup.jsonl"
     duplicate.write_bytes(good.read_bytes() + good.read_bytes().splitlines(keepends=True)[0])
-    with pytest.raises(DataError, match="dup.jsonl:10.*duplicate prompt koala/k1"):
+    with pytest.raises(DataError, match="dup.jsonl: duplicate prompt koala/k1"):
         read_generations(duplicate)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt_id": "x"}\n')
-    with pytest.raises(DataError, match="broken.jsonl:1.*not a generation record"):
+    with pytest.raises(DataError, match="broken.jsonl:1: not a generation record"):
         read_generations(broken)
 
 
@@ -221,8 +222,13 @@ def test_cli_contract(cli, files, tmp_path: Path) -> None:  # type: ignore[no-un
     assert bad.returncode == 2 and "unknown judge template 'nope'" in bad.stderr
 
 
-def test_generation_files_as_json_arrays(tmp_path: Path) -> None:
-    rows = generations("alpha", "koala")
-    array = tmp_path / "a.json"
-    array.write_bytes(orjson.dumps([g.to_dict() for g in rows]))
-    assert list(read_generations(array).values()) == rows
+def test_self_instruct_question_is_shown_as_the_papers_judge_showed_it() -> None:
+    meta = {"instruction": "Fix the grammar.", "input": "He go home."}
+    a = Generation("sinstruct_0", "sinstruct", "alpha", ("Fix the grammar.\n\nHe go home.",), ("He goes home.",), meta)
+    b = Generation("sinstruct_0", "sinstruct", "beta", ("Fix the grammar.\n\nHe go home.",), ("He went home.",), meta)
+    fields = JudgeItem(a, b, "ba").fields()
+    (_, user) = PAIR_TEMPLATES.get("paper").messages(fields["question"], fields["answer_1"], fields["answer_2"])
+    assert user.content.startswith("[Question]\nFix the grammar. Input: He go home.\n\n")
+    assert "Assistant 1's Answer]\nHe went home.\n" in user.content  # order "ba": B first
+    plain = Generation("koala_0", "koala", "alpha", ("Hi?",), ("Hello.",))
+    assert judge_question(plain) == "Hi?"

@@ -88,7 +88,7 @@ def test_scores_per_turn_category_and_overall_with_failures_apart(tmp_path: Path
 
 def test_inline_references_and_our_generation_files_through_the_cli(cli, tmp_path: Path, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     rows = [
-        Generation(str(q), "mtbench", "tiny", ("t1", "t2"), (f"answer {q} turn 1", f"answer {q} turn 2"))
+        Generation(f"mtbench_{q}", "mtbench", "tiny", ("t1", "t2"), (f"answer {q} turn 1", f"answer {q} turn 2"))
         for q in sorted({q for q, _ in SCRIPT})
     ]
     answers = tmp_path / "gen.jsonl"

@@ -150,7 +150,8 @@ def to_single_judgment(item: GradeItem, result: Any, judge: str, tstamp: float) 
 
 
 def read_model_answers(path: str | Path, model: str | None = None) -> dict[int, Answer]:
-    """FastChat answer JSONL (question_id, choices[0].turns) or our generation file (eval_set mtbench)."""
+    """FastChat answer JSONL (question_id, choices[0].turns) or our generation file (eval_set mtbench; the question
+    id from metadata.question_id, else the prompt id, "mtbench_81" or "81")."""
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "answer file not found")
@@ -165,7 +166,9 @@ def read_model_answers(path: str | Path, model: str | None = None) -> dict[int, 
                 generation = Generation.from_dict(raw.data or {})
                 if generation.eval_set != EVAL_SET:
                     continue
-                question_id = int(generation.prompt_id)
+                question_id = int(
+                    generation.metadata.get("question_id") or generation.prompt_id.removeprefix("mtbench_")
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 reason = raw.error or f"neither a FastChat answer nor an MT-Bench generation ({exc!r})"
                 raise DataError(str(path), reason, line=raw.line) from None

@@ -18,7 +18,7 @@ import orjson
 from rich.table import Table
 
 from longsift.errors import ConfigError, DataError
-from longsift.formats.rows import first_char, iter_json_array, iter_jsonl
+from longsift.generations import iter_generations
 from longsift.judge.order import ORDERS, Order, present, reading_to_ab
 from longsift.judge.templates import PairTemplate, get_pair_template
 from longsift.llm.settings import LLMSettings
@@ -29,27 +29,26 @@ GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
 
 
 def read_generations(path: str | Path) -> dict[GenerationKey, Generation]:
-    """A generation file (one `Generation.to_dict()` JSON per line, or a JSON array of them; .gz too) keyed by
-    (eval_set, prompt_id)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(str(path), "generation file not found")
+    """A generation file (`longsift.generations` layout) keyed by (eval_set, prompt_id); duplicates are an error."""
     found: dict[GenerationKey, Generation] = {}
-    for raw in iter_json_array(path) if first_char(path) == "[" else iter_jsonl(path):
-        if raw.data is None:
-            raise DataError(str(path), raw.error or "unreadable row", line=raw.line, row=raw.row)
-        try:
-            generation = Generation.from_dict(raw.data)
-        except (KeyError, TypeError, ValueError) as exc:
-            reason = f"not a generation record ({type(exc).__name__}: {exc})"
-            raise DataError(str(path), reason, line=raw.line) from None
-        if not generation.outputs:
-            raise DataError(str(path), "generation without outputs", line=raw.line)
+    for generation in iter_generations(path):
         key = (generation.eval_set, generation.prompt_id)
+        if not generation.outputs:
+            raise DataError(str(path), f"prompt {key[0]}/{key[1]} has no output")
         if key in found:
-            raise DataError(str(path), f"duplicate prompt {key[0]}/{key[1]}", line=raw.line)
+            raise DataError(str(path), f"duplicate prompt {key[0]}/{key[1]}")
         found[key] = generation
     return found
+
+
+def judge_question(generation: Generation) -> str:
+    """What the judge is shown as the question: the first user turn, except for a prompt recorded as an
+    instruction plus an input (Self-Instruct), shown as the paper's judge scripts did:
+    "{instruction} Input: {input}"."""
+    instruction, given = generation.metadata.get("instruction"), generation.metadata.get("input")
+    if instruction and given:
+        return f"{instruction} Input: {given}"
+    return generation.instruction
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,7 @@ class Pairing:
 def pair_generations(a: dict[GenerationKey, Generation], b: dict[GenerationKey, Generation]) -> Pairing:
     """Prompts present in both, in A's order; prompts in one file only are listed, not judged."""
     pairs = [(gen, b[key]) for key, gen in a.items() if key in b]
-    different = [(x.eval_set, x.prompt_id) for x, y in pairs if x.instruction != y.instruction]
+    different = [(x.eval_set, x.prompt_id) for x, y in pairs if judge_question(x) != judge_question(y)]
     return Pairing(pairs, [k for k in a if k not in b], [k for k in b if k not in a], different)
 
 
@@ -82,7 +81,7 @@ class JudgeItem:
     def fields(self) -> dict[str, str]:
         """Placeholder values for every spelling a template may use (see longsift.judge.templates)."""
         first, second = present(self.order, self.a.output, self.b.output)
-        question = self.a.instruction
+        question = judge_question(self.a)
         return {
             "question": question, "instruction": question,
             "answer_1": first, "answer_a": first, "output_1": first,
