@@ -9,6 +9,7 @@ Every request is logged (thread-safe) with its attempt number, outcome and Autho
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
@@ -23,7 +24,7 @@ import orjson
 
 from longsift.llm.backends.base import LocalBackend
 from longsift.llm.types import ChatRequest, Completion, Sampling, Usage
-from longsift.records import Message
+from longsift.records import ROLES, Message
 
 FAULTS = ("429", "500", "timeout", "malformed", "garbage")
 
@@ -43,8 +44,8 @@ class Faults:
 
     @classmethod
     def spread(cls, total: float, kinds: tuple[str, ...] = ("429", "500", "timeout", "malformed"), **kw: Any) -> Faults:
-        share = total / len(kinds)
-        return cls(**{f"rate_{kind}": share for kind in kinds}, **kw)
+        rates: dict[str, Any] = {f"rate_{kind}": total / len(kinds) for kind in kinds}
+        return cls(**rates, **kw)
 
     def decide(self, key: str, attempt: int) -> str | None:
         digest = hashlib.sha256(f"{self.seed}:{key}:{attempt}".encode()).digest()
@@ -157,7 +158,7 @@ class LocalChatServer:
     def url(self) -> str:
         assert self._httpd is not None, "start() first"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -255,7 +256,9 @@ def backend_responder(backend: LocalBackend) -> Responder:
             raise ScriptedError(400, "streaming is not supported by longsift serve")
         try:
             sampling = Sampling.from_dict({k: body[k] for k in SAMPLING_FIELDS if body.get(k) is not None})
-            messages = tuple(Message(m["role"], str(m["content"])) for m in request.messages)
+            messages = tuple(Message(m["role"], str(m["content"])) for m in request.messages)  # type: ignore[arg-type]
+            if any(m.role not in ROLES for m in messages):
+                raise ValueError(f"roles must be one of {sorted(ROLES)}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ScriptedError(400, f"bad request: {exc}") from None
         return backend.generate_batch([ChatRequest(messages, sampling)])[0]
@@ -281,6 +284,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+    disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait for an ACK between them
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -324,3 +328,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m longsift.llm.server --latency 0.2`: the scripted echo server in its own process."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local OpenAI-protocol echo server with injected faults.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of 429/500/timeout/malformed answers")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    faults = Faults.spread(args.fault_rate, seed=args.seed)
+    server = LocalChatServer(latency=args.latency, faults=faults, port=args.port)
+    print(f"serving on {server.bind().base_url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
