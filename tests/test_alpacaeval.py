@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import json
 import math
+import os
 import socket
 import statistics
 from pathlib import Path
@@ -217,6 +218,26 @@ def test_difficulty_table_without_gamed_rows_fits_unregularized(data_dir: Path, 
     fitted = np.array([score.length_controlled_weights[name] for name in length_control.FEATURES])
     np.testing.assert_allclose(fitted, truth, atol=2e-3)
     assert "not the official LC" in score.length_controlled_note
+
+
+def test_gamed_rows_in_the_one_to_two_encoding_give_the_same_fit(data_dir: Path, tmp_path: Path) -> None:
+    annotations, gamed, _ = synthetic_study(data_dir, np.array([-1.0, 0.5, 0.2]), seed=5)
+    first = write_study(tmp_path, annotations, gamed)
+    shifted = tmp_path / "shifted"
+    shifted.mkdir()
+    second = write_study(shifted, annotations, [{**g, "preference": g["preference"] + 1} for g in gamed])
+    a, b = (alpacaeval.score_annotations(*paths) for paths in (first, second))
+    assert a.length_controlled_winrate == pytest.approx(b.length_controlled_winrate, abs=1e-9)
+
+
+@pytest.mark.skipif("LONGSIFT_ALPACAEVAL_DF_GAMED" not in os.environ, reason="AlpacaEval's df_gamed.csv not given")
+def test_official_lc_of_alpaca_7b(data_dir: Path) -> None:
+    """Run with LONGSIFT_ALPACAEVAL_DF_GAMED=/path/to/df_gamed.csv (it is not in ../shared and cannot be fetched)."""
+    score = alpacaeval.score_annotations(data_dir / ANNOTATIONS, os.environ["LONGSIFT_ALPACAEVAL_DF_GAMED"])
+    expected = csv_row(data_dir / LEADERBOARD, "alpaca-7b")
+    assert score.length_controlled_winrate == pytest.approx(float(expected["length_controlled_winrate"]), abs=0.05)
+    fitted = np.array([score.length_controlled_weights[name] for name in length_control.FEATURES])
+    np.testing.assert_allclose(fitted, alpaca_7b_weights(data_dir), atol=0.02)
 
 
 # --- where the difficulty table comes from -----------------------------------------------------------------

@@ -186,6 +186,8 @@ def _length_controlled(
         [row.get("output_1") for row in rows], [row.get("output_2") for row in rows], preferences, table
     )
     note = f"GLM length_controlled_v1 fitted with C={fit.C:g} on {table.source}"
+    if len(rows) != len(table.difficulty):
+        note += f"; {len(rows)} annotations for {len(table.difficulty)} difficulties, matched by row position"
     if not fit.regularized:
         note += " (no gamed-baseline rows in the table, so no regularisation to the baseline: not the official LC)"
     return fit.winrate, note, fit.weights

@@ -83,6 +83,8 @@ def read_difficulty_table(path: str | Path) -> DifficultyTable:
             raise DataError(str(path), f"unreadable difficulty row: {exc}", line=line) from None
     x_arr = np.asarray(gamed_x, dtype=float).reshape(-1, 3)
     y_arr = np.asarray(gamed_y, dtype=float)
+    if np.nanmax(y_arr, initial=0.0) > 1:  # stored in alpaca_eval's [1, 2] encoding rather than as P in [0, 1]
+        y_arr = preference_probabilities(list(y_arr))
     keep = ~np.isnan(y_arr) & ~np.isnan(x_arr).any(axis=1)
     return DifficultyTable(difficulty, x_arr[keep], y_arr[keep], str(path))
 
