@@ -206,15 +206,18 @@ def test_inputs_are_checked(tmp_path: Path) -> None:
 
 def test_cli_contract(cli, files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "cli-out"
-    with LocalChatServer(scripted) as server:
+    secret = {"OPENAI_API_KEY": "sk-test-secret-4242"}
+    with LocalChatServer(scripted, api_key=secret["OPENAI_API_KEY"]) as server:
         dry = cli("judge", "pairwise", *map(str, files), "-o", str(out), "--base-url", server.base_url,
-                  "--judge-model", "judge-m", "--dry-run")  # fmt: skip
+                  "--judge-model", "judge-m", "--dry-run", env=secret)  # fmt: skip
         assert "dry run" in dry.stdout and "18" in dry.stdout and len(server.log) == 0
         done = cli("judge", "pairwise", *map(str, files), "-o", str(out), "--template", "paper",
-                   "--base-url", server.base_url, "--model", "judge-m", "--no-progress")  # fmt: skip
+                   "--base-url", server.base_url, "--model", "judge-m", "--no-progress", env=secret)  # fmt: skip
         assert len(server.log) == 18
     assert "koala" in done.stdout and "vicuna" in done.stdout and "judged 8 of 9 prompts (1 failed)" in done.stdout
     summary = orjson.loads((out / "summary.json").read_bytes())
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert len(written) >= 3 and not any(b"sk-test-secret" in path.read_bytes() for path in written)
     for policy in ("paper", "strict"):
         for key in ("koala", "vicuna", "all"):
             assert {"win", "tie", "lose", "failed", "n"} <= set(summary[policy][key])

@@ -197,6 +197,7 @@ def judge_pairwise(
     summary, outcomes = summarize(
         judgments, pairing, judge=judge, template=chosen.name, template_source=chosen.source,
         model_a=pairing.pairs[0][0].model, model_b=pairing.pairs[0][1].model, resample=resample, calls=calls,
+        llm=settings.to_dict(),
         inputs={"a": {"path": str(a), "sha256": file_sha256(a)}, "b": {"path": str(b), "sha256": file_sha256(b)}},
     )  # fmt: skip
     write_outputs(out, judgments, summary)
