@@ -235,3 +235,19 @@ def test_self_instruct_question_is_shown_as_the_papers_judge_showed_it() -> None
     assert "Assistant 1's Answer]\nHe went home.\n" in user.content  # order "ba": B first
     plain = Generation("koala_0", "koala", "alpha", ("Hi?",), ("Hello.",))
     assert judge_question(plain) == "Hi?"
+
+
+def test_prompts_in_one_file_only_or_asked_differently_are_listed(tmp_path: Path) -> None:
+    a_rows = generations("alpha", "koala") + [Generation("extra", "lima", "alpha", ("q",), ("alpha answer",))]
+    b_rows = [
+        Generation(g.prompt_id, g.eval_set, "beta", ("Another question?",) if g.prompt_id == "k1" else g.turns, ("b",))
+        for g in generations("beta", "vicuna")
+        if g.prompt_id != "v4"
+    ]
+    a, b = write_generations(tmp_path / "a.jsonl", a_rows), write_generations(tmp_path / "b.jsonl", b_rows)
+    with LocalChatServer(lambda request: "8 6\nfine.") as server:
+        result = judge_pairwise(a, b, tmp_path / "out", llm=settings(server))
+        assert len(server.log) == 16  # 8 shared prompts x 2 orders
+    assert result.summary["unpaired"] == {"only_in_a": ["vicuna/v4", "lima/extra"], "only_in_b": []}
+    assert result.summary["different_prompts"] == ["koala/k1"]
+    assert result.summary["paper"]["all"]["n"] == 8
