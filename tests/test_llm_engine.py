@@ -281,3 +281,16 @@ def test_fault_injection_is_deterministic_per_request_and_attempt(tmp_path):
             run_requests(requests, settings_for(server, tmp_path / str(run), concurrency=4))
             outcomes.append(sorted((e.prompt, e.request.attempt, e.outcome) for e in server.log))
     assert outcomes[0] == outcomes[1] and {o for *_, o in outcomes[0]} == {"ok", "429", "500"}
+
+
+def test_cache_only_reports_recorded_failures_and_sends_nothing(tmp_path):
+    def responder(request):
+        raise ScriptedError(400, "prompt too long")
+
+    with LocalChatServer(responder) as server:
+        run_requests([ChatRequest.of("x")], settings_for(server, tmp_path))
+        cache_only = settings_for(server, tmp_path, cache_only=True)
+        report = run_requests([ChatRequest.of("x"), ChatRequest.of("y")], cache_only)
+        assert len(server.log) == 1
+    assert [r.status for r in report] == ["failed", "skipped"] and report[0].error.startswith("HTTP 400")
+    assert report.stats.sent == 0
