@@ -73,7 +73,7 @@ def train(
         model = str(build_tiny_model(output / "tiny-base", example_texts(examples), seed=config.seed))
         log(f"built a tiny random Llama in {model}")
     assert model is not None
-    trainer, template, recorders = build_trainer(examples, model, config, output)
+    trainer, template, recorders = build_trainer(examples, model, config, output, log=log)
     started = time.perf_counter()
     checkpoints = sorted((output / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if checkpoints else None)
@@ -117,9 +117,12 @@ def load_report_dict(report: Any, used: int) -> dict[str, Any]:
     return {"rows_read": report.read, "rows_kept": report.kept, "rows_quarantined": report.quarantined, "used": used}
 
 
-def build_trainer(examples: list[Example], model: str, config: TrainConfig, output: str | Path) -> tuple[Any, Any, Any]:
+def build_trainer(
+    examples: list[Example], model: str, config: TrainConfig, output: str | Path,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Any, Any, Any]:  # fmt: skip
     """The SFTTrainer for a run, with its template and (loss, NEFTune) recorders; nothing is trained yet."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PrinterCallback
     from trl import SFTTrainer
 
     from longsift.train.callbacks import LossRecorder, NEFTuneCheck
@@ -132,12 +135,13 @@ def build_trainer(examples: list[Example], model: str, config: TrainConfig, outp
     dataset = build_dataset(examples, tokenizer, template, config.max_length)
     args, notes = to_training_arguments(config, output)
     for note in notes:
-        print(f"note: {note}")
-    loss, neftune = LossRecorder(), NEFTuneCheck(config.neftune_alpha)
+        (log or print)(f"note: {note}")
+    loss, neftune = LossRecorder(echo=log), NEFTuneCheck(config.neftune_alpha)
     trainer = SFTTrainer(
         model=_load_model(model, config), args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=_peft_config(config), callbacks=[loss, neftune],
     )  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # LossRecorder shows one line per log instead of a raw dict
     return trainer, template, (loss, neftune)
 
 
