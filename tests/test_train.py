@@ -7,14 +7,18 @@ the other runs here are a few steps each on its tiny base model.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
+import shutil
+import subprocess
 from itertools import islice
 from pathlib import Path
 
 import pytest
 
 from longsift import formats, load
-from longsift.errors import ConfigError, UnknownNameError
+from longsift.errors import ConfigError, MissingDependencyError, UnknownNameError
 from longsift.records import EvalPrompt, Example, Message
 from longsift.templates import Conversation, get_template
 from longsift.train import build_trainer, resolve_config, train
@@ -216,3 +220,99 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
     finishes = [g.metadata["generation"]["finish_reasons"][0] for g in gens]
     assert finishes == ["stop"] * 8 and all(g.metadata["generation"]["new_tokens"][0] < 32 for g in gens)
     assert sum(g.output == e.response for g, e in zip(gens, short, strict=True)) >= 6
+
+
+# -- options: LoRA, QLoRA, gradient checkpointing, packing, padding-free, resume, multi-process ----------------------
+def _quick(**overrides) -> TrainConfig:
+    return resolve_config("tiny-cpu", {"per_device_batch_size": 4, "batch_size": 4, "max_steps": 2, **overrides})
+
+
+def test_lora_with_gradient_checkpointing_trains_adapters_and_saves_a_merged_model(
+    tiny_trained, pool_examples: list[Example], tmp_path: Path
+):
+    from peft import PeftModel
+
+    config = _quick(lora={"r": 4, "alpha": 8}, gradient_checkpointing=True)
+    trainer, _, _ = build_trainer(pool_examples[:8], str(tiny_trained.output / "tiny-base"), config, tmp_path)
+    assert isinstance(trainer.model, PeftModel)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    assert 0 < trainable < sum(p.numel() for p in trainer.model.parameters()) / 10
+    trainer.train()
+    assert trainer.model.base_model.model.is_gradient_checkpointing
+
+    from transformers import AutoModelForCausalLM
+
+    formats.write(pool_examples[:8], tmp_path / "data.jsonl")
+    run = train(tmp_path / "data.jsonl", tmp_path / "lora", model=str(tiny_trained.output / "tiny-base"),
+                recipe="tiny-cpu", overrides={"lora": {"r": 4}, "max_steps": 1}, log=lambda line: None)  # fmt: skip
+    assert not (run.output / "adapter_config.json").exists()  # merged into the base weights
+    assert AutoModelForCausalLM.from_pretrained(run.output).config.model_type == "llama"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes installed")
+def test_qlora_without_bitsandbytes_says_what_to_install(tiny_trained, alpaca_pool: Path, tmp_path: Path):
+    with pytest.raises(MissingDependencyError, match="bitsandbytes"):
+        train(alpaca_pool, tmp_path, model=str(tiny_trained.output / "tiny-base"),
+              overrides={"lora": {}, "load_in_4bit": True, "max_examples": 4}, log=lambda line: None)  # fmt: skip
+
+
+def test_packing_and_padding_free(tiny_trained, pool_examples: list[Example], tmp_path: Path):
+    base = str(tiny_trained.output / "tiny-base")
+    packed, _, _ = build_trainer(pool_examples[:32], base, _quick(packing=True, max_length=256), tmp_path / "p")
+    assert "seq_lengths" in packed.train_dataset.column_names and len(packed.train_dataset) < 32
+    assert packed.train().global_step == 2
+    flat, _, _ = build_trainer(pool_examples[:8], base, _quick(padding_free=True), tmp_path / "f")
+    batch = next(iter(flat.get_train_dataloader()))
+    assert batch["input_ids"].shape[0] == 1 and "position_ids" in batch and "attention_mask" not in batch
+    assert flat.train().global_step == 2
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(tiny_trained, pool_examples: list[Example], tmp_path: Path):
+    data = tmp_path / "data.jsonl"
+    formats.write(pool_examples[:16], data)
+    options = {"save_strategy": "steps", "save_steps": 1, "save_total_limit": 2, "batch_size": 8,
+               "per_device_batch_size": 8}  # fmt: skip
+    base = str(tiny_trained.output / "tiny-base")
+    first = train(data, tmp_path / "run", model=base, recipe="tiny-cpu", overrides={**options, "max_steps": 2},
+                  log=lambda line: None)  # fmt: skip
+    assert not first.manifest["training"]["resumed_from_checkpoint"]
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").is_dir()
+    second = train(data, tmp_path / "run", model=base, recipe="tiny-cpu", overrides={**options, "max_steps": 3},
+                   log=lambda line: None)  # fmt: skip
+    assert second.manifest["training"]["resumed_from_checkpoint"]
+    assert second.manifest["training"]["global_steps"] == 3 and len(second.loss_history) == 1  # only step 3 ran
+
+
+def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path, tmp_path: Path):
+    out = tmp_path / "tiny"
+    result = cli("train", str(alpaca_pool), "--tiny", "--max-examples", "16", "--max-steps", "2", "-o", str(out),
+                 env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert "trained 16 examples, 2 steps" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["world_size"] == 1 and manifest["config"]["max_steps"] == 2 and (out / "tiny-base").is_dir()
+    assert (out / "model.safetensors").is_file() and (out / "longsift_template.json").is_file()
+
+
+@pytest.mark.slow
+def test_two_processes_with_torchrun(alpaca_pool: Path, tmp_path: Path):
+    """The multi-process path accelerate/torchrun use, on CPU (gloo): one tiny base, accumulation per process."""
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun not on PATH")
+    out = tmp_path / "ddp"
+    command = ["torchrun", "--nproc_per_node", "2", "-m", "longsift", "train", str(alpaca_pool), "--tiny",
+               "--max-examples", "32", "--max-steps", "2", "--per-device-batch-size", "8", "-o", str(out)]  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(repo)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["training"]["global_steps"] == 2
+    assert result.stderr.count("built a tiny random Llama") == 1
+
+
+def test_accelerate_config_files_are_valid():
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    folder = Path(__file__).resolve().parents[1] / "recipes" / "accelerate"
+    kinds = {ClusterConfig.from_yaml_file(str(path)).distributed_type.value for path in folder.glob("*.yaml")}
+    assert kinds == {"FSDP", "DEEPSPEED"}
