@@ -81,6 +81,8 @@ def train(
         }
         print(json.dumps(payload, indent=2))
         return
+    if not result.main_process:
+        return
     run = result.manifest["training"]
     console.print(
         f"trained {result.manifest['train_examples']} examples, {run['global_steps']} steps, "

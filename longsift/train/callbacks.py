@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ class TrainingError(LongsiftError):
 
 
 class LossRecorder(TrainerCallback):
-    """Keeps every logged training loss (step, epoch, loss, learning rate, grad norm)."""
+    """Keeps every logged training loss (step, epoch, loss, learning rate, grad norm); `echo` shows one line each."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo: Callable[[str], None] | None = None) -> None:
         self.history: list[dict[str, Any]] = []
+        self.echo = echo
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if logs and "loss" in logs:
@@ -27,6 +29,11 @@ class LossRecorder(TrainerCallback):
                 "step": state.global_step, "epoch": state.epoch, "loss": logs["loss"],
                 "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
             })  # fmt: skip
+            if self.echo is not None and state.is_world_process_zero:
+                self.echo(
+                    f"step {state.global_step}/{state.max_steps} epoch {state.epoch:.2f} loss {logs['loss']:.4f} "
+                    f"lr {logs.get('learning_rate', 0):.3g}"
+                )
 
 
 def input_embeddings(model: Any) -> Any:

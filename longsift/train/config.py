@@ -143,11 +143,10 @@ def parse_assignments(assignments: list[str]) -> dict[str, Any]:
 
 
 def resolve_config(recipe: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """defaults < recipe < overrides (None values in overrides mean "not given")."""
+    """defaults < recipe < overrides; an override of None sets the key to null (e.g. neftune_alpha: off)."""
     data = read_recipe(recipe) if recipe else {}
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
     try:
-        return TrainConfig.model_validate(deep_merge(data, given))
+        return TrainConfig.model_validate(deep_merge(data, overrides or {}))
     except ValidationError as exc:
         where = f"recipe {recipe} + flags" if recipe else "flags"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
@@ -158,8 +157,13 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def to_training_arguments(config: TrainConfig, output_dir: str | Path) -> tuple[Any, list[str]]:
-    """TRL's SFTConfig for this machine, plus notes on what was adapted to it (e.g. tf32 without a GPU)."""
+def to_training_arguments(
+    config: TrainConfig, output_dir: str | Path, processes: int | None = None
+) -> tuple[Any, list[str]]:
+    """TRL's SFTConfig for this machine, plus notes on what was adapted to it (e.g. tf32 without a GPU).
+
+    `processes` (default: $WORLD_SIZE, set by accelerate/torchrun) turns the effective batch into accumulation steps.
+    """
     import torch
     from trl import SFTConfig
 
@@ -183,7 +187,7 @@ def to_training_arguments(config: TrainConfig, output_dir: str | Path) -> tuple[
         weight_decay=config.weight_decay,
         optim=config.optim,
         per_device_train_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps(world_size()),
+        gradient_accumulation_steps=config.gradient_accumulation_steps(processes or world_size()),
         # examples arrive tokenized and cut to max_length (data.py); padding-free without packing wants None here
         max_length=None if config.padding_free and not config.packing else config.max_length,
         bf16=bf16,

@@ -41,6 +41,7 @@ class TrainResult:
     config: TrainConfig
     manifest: dict[str, Any]
     loss_history: list[dict[str, Any]] = field(default_factory=list)
+    main_process: bool = True  # False on the other ranks of a multi-process run
 
 
 def train(
@@ -67,13 +68,14 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     examples, load_report = _load_examples(data, output, config.max_examples)
     log(load_report.summary())
+    args, notes = to_training_arguments(config, output)  # first: it sets up the distributed state
+    for note in notes:
+        log(f"note: {note}")
     if tiny:
-        from longsift.tiny import build_tiny_model, example_texts
-
-        model = str(build_tiny_model(output / "tiny-base", example_texts(examples), seed=config.seed))
-        log(f"built a tiny random Llama in {model}")
+        with args.main_process_first(desc="tiny model"):  # under torchrun/accelerate, build it once
+            model = _tiny_base(output / "tiny-base", examples, config.seed, log)
     assert model is not None
-    trainer, template, recorders = build_trainer(examples, model, config, output)
+    trainer, template, recorders = build_trainer(examples, model, config, output, log=log, args=args)
     started = time.perf_counter()
     checkpoints = sorted((output / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if checkpoints else None)
@@ -102,7 +104,7 @@ def train(
     }
     if trainer.is_world_process_zero():
         _write_records(output, manifest, loss.history)
-    return TrainResult(output, config, manifest, loss.history)
+    return TrainResult(output, config, manifest, loss.history, trainer.is_world_process_zero())
 
 
 def _load_examples(data: str | Path, output: Path, limit: int | None) -> tuple[list[Example], Any]:
@@ -113,13 +115,25 @@ def _load_examples(data: str | Path, output: Path, limit: int | None) -> tuple[l
     return examples, stream.report
 
 
+def _tiny_base(folder: Path, examples: list[Example], seed: int, log: Callable[[str], None]) -> str:
+    from longsift.tiny import build_tiny_model, example_texts
+
+    if not (folder / "config.json").is_file():
+        build_tiny_model(folder, example_texts(examples), seed=seed)
+        log(f"built a tiny random Llama in {folder}")
+    return str(folder)
+
+
 def load_report_dict(report: Any, used: int) -> dict[str, Any]:
     return {"rows_read": report.read, "rows_kept": report.kept, "rows_quarantined": report.quarantined, "used": used}
 
 
-def build_trainer(examples: list[Example], model: str, config: TrainConfig, output: str | Path) -> tuple[Any, Any, Any]:
+def build_trainer(
+    examples: list[Example], model: str, config: TrainConfig, output: str | Path,
+    log: Callable[[str], None] | None = None, args: Any = None,
+) -> tuple[Any, Any, Any]:  # fmt: skip
     """The SFTTrainer for a run, with its template and (loss, NEFTune) recorders; nothing is trained yet."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PrinterCallback
     from trl import SFTTrainer
 
     from longsift.train.callbacks import LossRecorder, NEFTuneCheck
@@ -130,14 +144,16 @@ def build_trainer(examples: list[Example], model: str, config: TrainConfig, outp
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     template = get_template(config.template, tokenizer, config.system)
     dataset = build_dataset(examples, tokenizer, template, config.max_length)
-    args, notes = to_training_arguments(config, output)
-    for note in notes:
-        print(f"note: {note}")
-    loss, neftune = LossRecorder(), NEFTuneCheck(config.neftune_alpha)
+    if args is None:
+        args, notes = to_training_arguments(config, output)
+        for note in notes:
+            (log or print)(f"note: {note}")
+    loss, neftune = LossRecorder(echo=log), NEFTuneCheck(config.neftune_alpha)
     trainer = SFTTrainer(
         model=_load_model(model, config), args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=_peft_config(config), callbacks=[loss, neftune],
     )  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # LossRecorder shows one line per log instead of a raw dict
     return trainer, template, (loss, neftune)
 
 
