@@ -3,6 +3,10 @@
 `paper`: +1 for each order A wins, -1 for each order it loses; win if the sum >= 1, lose if <= -1, else tie
 (the paper's and AlpaGasus' rule). `strict`: FastChat's rule, a win only when both orders agree; any
 disagreement is a tie. A prompt with a failed judgment in either order has no outcome (counted as failed).
+
+Beside the counts, each tally row says how often the verdict flipped with the order (position bias) and how
+often the longer answer won a decided prompt (length bias), from the answer lengths judgments carry in their
+metadata (`length_a`, `length_b`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class PromptOutcome:
     verdict_ab: Verdict | None
     verdict_ba: Verdict | None
     outcomes: dict[str, Outcome | None]
+    length_a: int | None = None
+    length_b: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -52,6 +58,15 @@ class PromptOutcome:
     def flipped(self) -> bool:
         """The verdict changed with the order of presentation (position bias)."""
         return not self.failed and self.verdict_ab != self.verdict_ba
+
+    def longer_won(self, policy: str) -> bool | None:
+        """Whether the longer answer won under `policy`; None for a tie, a failure or answers of equal length."""
+        outcome = self.outcomes[policy]
+        if outcome not in ("win", "lose") or self.length_a is None or self.length_b is None:
+            return None
+        if self.length_a == self.length_b:
+            return None
+        return (outcome == "win") == (self.length_a > self.length_b)
 
 
 def prompt_outcomes(judgments: Iterable[Judgment]) -> list[PromptOutcome]:
@@ -69,7 +84,12 @@ def prompt_outcomes(judgments: Iterable[Judgment]) -> list[PromptOutcome]:
         for policy, rule in OUTCOME_RULES.items():
             both = verdict_ab is not None and verdict_ba is not None
             outcomes[policy] = rule(verdict_ab, verdict_ba) if both else None  # type: ignore[arg-type]
-        results.append(PromptOutcome(prompt_id, eval_set, verdict_ab, verdict_ba, outcomes))
+        lengths = next((j.metadata for j in (ab, ba) if j is not None and "length_a" in j.metadata), {})
+        results.append(
+            PromptOutcome(
+                prompt_id, eval_set, verdict_ab, verdict_ba, outcomes, lengths.get("length_a"), lengths.get("length_b")
+            )
+        )
     return results
 
 
@@ -77,14 +97,21 @@ def tally(outcomes: Iterable[PromptOutcome], policy: str) -> dict[str, dict[str,
     """Per eval set plus "all": counts win/tie/lose/failed/n, percentages over judged prompts, winning score.
 
     The AlpaGasus winning score is 1 + (wins - losses) / judged; percentages and the score leave failed
-    prompts out of the denominator, and `failed` says how many they were.
+    prompts out of the denominator, and `failed` says how many they were. `flipped` / `flip_pct`: judged
+    prompts whose two verdicts differ. `longer_won` of `decided_by_length` (decided prompts whose answers
+    differ in length) gives `longer_win_pct`.
     """
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for item in outcomes:
         outcome = item.outcomes[policy]
+        longer_won = item.longer_won(policy)
         for key in (item.eval_set, "all"):
             counts[key]["failed" if outcome is None else outcome] += 1
             counts[key]["n"] += 1
+            counts[key]["flipped"] += item.flipped
+            if longer_won is not None:
+                counts[key]["decided_by_length"] += 1
+                counts[key]["longer_won"] += longer_won
     return {key: _row(counter) for key, counter in sorted(counts.items(), key=lambda kv: (kv[0] == "all", kv[0]))}
 
 
@@ -95,4 +122,8 @@ def _row(counter: Counter[str]) -> dict[str, Any]:
     for k in ("win", "tie", "lose"):
         row[f"{k}_pct"] = 100.0 * row[k] / judged if judged else None
     row["winning_score"] = 1 + (row["win"] - row["lose"]) / judged if judged else None
+    row["flipped"] = counter["flipped"]
+    row["flip_pct"] = 100.0 * row["flipped"] / judged if judged else None
+    row["longer_won"], row["decided_by_length"] = counter["longer_won"], counter["decided_by_length"]
+    row["longer_win_pct"] = 100.0 * row["longer_won"] / row["decided_by_length"] if row["decided_by_length"] else None
     return row

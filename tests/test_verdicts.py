@@ -43,3 +43,28 @@ def test_tally_counts_failures_apart_and_computes_the_winning_score() -> None:
     assert (strict["all"]["win"], strict["all"]["tie"], strict["all"]["lose"]) == (1, 2, 1)
     assert strict["vicuna"]["failed"] == 1 and strict["vicuna"]["win_pct"] == 0.0
     assert list(paper) == ["koala", "vicuna", "all"]
+
+
+def with_lengths(judgments: list[Judgment], length_a: int, length_b: int) -> list[Judgment]:
+    return [
+        Judgment.from_dict({**j.to_dict(), "metadata": {"length_a": length_a, "length_b": length_b}}) for j in judgments
+    ]
+
+
+def test_flip_rate_and_how_often_the_longer_answer_wins() -> None:
+    judgments = [
+        *with_lengths(judged("1", "koala", "a", "a"), 90, 10),  # win; A longer: the longer won
+        *with_lengths(judged("2", "koala", "a", "tie"), 10, 90),  # paper win (A shorter), strict tie; flipped
+        *with_lengths(judged("3", "koala", "b", "b"), 50, 50),  # lose, equal lengths: not counted
+        *with_lengths(judged("4", "koala", "b", "a"), 10, 20),  # tie / tie; flipped
+        *with_lengths(judged("5", "koala", "b", "b"), 10, 20),  # lose; B longer: the longer won
+        *judged("6", "koala", "a", "a"),  # win, lengths unknown: not counted
+        *with_lengths(judged("7", "koala", None, "b"), 10, 20),  # failed
+    ]
+    outcomes = prompt_outcomes(judgments)
+    paper, strict = tally(outcomes, "paper")["koala"], tally(outcomes, "strict")["koala"]
+    assert (paper["judged"], paper["flipped"], paper["flip_pct"]) == (6, 2, 100 * 2 / 6)
+    assert strict["flipped"] == 2  # flips do not depend on the policy
+    assert (paper["longer_won"], paper["decided_by_length"], paper["longer_win_pct"]) == (2, 3, 100 * 2 / 3)
+    assert (strict["longer_won"], strict["decided_by_length"]) == (2, 2)
+    assert strict["longer_win_pct"] == 100.0

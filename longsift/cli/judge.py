@@ -1,0 +1,100 @@
+"""`longsift judge pairwise` and `longsift judge mtbench`: LLM judges on the shared LLM flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from longsift.cli.llm_options import llm_options
+from longsift.llm.settings import LLMSettings
+
+judge_app = typer.Typer(help="LLM-as-judge: pairwise in both orders, MT-Bench single grading.", no_args_is_help=True)
+MODEL_FLAGS = ("--model", "--judge-model")
+RESAMPLE = typer.Option(
+    0, "--resample", help="New samples (another seed, some temperature) for a reply that does not parse; 0: none."
+)
+MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's max tokens per judgment.")
+
+
+@judge_app.command()
+@llm_options(model_flags=MODEL_FLAGS)
+def pairwise(
+    a: Path = typer.Argument(..., help="Generation file of model A (one Generation JSON per line)."),
+    b: Path = typer.Argument(..., help="Generation file of model B."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output directory: judgments.jsonl, summary.json."),
+    template: str = typer.Option("paper", "--template", help="paper, fastchat-pair, alpacaeval, or a .toml file."),
+    resample: int = RESAMPLE,
+    max_tokens: int | None = MAX_TOKENS,
+    *,
+    llm: LLMSettings,
+) -> None:
+    """Judge A against B on every prompt both files hold, in both orders; win/tie/lose by the paper's and the
+    strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
+    from longsift.judge.pairwise import judge_pairwise, summary_tables
+
+    result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens)
+    if result.dry_run is not None:
+        print(result.dry_run.render())
+        return
+    console = Console()
+    for table in summary_tables(result.summary):
+        console.print(table)
+    summary = result.summary
+    for failure in summary["failed"][:10]:
+        console.print(f"[red]failed[/] {failure['eval_set']}/{failure['prompt_id']} ({failure['order']}): "
+                      f"{failure['error']}", highlight=False)  # fmt: skip
+    unpaired = summary["unpaired"]
+    if unpaired["only_in_a"] or unpaired["only_in_b"]:
+        console.print(
+            f"not judged: {len(unpaired['only_in_a'])} prompts only in A, {len(unpaired['only_in_b'])} only in B"
+        )
+    total = summary["paper"]["all"]
+    print(
+        f"judged {total['judged']} of {total['n']} prompts ({total['failed']} failed); {summary['calls']['sent']} "
+        f"calls sent; wrote {output / 'judgments.jsonl'} and {output / 'summary.json'}"
+    )
+
+
+@judge_app.command()
+@llm_options(model_flags=MODEL_FLAGS)
+def mtbench(
+    answers: Path = typer.Argument(..., help="FastChat answer JSONL, or a generation file with eval_set mtbench."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output directory: model_judgment/, scores.json."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Holds mt_bench/ (default $LONGSIFT_DATA)."),
+    questions: Path | None = typer.Option(None, "--questions", help="MT-Bench question.jsonl."),
+    reference_answers: Path | None = typer.Option(None, "--reference-answers", help="FastChat reference answers."),
+    judge_prompts: Path | None = typer.Option(None, "--judge-prompts", help="FastChat judge_prompts.jsonl."),
+    reference: str = typer.Option("gpt-4", "--reference", help="gpt-4 (FastChat's) or inline (question file's)."),
+    model_name: str | None = typer.Option(None, "--model-name", help="Name of the graded model (default: the file's)."),
+    resample: int = RESAMPLE,
+    max_tokens: int | None = MAX_TOKENS,
+    *,
+    llm: LLMSettings,
+) -> None:
+    """Grade a model's MT-Bench answers 1-10 per turn with FastChat's single-v1 prompts (reference-guided for
+    math, reasoning, coding); scores per turn, overall and per category; failed gradings counted apart."""
+    from longsift.errors import ConfigError
+    from longsift.judge.mtbench_grade import judge_mtbench
+
+    if reference not in ("gpt-4", "inline"):
+        raise ConfigError(f"--reference must be gpt-4 or inline, got {reference!r}")
+    result = judge_mtbench(
+        answers, output, llm=llm, data_dir=data_dir, questions=questions, reference_answers=reference_answers,
+        judge_prompts=judge_prompts, reference=reference, resample=resample, max_tokens=max_tokens,  # type: ignore[arg-type]
+        model=model_name,
+    )  # fmt: skip
+    if result.dry_run is not None:
+        print(result.dry_run.render())
+        return
+    s = result.scores
+    turns = ", ".join(f"turn {t}: {v:.3f}" for t, v in s["turn_scores"].items())
+    overall = "-" if s["overall"] is None else f"{s['overall']:.3f}"
+    for category, value in s["categories"].items():
+        print(f"  {category:<12} {value:.3f}")
+    print(f"{s['model']}: overall {overall} ({turns}); {s['n_judged']} graded, {s['n_failed']} failed; wrote {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(judge_app, name="judge")

@@ -1,0 +1,182 @@
+"""The generate stage: answer eval prompts with a trained model, using the template saved with it.
+
+    generate("runs/tiny", "pairwise", "out/tiny.pairwise.jsonl", max_new_tokens=512)
+
+Multi-turn prompts (MT-Bench) run in rounds: round r answers turn r of every prompt that has one, after the model's
+own earlier answers. Each finished batch is appended to OUTPUT.partial, so an interrupted run resumes where it stopped;
+the final file lists one Generation per prompt in eval-set order (see longsift.generations), with a manifest beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from longsift.evalsets import load_eval_set
+from longsift.generate.base import Backend, Completion, SamplingOptions
+from longsift.generations import (
+    append_generation,
+    read_generations,
+    write_alpacaeval,
+    write_generations,
+    write_mtbench_answers,
+)
+from longsift.provenance import library_versions
+from longsift.records import EvalPrompt, Generation
+from longsift.registry import Registry
+from longsift.templates import Conversation
+
+BACKENDS: Registry[Callable[..., Backend]] = Registry("generation backend")
+BACKENDS.register("transformers", "longsift.generate.transformers_backend:TransformersBackend")
+BACKENDS.register("vllm", "longsift.generate.vllm_backend:VLLMBackend")
+
+Progress = Callable[[int, int], None]
+
+
+def generate(
+    model: str | Path,
+    eval_set: str,
+    output: str | Path | None = None,
+    *,
+    max_new_tokens: int = 512,
+    batch_size: int = 16,
+    batch_tokens: int | None = None,
+    template: str | None = None,
+    backend: str = "transformers",
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    model_name: str | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    alpacaeval: str | Path | None = None,
+    mtbench: str | Path | None = None,
+    progress: Progress | None = None,
+) -> list[Generation]:
+    """Generate for a built-in eval set (or several, comma-separated, or a data file); `limit` caps each set."""
+    prompts = first_per_set(load_eval_set(eval_set, data_dir), limit)
+    options = SamplingOptions(max_new_tokens, temperature, top_p, batch_size, seed, batch_tokens)
+    engine = BACKENDS.get(backend)(str(model), template=template, dtype=dtype, trust_remote_code=trust_remote_code)
+    name = model_name or Path(str(model).rstrip("/")).name
+    started = time.perf_counter()
+    generations = generate_prompts(engine, prompts, name, options, output, progress)
+    if output is not None:
+        write_manifest(Path(output), model, eval_set, engine, options, generations, time.perf_counter() - started)
+    if alpacaeval is not None:
+        write_alpacaeval([g for g in generations if g.eval_set == "alpacaeval"], alpacaeval, name)
+    if mtbench is not None:
+        write_mtbench_answers([g for g in generations if g.eval_set == "mtbench"], mtbench, name)
+    return generations
+
+
+def first_per_set(prompts: list[EvalPrompt], limit: int | None) -> list[EvalPrompt]:
+    if limit is None:
+        return prompts
+    seen: dict[str, int] = {}
+    kept = []
+    for prompt in prompts:
+        seen[prompt.eval_set] = seen.get(prompt.eval_set, 0) + 1
+        if seen[prompt.eval_set] <= limit:
+            kept.append(prompt)
+    return kept
+
+
+def generate_prompts(
+    engine: Backend,
+    prompts: Sequence[EvalPrompt],
+    model_name: str,
+    options: SamplingOptions,
+    output: str | Path | None = None,
+    progress: Progress | None = None,
+) -> list[Generation]:
+    """Answer every turn of every prompt; with `output`, resume from and append to OUTPUT.partial."""
+    partial = Path(f"{output}.partial") if output is not None else None
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    done = _resume(partial, model_name)
+    answers: dict[str, list[Completion | str]] = {
+        p.id: list(done[p.id].outputs) if p.id in done else [] for p in prompts
+    }
+    info: dict[str, dict[str, list[Any]]] = {p.id: _info_of(done.get(p.id)) for p in prompts}
+    total = sum(len(p.turns) for p in prompts)
+    finished = sum(len(a) for a in answers.values())
+    for turn in range(max((len(p.turns) for p in prompts), default=0)):
+        todo = [p for p in prompts if len(answers[p.id]) == turn and len(p.turns) > turn]
+        texts = [engine.template.prompt(Conversation.from_prompt(p, _texts(answers[p.id]))) for p in todo]
+        for index, completion in engine.complete(texts, options):
+            prompt = todo[index]
+            answers[prompt.id].append(completion)
+            _record(info[prompt.id], completion)
+            finished += 1
+            if partial is not None:
+                append_generation(_generation(prompt, model_name, answers[prompt.id], info[prompt.id], engine, options),
+                                  partial)  # fmt: skip
+            if progress is not None:
+                progress(finished, total)
+    generations = [_generation(p, model_name, answers[p.id], info[p.id], engine, options) for p in prompts]
+    if output is not None:
+        write_generations(generations, output)
+        if partial is not None and partial.exists():
+            partial.unlink()
+    return generations
+
+
+def _resume(partial: Path | None, model_name: str) -> dict[str, Generation]:
+    if partial is None or not partial.is_file():
+        return {}
+    return {g.prompt_id: g for g in read_generations(partial) if g.model == model_name}
+
+
+def _texts(answers: list[Completion | str]) -> list[str]:
+    return [a.text if isinstance(a, Completion) else a for a in answers]
+
+
+def _info_of(generation: Generation | None) -> dict[str, list[Any]]:
+    old = (generation.metadata.get("generation") or {}) if generation else {}
+    return {
+        key: list(old.get(key, [])) for key in ("finish_reasons", "new_tokens", "prompt_tokens", "prompt_truncated")
+    }
+
+
+def _record(info: dict[str, list[Any]], completion: Completion) -> None:
+    info["finish_reasons"].append(completion.finish)
+    info["new_tokens"].append(completion.new_tokens)
+    info["prompt_tokens"].append(completion.prompt_tokens)
+    info["prompt_truncated"].append(completion.prompt_truncated)
+
+
+def _generation(
+    prompt: EvalPrompt, model: str, answers: list[Completion | str], info: dict[str, list[Any]], engine: Backend,
+    options: SamplingOptions,
+) -> Generation:  # fmt: skip
+    details = {"template": engine.template.name, "backend": engine.name, "max_new_tokens": options.max_new_tokens,
+               "temperature": options.temperature, "seed": options.seed, **info}  # fmt: skip
+    meta = {**prompt.metadata, "generation": details}
+    return Generation(prompt.id, prompt.eval_set, model, prompt.turns, tuple(_texts(answers)), meta)
+
+
+def write_manifest(
+    output: Path, model: str | Path, eval_set: str, engine: Backend, options: SamplingOptions,
+    generations: list[Generation], seconds: float,
+) -> Path:  # fmt: skip
+    new_tokens = sum(sum(g.metadata["generation"]["new_tokens"]) for g in generations)
+    finishes = [f for g in generations for f in g.metadata["generation"]["finish_reasons"]]
+    manifest = {
+        "stage": "generate", "model": str(model), "eval_set": eval_set, "backend": engine.name,
+        "template": engine.template.to_dict(), "options": asdict(options),
+        "prompts": len(generations), "completions": len(finishes), "stopped": finishes.count("stop"),
+        "hit_max_new_tokens": finishes.count("length"), "new_tokens": new_tokens, "seconds": round(seconds, 2),
+        "versions": library_versions(),
+    }  # fmt: skip
+    path = output.with_name(output.name + ".manifest.json")
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+__all__ = ["BACKENDS", "Completion", "SamplingOptions", "first_per_set", "generate", "generate_prompts"]

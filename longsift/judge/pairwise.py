@@ -1,0 +1,243 @@
+"""Pairwise LLM-as-judge: two models' generations, every shared prompt judged in both orders.
+
+Each (prompt, order) is one PromptTask call through the LLM engine: cached on disk, so a rerun (or a run that
+died) pays only for what is missing. A reply that does not parse is a failure: it gets `resample` new samples if
+the user allows, else it is reported as failed. It never becomes a tie and is never dropped.
+Outcomes per prompt follow both policies of `longsift.verdicts` (paper and strict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.table import Table
+
+from longsift.errors import ConfigError, DataError
+from longsift.generations import iter_generations
+from longsift.judge.order import ORDERS, Order, present, reading_to_ab
+from longsift.judge.templates import PairTemplate, get_pair_template
+from longsift.llm.settings import LLMSettings
+from longsift.records import Generation, Judgment
+from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
+
+GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
+
+
+def read_generations(path: str | Path) -> dict[GenerationKey, Generation]:
+    """A generation file (`longsift.generations` layout) keyed by (eval_set, prompt_id); duplicates are an error."""
+    found: dict[GenerationKey, Generation] = {}
+    for generation in iter_generations(path):
+        key = (generation.eval_set, generation.prompt_id)
+        if not generation.outputs:
+            raise DataError(str(path), f"prompt {key[0]}/{key[1]} has no output")
+        if key in found:
+            raise DataError(str(path), f"duplicate prompt {key[0]}/{key[1]}")
+        found[key] = generation
+    return found
+
+
+def judge_question(generation: Generation) -> str:
+    """What the judge is shown as the question: the first user turn, except for a prompt recorded as an
+    instruction plus an input (Self-Instruct), shown as the paper's judge scripts did:
+    "{instruction} Input: {input}"."""
+    instruction, given = generation.metadata.get("instruction"), generation.metadata.get("input")
+    if instruction and given:
+        return f"{instruction} Input: {given}"
+    return generation.instruction
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    pairs: list[tuple[Generation, Generation]]
+    only_a: list[GenerationKey]
+    only_b: list[GenerationKey]
+    different_prompts: list[GenerationKey]  # judged, but A and B were asked different texts (the judge sees A's)
+
+
+def pair_generations(a: dict[GenerationKey, Generation], b: dict[GenerationKey, Generation]) -> Pairing:
+    """Prompts present in both, in A's order; prompts in one file only are listed, not judged."""
+    pairs = [(gen, b[key]) for key, gen in a.items() if key in b]
+    different = [(x.eval_set, x.prompt_id) for x, y in pairs if judge_question(x) != judge_question(y)]
+    return Pairing(pairs, [k for k in a if k not in b], [k for k in b if k not in a], different)
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeItem:
+    """One judge call: one prompt, one order of presentation."""
+
+    a: Generation
+    b: Generation
+    order: Order
+
+    @property
+    def id(self) -> str:
+        return f"{self.a.eval_set}/{self.a.prompt_id}/{self.order}"
+
+    def fields(self) -> dict[str, str]:
+        """Placeholder values for every spelling a template may use (see longsift.judge.templates)."""
+        first, second = present(self.order, self.a.output, self.b.output)
+        question = judge_question(self.a)
+        return {
+            "question": question, "instruction": question,
+            "answer_1": first, "answer_a": first, "output_1": first,
+            "answer_2": second, "answer_b": second, "output_2": second,
+        }  # fmt: skip
+
+
+def judge_items(pairs: Iterable[tuple[Generation, Generation]]) -> list[JudgeItem]:
+    return [JudgeItem(a, b, order) for a, b in pairs for order in ORDERS]
+
+
+def pair_task(template: PairTemplate, max_tokens: int | None = None) -> Any:
+    """The template as a PromptTask of the LLM layer (records: JudgeItems)."""
+    from longsift.llm.task import PromptTask
+    from longsift.llm.types import Sampling
+
+    sampling = Sampling.from_dict(template.sampling)
+    if max_tokens is not None:
+        sampling = sampling.but(max_tokens=max_tokens)
+    return PromptTask(
+        name=template.name, sections=template.format_sections(), parser=template.parse, sampling=sampling,
+        fields=JudgeItem.fields, source=template.source, description=template.description,
+    )  # fmt: skip
+
+
+def to_judgment(item: JudgeItem, result: Any, judge: str, template: str) -> Judgment:
+    """A TaskResult of the LLM layer as a Judgment in A/B terms; every completion tried is kept."""
+    metadata: dict[str, Any] = {
+        "length_a": len(item.a.output), "length_b": len(item.b.output),
+        "calls": len(result.calls), "cached": bool(result.calls) and all(call.cached for call in result.calls),
+    }  # fmt: skip
+    if len(result.raws) > 1:
+        metadata["raws"] = list(result.raws)
+    common = dict(
+        prompt_id=item.a.prompt_id, eval_set=item.a.eval_set, model_a=item.a.model, model_b=item.b.model,
+        order=item.order, judge=judge, template=template, raw=result.raw or "", metadata=metadata,
+    )  # fmt: skip
+    if result.ok:
+        verdict, score_a, score_b = reading_to_ab(item.order, result.value)
+        return Judgment(**common, verdict=verdict, score_a=score_a, score_b=score_b)  # type: ignore[arg-type]
+    reason = {"parse_failed": "unparseable reply", "call_failed": "call failed", "skipped": "not sent"}[result.status]
+    return Judgment(**common, verdict=None, status="failed", error=f"{reason}: {result.error}")  # type: ignore[arg-type]
+
+
+def summarize(
+    judgments: Sequence[Judgment], pairing: Pairing | None = None, **extra: Any
+) -> tuple[dict[str, Any], list[PromptOutcome]]:
+    """summary.json: per policy the `verdicts.tally` rows (per eval set and "all"), failures listed."""
+    outcomes = prompt_outcomes(judgments)
+    summary: dict[str, Any] = {policy: tally(outcomes, policy) for policy in POLICIES}
+    summary["length_unit"] = "chars"
+    summary["failed"] = [
+        {"eval_set": j.eval_set, "prompt_id": j.prompt_id, "order": j.order, "error": j.error}
+        for j in judgments
+        if j.status == "failed"
+    ]
+    if pairing is not None:
+        summary["unpaired"] = {
+            "only_in_a": [f"{s}/{p}" for s, p in pairing.only_a],
+            "only_in_b": [f"{s}/{p}" for s, p in pairing.only_b],
+        }
+        summary["different_prompts"] = [f"{s}/{p}" for s, p in pairing.different_prompts]
+    summary.update(extra)
+    return summary, outcomes
+
+
+def check_inputs(pairing: Pairing, resample: int) -> None:
+    if resample < 0:
+        raise ConfigError(f"--resample must be 0 or more, got {resample}")
+    if not pairing.pairs:
+        raise ConfigError("the two generation files share no (eval_set, prompt_id): nothing to judge")
+
+
+def resolve_template(template: str | Path | PairTemplate) -> PairTemplate:
+    return template if isinstance(template, PairTemplate) else get_pair_template(template)
+
+
+@dataclass
+class PairwiseResult:
+    judgments: list[Judgment]
+    outcomes: list[PromptOutcome]
+    summary: dict[str, Any]
+    output_dir: Path
+    dry_run: Any = None  # the LLM layer's DryRunReport when nothing was sent
+
+
+def judge_pairwise(
+    a: str | Path, b: str | Path, output_dir: str | Path, *, template: str | Path | PairTemplate = "paper",
+    llm: LLMSettings | None = None, resample: int = 0, max_tokens: int | None = None,
+) -> PairwiseResult:  # fmt: skip
+    """Judge generation file A against B on every shared prompt, both orders; write judgments.jsonl and
+    summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise)."""
+    from longsift.llm.dryrun import dry_run
+    from longsift.llm.engine import Engine
+    from longsift.llm.task import run_task
+
+    settings = llm or LLMSettings()
+    chosen = resolve_template(template)
+    pairing = pair_generations(read_generations(a), read_generations(b))
+    check_inputs(pairing, resample)
+    items = judge_items(pairing.pairs)
+    task = pair_task(chosen, max_tokens)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with Engine.from_settings(settings, out) as engine:
+        if settings.dry_run:
+            report = dry_run(task.requests(items), engine, expected_output_tokens=task.expected_output_tokens)
+            return PairwiseResult([], [], {}, out, report)
+        run = run_task(task, items, engine, resample_on_parse_error=resample, description=f"judge {chosen.name}")
+    judge = settings.require_model()
+    judgments = [to_judgment(item, result, judge, chosen.name) for item, result in zip(items, run, strict=True)]
+    calls = {"sent": run.sent, "cost_usd": run.cost, "rounds": len(run.rounds), **run.counts()}
+    summary, outcomes = summarize(
+        judgments, pairing, judge=judge, template=chosen.name, template_source=chosen.source,
+        model_a=pairing.pairs[0][0].model, model_b=pairing.pairs[0][1].model, resample=resample, calls=calls,
+        llm=settings.to_dict(),
+        inputs={"a": {"path": str(a), "sha256": file_sha256(a)}, "b": {"path": str(b), "sha256": file_sha256(b)}},
+    )  # fmt: skip
+    write_outputs(out, judgments, summary)
+    return PairwiseResult(judgments, outcomes, summary, out)
+
+
+def write_outputs(out: Path, judgments: Sequence[Judgment], summary: dict[str, Any]) -> None:
+    """Written whole, then renamed: a killed run never leaves half a file (the cache keeps its answers)."""
+    lines = b"".join(orjson.dumps(j.to_dict()) + b"\n" for j in judgments)
+    for name, data in (("judgments.jsonl", lines), ("summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))):
+        partial = out / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(out / name)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    """One table per policy: per eval set and overall, N judged / failed, win/tie/lose %, winning score, biases."""
+    who = f"{summary.get('model_a', 'A')} vs {summary.get('model_b', 'B')}, judge {summary.get('judge', '?')}"
+    tables = []
+    for policy in POLICIES:
+        table = Table(title=f"{policy} policy: {who}")
+        for column in ("eval set", "judged", "failed", "win %", "tie %", "lose %", "WS", "flips %", "longer wins %"):
+            table.add_column(column, justify="left" if column == "eval set" else "right")
+        for key, row in summary[policy].items():
+            cells = [row["win_pct"], row["tie_pct"], row["lose_pct"]]
+            table.add_row(
+                key, str(row["judged"]), str(row["failed"]), *map(_num, cells), _num(row["winning_score"], "{:.3f}"),
+                _num(row["flip_pct"]), _num(row["longer_win_pct"]),
+            )  # fmt: skip
+        tables.append(table)
+    return tables
+
+
+def _num(value: float | None, pattern: str = "{:.1f}") -> str:
+    return "-" if value is None else pattern.format(value)
