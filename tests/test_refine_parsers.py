@@ -1,0 +1,158 @@
+"""The refinement reply parser, the AlpaGasus score parser and the token budget, on hand-written replies."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from longsift.errors import ConfigError, ParseError
+from longsift.refine.better_answer import PLACEHOLDERS, parse_better_answer
+from longsift.refine.budget import CharEstimate, fit_answer, load_counter
+from longsift.refine.rating import parse_score
+
+ANALYSIS = "1. The answer is too short and lacks structure.\n\n2. "
+
+# Every deformation the parser accepts, with the answer it must find. Also sent through the real server in
+# tests/test_refine.py, so the list is shared.
+ACCEPTED_REPLIES: list[tuple[str, str]] = [
+    (ANALYSIS + "[Better Answer] Paris is the capital of France. [End]", "Paris is the capital of France."),
+    (ANALYSIS + "[Better Answer]\nLine one.\n\n- bullet\n[End]\n", "Line one.\n\n- bullet"),
+    (ANALYSIS + "[Better Answer] No end tag here.", "No end tag here."),
+    (ANALYSIS + "**[Better Answer]** Bold tags. **[End]**", "Bold tags."),
+    (ANALYSIS + "**[Better Answer]**\nBold start only.\n[End]", "Bold start only."),
+    (ANALYSIS + "Better Answer: A heading without brackets.\n[End]", "A heading without brackets."),
+    (ANALYSIS + "**Better Answer:**\nBold heading.", "Bold heading."),
+    ("### Better Answer\nMarkdown heading.\n### Notes\nmore", "Markdown heading.\n### Notes\nmore"),
+    (ANALYSIS + "[better answer] lower case [end]", "lower case"),
+    (ANALYSIS + "[BETTER ANSWER]: upper case [END]", "upper case"),
+    (ANALYSIS + "[Better Answer] Kept. [End]\n\nI hope this helps! Let me know.", "Kept."),
+    (ANALYSIS + "[Better Answer]\n[Better Answer] Repeated tag. [End]", "Repeated tag."),
+    (ANALYSIS + "[Better Answer] Same. [End]\n[Better Answer] Same. [End]", "Same."),
+    ("Answer in the format of [Better Answer] your answer [End].\n\n[Better Answer] Real. [End]", "Real."),
+    (ANALYSIS + "[Improved Answer] Improved. [End]", "Improved."),
+    (ANALYSIS + "[Revised Answer]\nRevised.\n[End of Answer]", "Revised."),
+    (ANALYSIS + "[Better Answer] The End of days is near. Ending well. [End]", "The End of days is near. Ending well."),
+    ("2. Better Answer: Numbered heading.", "Numbered heading."),
+]
+
+# Replies it must reject (kept as failures, never written as an empty response).
+REJECTED_REPLIES: list[str] = [
+    "",
+    "The answer is fine as it is.",
+    "Here is a better answer: mid-sentence prose is not a tag.",
+    ANALYSIS + "[Better Answer] [End]",
+    ANALYSIS + "[Better Answer]\n   \n",
+    "The answer should be in the format of [Better Answer] your answer [End]",
+    ANALYSIS + "[Better Answer] One. [End]\n[Better Answer] Two. [End]",
+    "**[Better Answer]** **[End]**",
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), ACCEPTED_REPLIES)
+def test_better_answer_accepts(reply: str, expected: str) -> None:
+    assert parse_better_answer(reply) == expected
+
+
+@pytest.mark.parametrize("reply", REJECTED_REPLIES)
+def test_better_answer_rejects(reply: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_better_answer(reply)
+    assert info.value.text == reply
+
+
+def _plain_body(text: str) -> bool:
+    return (
+        bool(text.strip())
+        and text.strip() not in PLACEHOLDERS
+        and not any(mark in text.lower() for mark in ("[", "answer", "**", "__"))
+    )
+
+
+@given(st.text(min_size=1).filter(_plain_body))
+def test_better_answer_round_trip(body: str) -> None:
+    reply = f"{ANALYSIS}[Better Answer]\n{body}\n[End]"
+    assert parse_better_answer(reply) == body.strip()
+
+
+SCORES: list[tuple[str, float]] = [
+    ("4.5\n\nThe response is accurate.", 4.5),
+    ("5", 5.0),
+    ("  \n3\nExplanation", 3.0),
+    ("**4**\nExplanation", 4.0),
+    ("Score: 4.5\nBecause", 4.5),
+    ("4.5/5 - mostly right", 4.5),
+    ("4 out of 5", 4.0),
+    ("0\nWrong answer.", 0.0),
+    ("The response is accurate and complete.\nscore: 3.5", 3.5),
+    ("Accuracy is good.\nRating - 2", 2.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), SCORES)
+def test_score_accepts(reply: str, expected: float) -> None:
+    assert parse_score(reply) == expected
+
+
+@pytest.mark.parametrize("reply", ["", "Excellent answer.", "7\nway too high", "-1", "Score: 11"])
+def test_score_rejects(reply: str) -> None:
+    with pytest.raises(ParseError):
+        parse_score(reply)
+
+
+def _render(answer: str) -> str:
+    return f"[Instruction]\nSay things.\n\n[The Start of Answer]\n{answer}\n\n[The End of Answer]\n"
+
+
+def test_fit_answer_keeps_short_answers() -> None:
+    counter = CharEstimate(3.0)
+    fitted = fit_answer("short", _render, counter, budget=1000)
+    assert fitted is not None and fitted.text == "short" and not fitted.truncated
+
+
+def test_fit_answer_cuts_in_tokens_not_characters() -> None:
+    counter = CharEstimate(3.0)
+    answer = "word " * 500
+    budget = 200
+    fitted = fit_answer(answer, _render, counter, budget)
+    assert fitted is not None and fitted.truncated
+    assert fitted.tokens == counter.count(_render(fitted.text)) <= budget
+    # The longest prefix: a few more characters would not fit (only the trailing space is stripped).
+    assert counter.count(_render(answer[: len(fitted.text) + 4])) > budget
+    assert answer.startswith(fitted.text)
+
+
+def test_fit_answer_none_when_instruction_alone_is_over_budget() -> None:
+    assert fit_answer("x", _render, CharEstimate(3.0), budget=5) is None
+
+
+def test_char_estimate_rejects_nonsense() -> None:
+    with pytest.raises(ConfigError):
+        CharEstimate(0)
+
+
+def test_missing_tokenizer_path_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="never downloaded"):
+        load_counter("meta-llama/Llama-2-7b-hf-not-here")
+    with pytest.raises(ConfigError, match="cannot load"):
+        load_counter(tmp_path)
+
+
+def test_fit_answer_with_a_real_tokenizer(tmp_path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = ["the quick brown fox jumps over the lazy dog", "answers are cut at token boundaries"] * 50
+    raw = Tokenizer(models.BPE(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"]))
+    PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>").save_pretrained(tmp_path)
+
+    counter = load_counter(tmp_path)
+    assert "tokenizer" in counter.description
+    answer = "the quick brown fox jumps over the lazy dog. " * 40
+    budget = counter.count(_render("")) + 50
+    fitted = fit_answer(answer, _render, counter, budget)
+    assert fitted is not None and fitted.truncated and answer.startswith(fitted.text)
+    assert counter.count(_render(fitted.text)) == fitted.tokens <= budget
+    assert fitted.tokens >= budget - 3  # cut in tokens: nearly the whole budget is used
