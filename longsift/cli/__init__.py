@@ -27,6 +27,8 @@ def root() -> None:
 COMMAND_MODULES = [
     "longsift.cli.data",
     "longsift.cli.env",
+    "longsift.cli.llm",
+    "longsift.cli.refine",
 ]
 
 

@@ -1,0 +1,151 @@
+"""LLM commands: `llm ping`, `llm run`, `llm cache stats|clear|export`, and `serve` (a local model over HTTP)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import orjson
+import typer
+from rich.console import Console
+
+from longsift.cli.llm_options import llm_options
+from longsift.errors import ConfigError, LongsiftError
+from longsift.llm.settings import LLMSettings, default_cache_path
+
+console = Console(stderr=True)
+llm_app = typer.Typer(
+    help="Call LLMs: check an endpoint, run a batch of prompts, manage the cache.", no_args_is_help=True
+)
+cache_app = typer.Typer(help="Inspect, export or clear the LLM cache (SQLite).", no_args_is_help=True)
+llm_app.add_typer(cache_app, name="cache")
+
+CACHE_OPTION = typer.Option(None, "--cache", help="Cache file (default: the user cache, ~/.cache/longsift).")
+
+
+@llm_app.command()
+@llm_options
+def ping(*, llm: LLMSettings) -> None:
+    """Send one uncached request (and list the served models): do the endpoint, model and key work?"""
+    from longsift.llm.ping import ping as run_ping
+
+    report = run_ping(llm)
+    print(report.render())
+    if not report.ok:
+        raise LongsiftError(f"ping failed: {report.error}")
+
+
+@llm_app.command()
+@llm_options
+def run(
+    prompts: Path = typer.Argument(..., help="JSON lines: {id, messages} or {id, prompt[, system]} per line."),
+    output: Path = typer.Option(..., "-o", "--output", help="JSON lines: one answer per prompt, in input order."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature (0: greedy)."),
+    max_tokens: int = typer.Option(1024, help="Most tokens per answer."),
+    seed: int | None = typer.Option(None, help="Sampling seed (part of the cache key)."),
+    *,
+    llm: LLMSettings,
+) -> None:
+    """Answer every prompt in a file: cached, resumable, with retries; failures are listed, not dropped."""
+    from longsift.llm.dryrun import dry_run
+    from longsift.llm.engine import Engine
+    from longsift.llm.request_file import read_requests, write_results
+    from longsift.llm.types import Sampling
+
+    requests = read_requests(prompts, Sampling(temperature, max_tokens, seed=seed))
+    with Engine.from_settings(llm, output) as engine:
+        if llm.dry_run:
+            print(dry_run(requests, engine).render())
+            return
+        report = engine.run_sync(requests, f"llm run {prompts.name}")
+    write_results(report, output)
+    for failure in report.failures[:10]:
+        console.print(f"[red]failed[/] {failure.request.tag}: {failure.error}", highlight=False)
+    print(report.stats.summary())
+
+
+@cache_app.command()
+def stats(cache: Path | None = CACHE_OPTION, json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Rows per backend, model and status, tokens and recorded cost."""
+    with _open_cache(cache) as store:
+        summary = store.stats()
+    if json:
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return
+    print(f"{summary['path']}: {summary['ok']} ok, {summary['failed']} failed, {summary['bytes']:,} bytes")
+    for group in summary["groups"]:
+        cost = "?" if group["cost"] is None else f"${group['cost']:.4f}"
+        print(
+            f"  {group['backend']}:{group['model']} {group['status']}: {group['calls']} calls, "
+            f"{group['prompt_tokens']:,} + {group['completion_tokens']:,} tokens, cost {cost}"
+        )
+
+
+@cache_app.command()
+def clear(
+    cache: Path | None = CACHE_OPTION,
+    failed: bool = typer.Option(False, "--failed", help="Only the recorded failures."),
+    model: str | None = typer.Option(None, "--model", help="Only this model's rows."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+) -> None:
+    """Delete cached calls (all, failures only, or one model's)."""
+    with _open_cache(cache) as store:
+        what = ("failed" if failed else "all") + (f" {model}" if model else "") + f" rows of {store.path}"
+        if not yes and not typer.confirm(f"delete {what}?"):
+            raise typer.Abort()
+        deleted = store.clear("failed" if failed else None, model)
+    print(f"deleted {deleted} rows")
+
+
+@cache_app.command()
+def export(
+    output: Path = typer.Option(..., "-o", "--output", help="JSON lines, one cached call per line."),
+    cache: Path | None = CACHE_OPTION,
+    status: str | None = typer.Option(None, help="ok or failed."),
+    model: str | None = typer.Option(None, help="Only this model."),
+) -> None:
+    """Write cached calls (request, raw completion, usage, cost, status) as JSON lines."""
+    if status not in (None, "ok", "failed"):
+        raise ConfigError(f"--status must be ok or failed, got {status!r}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with _open_cache(cache) as store, output.open("wb") as out:
+        count = 0
+        for entry in store.entries(status, model):
+            out.write(orjson.dumps(entry.to_dict()) + b"\n")
+            count += 1
+    print(f"exported {count} calls to {output}")
+
+
+def serve(
+    model_path: Path = typer.Argument(..., help="A local Hugging Face causal LM folder."),
+    port: int = typer.Option(8000, help="Port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    name: str | None = typer.Option(None, help="Model name the server reports (default: the folder name)."),
+    batch_size: int = typer.Option(1, help="Unused by the server yet: requests are answered one at a time."),
+) -> None:
+    """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions)."""
+    from longsift.llm.backends.transformers_local import TransformersBackend
+    from longsift.llm.server import LocalChatServer, backend_responder
+
+    if not model_path.is_dir():
+        raise ConfigError(f"{model_path}: not a model folder")
+    backend = TransformersBackend(str(model_path), batch_size=batch_size)
+    backend.load()  # fail before announcing the address
+    server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
+    print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
+        server.serve_forever()
+
+
+def _open_cache(path: Path | None):
+    from longsift.llm.cache import Cache
+
+    path = path or default_cache_path()
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such cache file")
+    return Cache(path)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(llm_app, name="llm")
+    app.command()(serve)

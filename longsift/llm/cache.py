@@ -1,0 +1,187 @@
+"""The on-disk record of every call: SQLite in WAL mode, one row per request key, committed as each answer lands.
+
+A row holds the request (messages + sampling, for audit and export), the raw completion, why it stopped, token
+usage, cost, and status: "ok" rows are final and served on every rerun; "failed" rows keep the reason and the
+number of attempts but are retried by the next run. Nothing about transport is stored: no URL, header or key.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from longsift.errors import ConfigError
+from longsift.llm.types import ChatRequest, Completion, Usage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    text TEXT,
+    choices TEXT,
+    finish_reason TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_status ON calls (status);
+"""
+_LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    key: str
+    backend: str
+    model: str
+    request: dict[str, Any]
+    status: str
+    completion: Completion | None
+    cost: float | None
+    error: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        done = self.completion
+        return {
+            "key": self.key, "backend": self.backend, "model": self.model, "request": self.request,
+            "status": self.status, "text": done.text if done else None,
+            "choices": list(done.choices) if done else None, "finish_reason": done.finish_reason if done else None,
+            "prompt_tokens": done.usage.prompt_tokens if done else None,
+            "completion_tokens": done.usage.completion_tokens if done else None,
+            "cost": self.cost, "error": self.error, "attempts": self.attempts,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        }  # fmt: skip
+
+
+class Cache:
+    """One SQLite file shared by every stage; safe for several processes (WAL, busy timeout)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed row survives the process being killed (not a power cut).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.path}: not a usable longsift LLM cache ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, key: str) -> CacheEntry | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, CacheEntry]:
+        keys = list(keys)
+        found: dict[str, CacheEntry] = {}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT * FROM calls WHERE key IN ({marks})", chunk):
+                entry = _entry(row)
+                found[entry.key] = entry
+        return found
+
+    def put_ok(
+        self, key: str, backend: str, model: str, request: ChatRequest, completion: Completion,
+        cost: float | None, attempts: int,
+    ) -> None:  # fmt: skip
+        usage = completion.usage
+        self._upsert(
+            key, backend, model, request, "ok", completion.text, orjson.dumps(list(completion.choices)).decode(),
+            completion.finish_reason, usage.prompt_tokens, usage.completion_tokens, cost, None, attempts,
+        )  # fmt: skip
+
+    def put_failed(self, key: str, backend: str, model: str, request: ChatRequest, error: str, attempts: int) -> None:
+        self._upsert(key, backend, model, request, "failed", None, None, None, None, None, None, error, attempts)
+
+    def _upsert(self, key: str, backend: str, model: str, request: ChatRequest, *values: Any) -> None:
+        now = time.time()
+        body = orjson.dumps({"messages": request.message_dicts(), "sampling": request.sampling.to_dict()}).decode()
+        self._db.execute(
+            """INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET status=excluded.status, text=excluded.text, choices=excluded.choices,
+               finish_reason=excluded.finish_reason, prompt_tokens=excluded.prompt_tokens,
+               completion_tokens=excluded.completion_tokens, cost=excluded.cost, error=excluded.error,
+               attempts=excluded.attempts, updated_at=excluded.updated_at""",
+            (key, backend, model, body, *values, now, now),
+        )
+
+    def entries(self, status: str | None = None, model: str | None = None) -> Iterator[CacheEntry]:
+        where, args = _filters(status, model)
+        for row in self._db.execute(f"SELECT * FROM calls{where} ORDER BY created_at, key", args):
+            yield _entry(row)
+
+    def stats(self) -> dict[str, Any]:
+        rows = self._db.execute(
+            """SELECT backend, model, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost),
+                      SUM(cost IS NULL AND status = 'ok')
+               FROM calls GROUP BY backend, model, status ORDER BY backend, model, status"""
+        ).fetchall()
+        groups = [
+            {"backend": b, "model": m, "status": s, "calls": n, "prompt_tokens": p or 0, "completion_tokens": c or 0,
+             "cost": cost, "calls_without_price": int(unpriced or 0)}
+            for b, m, s, n, p, c, cost, unpriced in rows
+        ]  # fmt: skip
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {
+            "path": str(self.path),
+            "bytes": size,
+            "ok": sum(g["calls"] for g in groups if g["status"] == "ok"),
+            "failed": sum(g["calls"] for g in groups if g["status"] == "failed"),
+            "groups": groups,
+        }
+
+    def clear(self, status: str | None = None, model: str | None = None) -> int:
+        where, args = _filters(status, model)
+        deleted = self._db.execute(f"DELETE FROM calls{where}", args).rowcount
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+
+def _filters(status: str | None, model: str | None) -> tuple[str, list[str]]:
+    clauses, args = [], []
+    if status:
+        clauses.append("status = ?")
+        args.append(status)
+    if model:
+        clauses.append("model = ?")
+        args.append(model)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _entry(row: tuple[Any, ...]) -> CacheEntry:
+    (key, backend, model, request, status, text, choices, finish, p_tok, c_tok, cost, error, attempts, made, upd) = row
+    completion = None
+    if status == "ok":
+        completion = Completion(text, finish, Usage(p_tok, c_tok), tuple(orjson.loads(choices)) if choices else ())
+    return CacheEntry(key, backend, model, orjson.loads(request), status, completion, cost, error, attempts, made, upd)
