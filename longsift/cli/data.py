@@ -1,8 +1,11 @@
-"""Data commands: convert (and, from the selection stage, select and stats)."""
+"""Data commands: convert, select, stats."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -10,7 +13,7 @@ from rich.console import Console
 from longsift import formats
 from longsift.formats.load import Quarantine, RecordStream
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def quarantine_path(output: Path) -> Path:
@@ -48,5 +51,159 @@ def convert(
     console.print(f"wrote {written} records to {output} ({formats.output_format(output, format)})")
 
 
+PRESETS = {"paper": {"by": "nltk", "format": "fastchat"}}  # the paper: NLTK word tokens, FastChat layout
+
+
+def select(
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output file (.json alpaca, .jsonl messages, .parquet)."),
+    k: int | None = typer.Option(None, "--k", "-k", help="How many records to keep (default: all that pass filters)."),
+    method: str = typer.Option("longest", help="Selection method: longest, random."),
+    by: str | None = typer.Option(None, "--by", help="Length unit: chars, words, tokens, nltk (default chars)."),
+    tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
+    format: str | None = typer.Option(None, "--format", help="Output format: fastchat, alpaca, messages, parquet."),
+    preset: str | None = typer.Option(None, help="paper: --by nltk --format fastchat (explicit flags win)."),
+    seed: int = typer.Option(0, help="Seed of --method random."),
+    min_length: int | None = typer.Option(None, help="Drop records shorter than this (in the --by unit)."),
+    max_length: int | None = typer.Option(None, help="Drop records longer than this (in the --by unit)."),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop exact duplicate conversations (first one wins)."),
+    drop_empty_input: bool = typer.Option(
+        False, "--drop-empty-input", help="Drop records whose Alpaca input is empty (chat layouts: blank user turns)."
+    ),
+    input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: every core)."),
+    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
+) -> None:
+    """Keep k records: the longest responses (the paper's selection) or a seeded random sample."""
+    from longsift.errors import ConfigError
+    from longsift.select import select as run_select
+
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    chosen = PRESETS.get(preset or "", {})
+    by = by or chosen.get("by", "chars")
+    fmt = formats.output_format(output, format or chosen.get("format"))
+    with progress_bar(quiet) as on_progress:
+        selection = run_select(
+            source, method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length, max_length=max_length,
+            dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
+            quarantine=quarantine_path(output), max_record_bytes=max_record_bytes, on_progress=on_progress,
+            on_reject=None if quiet else _show_rejection(),
+        )  # fmt: skip
+    written = formats.write(selection.examples, output, fmt)
+    write_manifest(output, "select", selection.summary.to_dict(), fmt, source)
+    for line in selection.summary.lines():
+        console.print(line, highlight=False)
+    console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
+
+
+def stats(
+    source: str = typer.Argument(..., help="A corpus or a selection."),
+    by: list[str] = typer.Option(["chars"], "--by", help="Length unit(s); repeat for several."),
+    compare: str | None = typer.Option(None, help="The source a selection came from: compare the two."),
+    output_dir: Path | None = typer.Option(None, "-o", "--output-dir", help="Write stats.json and histograms here."),
+    tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
+    input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: every core)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+) -> None:
+    """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
+    import orjson
+
+    from longsift.select.stats import plot_histograms
+    from longsift.select.stats import stats as run_stats
+
+    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format)
+    data = report.to_dict()
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "stats.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        data["histograms"] = [str(p) for p in plot_histograms(report, output_dir)]
+    if json_output:
+        typer.echo(orjson.dumps(data).decode())
+        return
+    print_stats(report)
+    if output_dir is not None:
+        console.print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
+
+
+def print_stats(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    console.print(f"{report.source}: rows read {report.rows_read} = kept {report.rows_kept} + "
+                  f"quarantined {report.rows_quarantined}", highlight=False)  # fmt: skip
+    for name, stat in report.units.items():
+        table = Table(title=f"response length ({name})")
+        table.add_column("corpus")
+        for column in ("n", "mean", "median", "p10", "p90", "p99", "min", "max"):
+            table.add_column(column, justify="right")
+        rows = [(report.source, stat.corpus)] + ([(report.compare, stat.compare)] if stat.compare else [])
+        for label, dist in rows:
+            p = dist.percentiles
+            cells = [f"{dist.mean:.1f}", f"{dist.median:.0f}", *(f"{p[q]:.0f}" for q in ("p10", "p90", "p99"))]
+            table.add_row(Path(label).name, str(dist.count), *cells, str(dist.min), str(dist.max))
+        console.print(table)
+        comparison = stat.comparison()
+        if comparison:
+            console.print(f"mean {stat.corpus.mean:.1f} vs source {stat.compare.mean:.1f} "  # type: ignore[union-attr]
+                          f"({comparison['mean_ratio']:.2f}x); "
+                          f"{comparison['source_share_at_or_above_min']:.1%} of the source is at or above the "
+                          f"selection's shortest ({stat.corpus.min})", highlight=False)  # fmt: skip
+
+
+def _show_rejection():  # type: ignore[no-untyped-def]
+    shown = 0
+
+    def show(rejection: formats.load.Rejection) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= 20:
+            console.print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
+
+    return show
+
+
+@contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich bar over bytes of the input; nothing when quiet or not on a terminal."""
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("selecting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=console,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("select", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def write_manifest(output: Path, stage: str, summary: dict[str, Any], fmt: str, source: str) -> Path:
+    """`<output stem>.manifest.json`: what ran, on what input, with which versions."""
+    import platform
+
+    import orjson
+
+    import longsift
+
+    path = output.with_name(output.name.split(".")[0] + ".manifest.json")
+    source_path = Path(source)
+    stat = source_path.stat() if source_path.is_file() else None
+    manifest = {
+        "stage": stage, "output": str(output), "format": fmt,
+        "input": {"path": source, "bytes": stat and stat.st_size, "mtime_ns": stat and stat.st_mtime_ns},
+        "summary": summary,
+        "versions": {"longsift": longsift.__version__, "python": platform.python_version()},
+    }  # fmt: skip
+    path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2, default=str))
+    return path
+
+
 def register(app: typer.Typer) -> None:
     app.command()(convert)
+    app.command()(select)
+    app.command()(stats)

@@ -31,6 +31,22 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
     return example.with_metadata(**extra) if extra else example
 
 
+def fast_responses(data: dict[str, Any]) -> list[str] | None:
+    """The response texts when `parse` would certainly accept `data`, else None (then `parse` says why).
+
+    Selection's hot loop: the same checks as `parse`, without building an Example.
+    """
+    instruction, output, input_text = data.get("instruction"), data.get("output"), data.get("input")
+    if not (isinstance(instruction, str) and isinstance(output, str) and instruction.strip() and output.strip()):
+        return None
+    if input_text is not None and not isinstance(input_text, str):
+        return None
+    rid = data.get("id")
+    if rid is not None and not isinstance(rid, str | int):
+        return None
+    return [output]
+
+
 def to_alpaca(example: Example) -> dict[str, Any]:
     meta = {k: v for k, v in example.metadata.items() if k not in ("instruction", "input")}
     return {"instruction": example.instruction, "input": example.input, "output": example.response, **meta}

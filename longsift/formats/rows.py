@@ -74,6 +74,54 @@ def iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_row: in
             row += 1
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A run of whole JSON lines: bytes [start, end) of the (decompressed) file. `data` is None for a plain
+    file, whose reader seeks to `start` itself (so parallel workers share no bytes with the parent)."""
+
+    index: int
+    start: int
+    end: int
+    data: bytes | None = None
+    disk_end: int = 0  # bytes of the file on disk read so far (compressed for .gz): for progress bars
+
+    def read(self, path: Path) -> bytes:
+        if self.data is not None:
+            return self.data
+        with path.open("rb") as handle:
+            handle.seek(self.start)
+            return handle.read(self.end - self.start)
+
+
+def iter_jsonl_blocks(path: Path, block_bytes: int = 4 << 20) -> Iterator[Block]:
+    """Cut a JSON-lines file into blocks of about `block_bytes`, each ending at a line end.
+
+    Rows and line numbers restart in each block; a consumer adds the counts of the blocks before it.
+    """
+    if is_gzip(path):
+        with path.open("rb") as disk, gzip.GzipFile(fileobj=disk, mode="rb") as handle:
+            start, index = 0, 0
+            while data := handle.read(block_bytes):
+                if not data.endswith(b"\n"):
+                    data += handle.readline()
+                yield Block(index, start, start + len(data), data, disk.tell())
+                start, index = start + len(data), index + 1
+        return
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        start, index = 0, 0
+        while start < size:
+            handle.seek(min(start + block_bytes, size))
+            handle.readline()
+            end = min(handle.tell(), size)
+            yield Block(index, start, end, None, end)
+            start, index = end, index + 1
+
+
+def decode_json_line(raw: bytes, row: int, line_no: int) -> RawRow:
+    return _decode_json_line(raw, row, line_no)
+
+
 def _decode_json_line(raw: bytes, row: int, line_no: int) -> RawRow:
     try:
         data = orjson.loads(raw)

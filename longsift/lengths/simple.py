@@ -1,0 +1,36 @@
+"""Units that need nothing: characters and whitespace-separated words."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class Chars:
+    """Unicode code points (Python `len`)."""
+
+    name = "chars"
+
+    def __init__(self, tokenizer: str | None = None) -> None:
+        del tokenizer
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        return [len(text) for text in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {"unit": self.name, "counts": "unicode code points"}
+
+
+class Words:
+    """Whitespace-separated words (`str.split()`)."""
+
+    name = "words"
+
+    def __init__(self, tokenizer: str | None = None) -> None:
+        del tokenizer
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {"unit": self.name, "counts": "whitespace-separated words (str.split)"}

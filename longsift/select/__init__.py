@@ -1,0 +1,171 @@
+"""The select stage: keep k records of a corpus by a method (longest, random, ...), with filters.
+
+`select(source, method="longest", k=1000, by="nltk")` reads the source once (JSON lines in parallel
+blocks), quarantines bad records, and returns the selected Examples in source order plus a summary.
+A new method is one small module (a class with `name`, `needs_example`, `uses_length`, `keys`,
+`describe`) and one line in SELECTORS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longsift import formats
+from longsift.errors import ConfigError
+from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES, LoadReport, Quarantine, RecordStream, Rejection
+from longsift.lengths import UNITS, get_unit
+from longsift.records import Example
+from longsift.registry import Registry
+from longsift.select.scan import Outcome, materialize, scan_jsonl, scan_records
+from longsift.select.scoring import Method, Plan
+
+SELECTORS: Registry[Callable[..., Method]] = Registry("selection method")
+SELECTORS.register("longest", "longsift.select.longest:Longest")
+SELECTORS.register("random", "longsift.select.random:RandomK")
+
+Source = str | Path | RecordStream | Iterable[Example]
+
+
+@dataclass
+class SelectionSummary:
+    source: str
+    method: dict[str, Any]
+    unit: dict[str, Any] | None
+    k: int | None
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+    selected: int
+    cutoff_length: int | None  # the shortest selected length (for `longest`: the cut-off)
+    dropped: dict[str, int] = field(default_factory=dict)
+    exact_counts: int = 0  # records whose length was counted exactly (the rest were pruned by bounds)
+    quarantine_path: str | None = None
+    layout: str | None = None
+    workers: int = 1
+    seconds: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def lines(self) -> list[str]:
+        unit = self.unit["unit"] if self.unit else "-"
+        out = [
+            f"{self.source}: rows read {self.rows_read} = kept {self.rows_kept} + quarantined {self.rows_quarantined}"
+            + (f" (see {self.quarantine_path})" if self.rows_quarantined and self.quarantine_path else ""),
+            f"selected {self.selected} of {self.rows_kept} by {self.method['method']} (unit {unit}"
+            + (f", cut-off {self.cutoff_length} {unit}" if self.cutoff_length is not None else "")
+            + (f", seed {self.method['seed']}" if "seed" in self.method else "")
+            + f") in {self.seconds:.2f}s with {self.workers} worker(s)",
+        ]
+        if self.dropped:
+            out.append("not selectable: " + ", ".join(f"{reason} {n}" for reason, n in sorted(self.dropped.items())))
+        if self.unit and self.unit.get("punkt"):
+            out.append(f"nltk sentence splitter: {self.unit['punkt']}")
+        return out
+
+
+@dataclass
+class Selection:
+    examples: list[Example]
+    lengths: list[int | None]
+    summary: SelectionSummary
+
+
+def make_plan(
+    method: str = "longest", k: int | None = None, *, by: str = "chars", tokenizer: str | None = None,
+    seed: int = 0, min_length: int | None = None, max_length: int | None = None, dedup: bool = False,
+    drop_empty_input: bool = False, keep_payload: bool = True,
+) -> Plan:  # fmt: skip
+    if k is not None and k < 0:
+        raise ConfigError(f"k must be >= 0, got {k}")
+    if min_length is not None and max_length is not None and min_length > max_length:
+        raise ConfigError(f"--min-length {min_length} is above --max-length {max_length}")
+    UNITS.get(by)  # unknown units fail early, with suggestions
+    factory = SELECTORS.get(method)
+    accepted = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
+    chosen = factory(**{name: value for name, value in {"seed": seed}.items() if name in accepted})
+    return Plan(chosen, by, tokenizer, k, min_length, max_length, drop_empty_input, dedup, keep_payload)
+
+
+def select(
+    source: Source, method: str = "longest", k: int | None = None, *, by: str = "chars",
+    tokenizer: str | None = None, seed: int = 0, min_length: int | None = None, max_length: int | None = None,
+    dedup: bool = False, drop_empty_input: bool = False, format: str | None = None, workers: int | None = None,
+    quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
+) -> Selection:  # fmt: skip
+    """Select k records of `source` (file, folder, hub id, RecordStream or Examples).
+
+    method: a SELECTORS name. by: a length unit (chars, words, tokens with `tokenizer`, nltk).
+    Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
+    occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
+    Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
+    (default: every core). Output is in ascending source-row order.
+    """
+    plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
+                     max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input)  # fmt: skip
+    started = time.perf_counter()
+    outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine,
+                        max_record_bytes=max_record_bytes, on_progress=on_progress, on_reject=on_reject)  # fmt: skip
+    examples, lengths = materialize(outcome, name)
+    report = outcome.report
+    unit = get_unit(by, tokenizer).describe() if plan.needs_length else None
+    known = [n for n in lengths if n is not None]
+    summary = SelectionSummary(
+        source=name, method=plan.method.describe(), unit=unit, k=k, rows_read=report.read, rows_kept=report.kept,
+        rows_quarantined=report.quarantined, selected=len(examples),
+        cutoff_length=min(known) if known and plan.method.uses_length else None,
+        dropped=dict(outcome.dropped), exact_counts=outcome.exact_counts,
+        quarantine_path=str(report.quarantine_path) if report.quarantine_path else None,
+        layout=outcome.layout, workers=outcome.workers, seconds=time.perf_counter() - started,
+        options={"min_length": min_length, "max_length": max_length, "dedup": dedup,
+                 "drop_empty_input": drop_empty_input, "format": format},
+    )  # fmt: skip
+    return Selection(examples, lengths, summary)
+
+
+def run(
+    plan: Plan, source: Source, *, format: str | None = None, workers: int | None = None,
+    quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
+) -> tuple[Outcome, str]:  # fmt: skip
+    """Scan `source` with `plan`: the parallel JSON-lines path where possible, else a record stream."""
+    sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+    if plan.by == "tokens" and plan.needs_length:
+        workers = 1  # a fast tokenizer already uses every core inside one batch call
+    if plan.needs_length and not plan.bounds_only:
+        get_unit(plan.by, plan.tokenizer)  # load once here: forked workers inherit it, loaded
+    if plan.prunes and not plan.bounds_only and plan.floor is None and isinstance(source, str | Path):
+        # A cheap first pass over NLTK lower bounds: the k-th largest is a floor no selected record is
+        # below, so the exact (slow) count runs only on records whose upper bound reaches it.
+        first = dataclasses.replace(plan, bounds_only=True, keep_payload=False)
+        outcome, _ = run(first, source, format=format, workers=workers, max_record_bytes=max_record_bytes)
+        plan = dataclasses.replace(plan, floor=outcome.heap.threshold())
+    if isinstance(source, str | Path):
+        name = str(source)
+        container = formats.container_of(name, format)
+        if container == "jsonl":
+            layout = format if format in formats.SCHEMAS else None
+            outcome = scan_jsonl(Path(name), plan, format=layout, quarantine=sink, workers=workers,
+                                 max_record_bytes=max_record_bytes, on_progress=on_progress,
+                                 on_reject=on_reject)  # fmt: skip
+            return outcome, name
+        source = RecordStream(name, format, quarantine=sink, max_record_bytes=max_record_bytes, on_reject=on_reject)
+    if isinstance(source, RecordStream):
+        outcome = scan_records(source, plan, source.report, workers=workers)
+        return outcome, source.source
+    report = LoadReport("<records>")
+    return scan_records(_counted(source, report), plan, report, workers=workers), "<records>"
+
+
+def _counted(records: Iterable[Example], report: LoadReport) -> Iterable[Example]:
+    for record in records:
+        report.read += 1
+        report.kept += 1
+        yield record

@@ -1,0 +1,141 @@
+"""Length statistics of a corpus per unit, and how a selection compares to its source (the paper's Fig. 1b)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longsift.lengths import get_unit
+from longsift.select.scan import Outcome
+
+PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
+
+
+@dataclass
+class Distribution:
+    count: int
+    mean: float
+    std: float
+    min: int
+    max: int
+    percentiles: dict[str, float]
+
+    @classmethod
+    def of(cls, lengths: Sequence[int]) -> Distribution:
+        import numpy as np
+
+        if not lengths:
+            return cls(0, 0.0, 0.0, 0, 0, {f"p{p}": 0.0 for p in PERCENTILES})
+        values = np.asarray(lengths, dtype=np.float64)
+        cuts = np.percentile(values, PERCENTILES)
+        return cls(
+            count=len(lengths), mean=float(values.mean()), std=float(values.std()), min=int(values.min()),
+            max=int(values.max()), percentiles={f"p{p}": float(c) for p, c in zip(PERCENTILES, cuts, strict=True)},
+        )  # fmt: skip
+
+    @property
+    def median(self) -> float:
+        return self.percentiles["p50"]
+
+
+@dataclass
+class UnitStats:
+    unit: dict[str, Any]
+    corpus: Distribution
+    compare: Distribution | None = None  # the source a selection came from
+    lengths: list[int] = field(default_factory=list, repr=False)
+    compare_lengths: list[int] = field(default_factory=list, repr=False)
+
+    def comparison(self) -> dict[str, float] | None:
+        if self.compare is None or not self.compare.count:
+            return None
+        cutoff = self.corpus.min
+        return {
+            "mean_ratio": self.corpus.mean / self.compare.mean if self.compare.mean else float("nan"),
+            "median_ratio": self.corpus.median / self.compare.median if self.compare.median else float("nan"),
+            "source_share_at_or_above_min": sum(n >= cutoff for n in self.compare_lengths) / self.compare.count,
+        }
+
+
+@dataclass
+class StatsReport:
+    source: str
+    compare: str | None
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+    units: dict[str, UnitStats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "compare": self.compare, "rows_read": self.rows_read, "rows_kept": self.rows_kept,
+            "rows_quarantined": self.rows_quarantined,
+            "units": {
+                name: {"unit": s.unit, "corpus": asdict(s.corpus), "compare": asdict(s.compare) if s.compare else None,
+                       "comparison": s.comparison()}
+                for name, s in self.units.items()
+            },
+        }  # fmt: skip
+
+
+def lengths_of(source: Any, by: str, tokenizer: str | None, workers: int | None, format: str | None) -> Outcome:
+    from longsift.select import make_plan, run
+
+    plan = make_plan("longest", None, by=by, tokenizer=tokenizer, keep_payload=False)
+    outcome, _ = run(plan, source, format=format, workers=workers)
+    return outcome
+
+
+def stats(
+    source: str | Path, by: Sequence[str] = ("chars",), *, compare: str | Path | None = None,
+    tokenizer: str | None = None, workers: int | None = None, format: str | None = None,
+) -> StatsReport:  # fmt: skip
+    """Length distribution of `source` per unit; with `compare`, the same for the corpus it was selected from."""
+    units: dict[str, UnitStats] = {}
+    report = None
+    for unit in by:
+        outcome = lengths_of(source, unit, tokenizer, workers, format)
+        report = outcome.report
+        lengths = [length for _, _, (length, _) in outcome.heap.items()]
+        stat = UnitStats(get_unit(unit, tokenizer).describe(), Distribution.of(lengths), lengths=lengths)
+        if compare is not None:
+            other = [length for _, _, (length, _) in lengths_of(compare, unit, tokenizer, workers, None).heap.items()]
+            stat.compare, stat.compare_lengths = Distribution.of(other), other
+        units[unit] = stat
+    assert report is not None, "at least one unit is needed"
+    return StatsReport(str(source), str(compare) if compare else None, report.read, report.kept,
+                       report.quarantined, units)  # fmt: skip
+
+
+def plot_histograms(report: StatsReport, out_dir: Path) -> list[Path]:
+    """One PNG per unit: the corpus' length histogram, over its source's when compared."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, stat in report.units.items():
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+        everything = stat.lengths + stat.compare_lengths
+        top = max(everything) if everything else 1
+        bins = np.linspace(0, np.percentile(everything, 99.5) if everything else 1, 60) if top > 0 else 10
+        if stat.compare is not None:
+            label = f"{Path(report.compare or '').name} (mean {stat.compare.mean:.0f})"
+            ax.hist(stat.compare_lengths, bins=bins, density=True, alpha=0.5, label=label)
+        label = f"{Path(report.source).name} (mean {stat.corpus.mean:.0f})"
+        ax.hist(stat.lengths, bins=bins, density=True, alpha=0.6, label=label)
+        ax.set_xlabel(f"response length ({name})")
+        ax.set_ylabel("density")
+        ax.set_title(f"Response lengths by {name}")
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"histogram_{name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
