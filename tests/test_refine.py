@@ -182,7 +182,10 @@ PAPER_CRITERIA_TAIL = (
 
 def paper_prompt(ins: str, inp: str, outp: str) -> tuple[str, str]:
     if not inp:
-        system = "You are a helpful, precise but picky assistant for checking the quality of the answer to a given instruction."
+        system = (
+            "You are a helpful, precise but picky assistant for checking the quality of the answer to a given "
+            "instruction."
+        )
         criteria = (
             "We would like you to answer several questions related to the quality of the answer to the given "
             "instruction. \n1. Why this answer is not good for the given instruction? " + PAPER_CRITERIA_TAIL
@@ -191,7 +194,10 @@ def paper_prompt(ins: str, inp: str, outp: str) -> tuple[str, str]:
             f"[Instruction]\n{ins}\n\n[The Start of Answer]\n{outp}\n\n[The End of Answer]\n\n[System]\n{criteria}\n\n"
         )
     else:
-        system = "You are a helpful and precise assistant for checking the quality of the answer to a given instruction and its input."
+        system = (
+            "You are a helpful and precise assistant for checking the quality of the answer to a given instruction "
+            "and its input."
+        )
         criteria = (
             "We would like you to answer several questions related to the quality of the answer to the given "
             "instruction and corresponding input. \n1. Why this answer is not good for the given instruction and "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from refine_replies import ACCEPTED_REPLIES, ANALYSIS, REJECTED_REPLIES
 
 from longsift.errors import ConfigError, ParseError
+from longsift.llm.tokens import TokenCounter
 from longsift.refine.better_answer import PLACEHOLDERS, parse_better_answer
-from longsift.refine.budget import CharEstimate, fit_answer, load_counter
+from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, fit_answer
 from longsift.refine.rating import parse_score
-from refine_replies import ACCEPTED_REPLIES, ANALYSIS, REJECTED_REPLIES
 
 
 @pytest.mark.parametrize(("reply", "expected"), ACCEPTED_REPLIES)
@@ -68,38 +69,37 @@ def _render(answer: str) -> str:
     return f"[Instruction]\nSay things.\n\n[The Start of Answer]\n{answer}\n\n[The End of Answer]\n"
 
 
+def _measure(counter: TokenCounter):
+    return lambda answer: counter.count(_render(answer))
+
+
 def test_fit_answer_keeps_short_answers() -> None:
-    counter = CharEstimate(3.0)
-    fitted = fit_answer("short", _render, counter, budget=1000)
+    counter = TokenCounter(None, BUDGET_CHARS_PER_TOKEN)
+    fitted = fit_answer("short", _measure(counter), counter, budget=1000)
     assert fitted is not None and fitted.text == "short" and not fitted.truncated
 
 
 def test_fit_answer_cuts_in_tokens_not_characters() -> None:
-    counter = CharEstimate(3.0)
+    counter = TokenCounter(None, 3.0)
     answer = "word " * 500
     budget = 200
-    fitted = fit_answer(answer, _render, counter, budget)
-    assert fitted is not None and fitted.truncated
+    fitted = fit_answer(answer, _measure(counter), counter, budget)
+    assert fitted is not None and fitted.truncated and answer.startswith(fitted.text)
     assert fitted.tokens == counter.count(_render(fitted.text)) <= budget
     # The longest prefix: a few more characters would not fit (only the trailing space is stripped).
     assert counter.count(_render(answer[: len(fitted.text) + 4])) > budget
-    assert answer.startswith(fitted.text)
 
 
 def test_fit_answer_none_when_instruction_alone_is_over_budget() -> None:
-    assert fit_answer("x", _render, CharEstimate(3.0), budget=5) is None
+    counter = TokenCounter(None, 3.0)
+    assert fit_answer("x", _measure(counter), counter, budget=5) is None
 
 
-def test_char_estimate_rejects_nonsense() -> None:
+def test_unknown_tokenizer_is_a_clear_error_not_a_download(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="local files"):
+        TokenCounter.load("meta-llama/Llama-2-7b-hf-not-here")
     with pytest.raises(ConfigError):
-        CharEstimate(0)
-
-
-def test_missing_tokenizer_path_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="never downloaded"):
-        load_counter("meta-llama/Llama-2-7b-hf-not-here")
-    with pytest.raises(ConfigError, match="cannot load"):
-        load_counter(tmp_path)
+        TokenCounter.load(str(tmp_path))
 
 
 def test_fit_answer_with_a_real_tokenizer(tmp_path) -> None:
@@ -109,14 +109,14 @@ def test_fit_answer_with_a_real_tokenizer(tmp_path) -> None:
     corpus = ["the quick brown fox jumps over the lazy dog", "answers are cut at token boundaries"] * 50
     raw = Tokenizer(models.BPE(unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"]))
+    raw.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"], show_progress=False))
     PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>").save_pretrained(tmp_path)
 
-    counter = load_counter(tmp_path)
-    assert "tokenizer" in counter.description
+    counter = TokenCounter.load(str(tmp_path))
+    assert "tokenizer" in counter.describe()
     answer = "the quick brown fox jumps over the lazy dog. " * 40
     budget = counter.count(_render("")) + 50
-    fitted = fit_answer(answer, _render, counter, budget)
+    fitted = fit_answer(answer, _measure(counter), counter, budget)
     assert fitted is not None and fitted.truncated and answer.startswith(fitted.text)
     assert counter.count(_render(fitted.text)) == fitted.tokens <= budget
     assert fitted.tokens >= budget - 3  # cut in tokens: nearly the whole budget is used

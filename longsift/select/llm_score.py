@@ -1,89 +1,83 @@
-"""Selection by an LLM quality score (`metadata.score`, written by `longsift score`).
+"""Selection by an LLM quality score (`metadata.score`, as `longsift score` writes it).
 
 `llm-score`: AlpaGasus keeps every example rated at or above a threshold (4.5 on its 0-5 accuracy scale); the
-paper built its AlpaGasus-1k by sampling 1,000 of those uniformly. The sample here is seeded and independent of
-input order: each eligible example gets a key hashed from (seed, id), and the k smallest keys win, in O(k)
-memory. `top-score`: the k highest scores, ties to the earlier source row.
+paper built its AlpaGasus-1k by sampling 1,000 of those uniformly. Here the sample among eligible records is
+exactly `random`'s (bottom-k of a keyed hash of seed and conversation): seeded, independent of input order.
+`top-score`: the k highest scores; equal scores go to the earlier source row.
 
-Both return examples in ascending source-row order. Examples without a numeric score (not scored, or scoring
-failed) are never selected; the report counts them.
+Records without a numeric score (never scored, or scoring failed) are never selected, nor are records below
+the threshold; the selection summary counts both under "not selectable".
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from longsift.errors import ConfigError
 from longsift.records import Example
-from longsift.select.base import TopK
+from longsift.select.random import RandomK
+from longsift.select.scoring import Item, Skip
 
 DEFAULT_THRESHOLD = 4.5
+NO_SCORE = Skip("no LLM score")
 
 
-@dataclass
-class ScoreSelection:
-    """What a score-based selection saw: the chosen examples and why others were not."""
-
-    examples: list[Example]
-    seen: int = 0
-    unscored: int = 0
-    below_threshold: int = 0
-
-    @property
-    def eligible(self) -> int:
-        return self.seen - self.unscored - self.below_threshold
-
-    def summary(self) -> str:
-        return (
-            f"selected {len(self.examples)} of {self.eligible} eligible ({self.seen} seen, "
-            f"{self.unscored} without a score, {self.below_threshold} below the threshold)"
-        )
-
-
-def score_of(example: Example) -> float | None:
-    value = example.metadata.get("score")
+def score_of(example: Example | None) -> float | None:
+    """The record's numeric `metadata.score`, or None (missing, not a number, NaN)."""
+    value = example.metadata.get("score") if example is not None else None
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         return None
     return float(value)
 
 
-def sample_above_threshold(
-    records: Iterable[Example], k: int | None, threshold: float = DEFAULT_THRESHOLD, seed: int = 0
-) -> ScoreSelection:
-    """k examples drawn uniformly (seeded) among those whose score is >= threshold; all of them if k is None."""
-    heap: TopK[Example] = TopK(k)
-    result = ScoreSelection([])
-    for example in records:
-        result.seen += 1
-        score = score_of(example)
-        if score is None:
-            result.unscored += 1
-        elif score < threshold:
-            result.below_threshold += 1
-        else:
-            # TopK keeps the largest keys, so negate: the k smallest hashes win.
-            heap.push(-_sample_key(seed, example.id), example.row, example)
-    result.examples = [example for _, _, example in heap.items()]
-    return result
+@dataclass(frozen=True)
+class ScoreThreshold:
+    """Uniform seeded sample of k among records scored >= threshold (all of them without --k)."""
+
+    seed: int = 0
+    threshold: float | None = None  # None: DEFAULT_THRESHOLD
+    name = "llm-score"
+    needs_example = True
+    uses_length = False
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and math.isnan(self.threshold):
+            raise ConfigError("--threshold must be a number")
+
+    @property
+    def cutoff(self) -> float:
+        return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+
+    def keys(self, items: Sequence[Item], lengths: Sequence[int | None]) -> list[Any]:
+        below = Skip(f"LLM score below {self.cutoff:g}")
+        scores = [score_of(item.example) for item in items]
+        eligible = [
+            item for item, score in zip(items, scores, strict=True) if score is not None and score >= self.cutoff
+        ]
+        sample_keys = iter(RandomK(self.seed).keys(eligible, [None] * len(eligible)))
+        return [NO_SCORE if score is None else below if score < self.cutoff else next(sample_keys) for score in scores]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "method": self.name, "seed": self.seed, "threshold": self.cutoff,
+            "sampling": "uniform among records with metadata.score >= threshold (bottom-k of blake2b(seed, "
+                        "conversation), as --method random)",
+        }  # fmt: skip
 
 
-def top_by_score(records: Iterable[Example], k: int | None) -> ScoreSelection:
-    """The k highest-scored examples; equal scores go to the earlier source row."""
-    heap: TopK[Example] = TopK(k)
-    result = ScoreSelection([])
-    for example in records:
-        result.seen += 1
-        score = score_of(example)
-        if score is None:
-            result.unscored += 1
-        else:
-            heap.push(score, example.row, example)
-    result.examples = [example for _, _, example in heap.items()]
-    return result
+@dataclass(frozen=True)
+class TopScore:
+    """The k highest `metadata.score`; ties go to the earlier source row."""
 
+    name = "top-score"
+    needs_example = True
+    uses_length = False
 
-def _sample_key(seed: int, example_id: str) -> int:
-    digest = hashlib.blake2b(f"{seed}\0{example_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    def keys(self, items: Sequence[Item], lengths: Sequence[int | None]) -> list[Any]:
+        return [NO_SCORE if (score := score_of(item.example)) is None else score for item in items]
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "ties": "equal scores: the earlier source row wins"}
