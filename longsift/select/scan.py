@@ -22,7 +22,7 @@ import orjson
 from longsift import formats
 from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, Rejection
-from longsift.formats.schema import RecordError
+from longsift.formats.schema import RecordError, has_own_id
 from longsift.records import Example
 from longsift.select.base import TopK
 from longsift.select.scoring import Item, Plan, Scored, has_input, score
@@ -121,7 +121,7 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
                     rejections.append((row, line, str(exc), record))
                     row += 1
                     continue
-                if example.metadata.get("_explicit_id"):
+                if has_own_id(record):
                     ids.append((row, line, example.id, stripped))
                 items.append(Item(row, example.responses, has_input(example), example, stripped))
         row += 1
