@@ -41,6 +41,8 @@ def _parameters(model_flags: tuple[str, ...]) -> list[inspect.Parameter]:
         ("concurrency", int, _option(d.concurrency, "--concurrency", help="Requests in flight at once.")),
         ("timeout", float, _option(d.timeout, "--timeout", help="Seconds per request attempt.")),
         ("max_attempts", int, _option(d.max_attempts, "--max-attempts", help="Tries per request (429/5xx/timeouts).")),
+        ("backoff_base", float, _option(d.backoff_base, "--backoff", help="Seconds before the first retry; doubles "
+                                        "per attempt, with jitter (a server's Retry-After wins).")),
         ("rpm", float | None, _option(None, "--rpm", help="Requests-per-minute limit.")),
         ("tpm", float | None, _option(None, "--tpm", help="Tokens-per-minute limit.")),
         ("cache", Path | None, _option(None, "--cache", help="SQLite cache file (default: llm-cache.sqlite in the "

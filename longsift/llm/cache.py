@@ -8,8 +8,9 @@ number of attempts but are retried by the next run. Nothing about transport is s
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ class Cache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -89,7 +91,13 @@ class Cache:
             raise ConfigError(f"{self.path}: not a usable longsift LLM cache ({exc})") from None
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every statement goes through here: the engine writes from its writer thread, reads from the loop."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def __enter__(self) -> Cache:
         return self
@@ -106,7 +114,7 @@ class Cache:
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(f"SELECT * FROM calls WHERE key IN ({marks})", chunk):
+            for row in self._execute(f"SELECT * FROM calls WHERE key IN ({marks})", chunk):
                 entry = _entry(row)
                 found[entry.key] = entry
         return found
@@ -127,7 +135,7 @@ class Cache:
     def _upsert(self, key: str, backend: str, model: str, request: ChatRequest, *values: Any) -> None:
         now = time.time()
         body = orjson.dumps({"messages": request.message_dicts(), "sampling": request.sampling.to_dict()}).decode()
-        self._db.execute(
+        self._execute(
             """INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (key) DO UPDATE SET status=excluded.status, text=excluded.text, choices=excluded.choices,
                finish_reason=excluded.finish_reason, prompt_tokens=excluded.prompt_tokens,
@@ -138,15 +146,24 @@ class Cache:
 
     def entries(self, status: str | None = None, model: str | None = None) -> Iterator[CacheEntry]:
         where, args = _filters(status, model)
-        for row in self._db.execute(f"SELECT * FROM calls{where} ORDER BY created_at, key", args):
-            yield _entry(row)
+        after: tuple[float, str] = (-1.0, "")
+        while True:  # in pages, so that an export of a large cache holds neither the lock nor all rows at once
+            page = self._execute(
+                f"SELECT * FROM calls{where}{' AND' if where else ' WHERE'} (created_at, key) > (?, ?) "
+                f"ORDER BY created_at, key LIMIT {_LOOKUP_CHUNK}",
+                [*args, *after],
+            )
+            yield from (_entry(row) for row in page)
+            if len(page) < _LOOKUP_CHUNK:
+                return
+            after = (page[-1][13], page[-1][0])
 
     def stats(self) -> dict[str, Any]:
-        rows = self._db.execute(
+        rows = self._execute(
             """SELECT backend, model, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost),
                       SUM(cost IS NULL AND status = 'ok')
                FROM calls GROUP BY backend, model, status ORDER BY backend, model, status"""
-        ).fetchall()
+        )
         groups = [
             {"backend": b, "model": m, "status": s, "calls": n, "prompt_tokens": p or 0, "completion_tokens": c or 0,
              "cost": cost, "calls_without_price": int(unpriced or 0)}
@@ -163,8 +180,9 @@ class Cache:
 
     def clear(self, status: str | None = None, model: str | None = None) -> int:
         where, args = _filters(status, model)
-        deleted = self._db.execute(f"DELETE FROM calls{where}", args).rowcount
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._lock:
+            deleted = self._db.execute(f"DELETE FROM calls{where}", args).rowcount
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted
 
 

@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import random
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,10 +140,13 @@ class Engine:
         if todo:
             with RunProgress(description, len(todo), self.settings.progress, self.console) as progress:
                 run = _Run(self, stats, progress, done)
-                if isinstance(self.backend, LocalBackend):
-                    await run.local(todo)
-                else:
-                    await run.remote(todo)
+                try:
+                    if isinstance(self.backend, LocalBackend):
+                        await run.local(todo)
+                    else:
+                        await run.remote(todo)
+                finally:
+                    run.writer.shutdown(wait=True)
         results = [done[key] for key in keys]
         stats.ok = sum(r.status == "ok" for r in done.values())
         stats.failed = sum(r.status == "failed" for r in done.values())
@@ -171,6 +174,7 @@ class _Run:
         self.settings = engine.settings
         self.model = engine.backend.key_model()
         self.limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
+        self.writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llm-cache-writer")
 
     async def remote(self, todo: list[tuple[str, ChatRequest, CacheEntry | None]]) -> None:
         backend = self.engine.backend
@@ -204,13 +208,13 @@ class _Run:
                 if error.rate_limited and error.retry_after:
                     self.limiter.pause(min(error.retry_after, MAX_RETRY_AFTER))
                 if attempt == self.settings.max_attempts:
-                    return self.failed(key, request, error.reason, earlier_attempts + attempt)
+                    return await self.failed(key, request, error.reason, earlier_attempts + attempt)
                 await asyncio.sleep(self.engine.backoff(attempt, error.retry_after))
             except PermanentError as exc:
-                return self.failed(key, request, exc.reason, earlier_attempts + attempt)
+                return await self.failed(key, request, exc.reason, earlier_attempts + attempt)
             else:
                 self.limiter.settle(estimate, completion.usage.total)
-                return self.answered(key, request, completion, earlier_attempts + attempt)
+                return await self.answered(key, request, completion, earlier_attempts + attempt)
 
     async def local(self, todo: list[tuple[str, ChatRequest, CacheEntry | None]]) -> None:
         backend = self.engine.backend
@@ -224,17 +228,22 @@ class _Run:
                 raise  # the user's to fix (missing package, bad model path): stop, do not record
             except Exception as exc:  # e.g. out of memory: recorded, retried by the next run
                 for key, request, prior in batch:
-                    self.failed(
+                    await self.failed(
                         key, request, f"{type(exc).__name__}: {exc}"[:300], (prior.attempts if prior else 0) + 1
                     )
                 continue
             for (key, request, prior), completion in zip(batch, completions, strict=True):
-                self.answered(key, request, completion, (prior.attempts if prior else 0) + 1)
+                await self.answered(key, request, completion, (prior.attempts if prior else 0) + 1)
 
-    def answered(self, key: str, request: ChatRequest, completion: Completion, attempts: int) -> None:
+    async def store(self, write: Callable[..., None], *args: Any) -> None:
+        """Commit on the writer thread: the caller waits for its row, the event loop keeps serving the others."""
+        await asyncio.get_running_loop().run_in_executor(self.writer, write, *args)
+
+    async def answered(self, key: str, request: ChatRequest, completion: Completion, attempts: int) -> None:
         cost = self.engine.prices.cost(self.model, completion.usage)
         if self.engine.cache is not None:
-            self.engine.cache.put_ok(key, self.engine.backend.name, self.model, request, completion, cost, attempts)
+            backend = self.engine.backend.name
+            await self.store(self.engine.cache.put_ok, key, backend, self.model, request, completion, cost, attempts)
         self.done[key] = CallResult(request, key, "ok", completion, None, attempts, cost, False)
         self.stats.prompt_tokens += completion.usage.prompt_tokens or 0
         self.stats.completion_tokens += completion.usage.completion_tokens or 0
@@ -244,9 +253,10 @@ class _Run:
             self.stats.known_cost += cost
         self.tick()
 
-    def failed(self, key: str, request: ChatRequest, reason: str, attempts: int) -> None:
+    async def failed(self, key: str, request: ChatRequest, reason: str, attempts: int) -> None:
         if self.engine.cache is not None:
-            self.engine.cache.put_failed(key, self.engine.backend.name, self.model, request, reason, attempts)
+            backend = self.engine.backend.name
+            await self.store(self.engine.cache.put_failed, key, backend, self.model, request, reason, attempts)
         self.done[key] = CallResult(request, key, "failed", None, reason, attempts)
         self.stats.failed += 1
         self.tick()

@@ -9,6 +9,7 @@ Every request is logged (thread-safe) with its attempt number, outcome and Autho
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
@@ -281,6 +282,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers
+    disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait for an ACK between them
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -324,3 +326,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m longsift.llm.server --latency 0.2`: the scripted echo server in its own process."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local OpenAI-protocol echo server with injected faults.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of 429/500/timeout/malformed answers")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    faults = Faults.spread(args.fault_rate, seed=args.seed)
+    server = LocalChatServer(latency=args.latency, faults=faults, port=args.port)
+    print(f"serving on {server.bind().base_url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -41,7 +41,8 @@ class Sampling:
         coerce(self, "stop", None if stop is None else tuple(str(s) for s in stop))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}  # asdict deep-copies: slow
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sampling:

@@ -5,6 +5,7 @@ The key is read from the environment when the client opens and lives only in tha
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from typing import Any
@@ -30,7 +31,8 @@ class OpenAIBackend(RemoteBackend):
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
         self._settings = settings or LLMSettings(base_url=base_url, api_key_env=api_key_env)
-        self._client: httpx.AsyncClient | None = None
+        self._clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        self._all: list[httpx.AsyncClient] = []
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> OpenAIBackend:
@@ -40,23 +42,30 @@ class OpenAIBackend(RemoteBackend):
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
 
     async def open(self, concurrency: int) -> None:
+        """One single-connection client per concurrent request: httpx's shared pool scans every connection for
+        every request, which costs more CPU than the request itself at high concurrency."""
         key = self._settings.api_key()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=None)
+        tls = httpx.create_ssl_context()  # built once: each one loads the CA bundle
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self._clients = asyncio.Queue()
+        for _ in range(concurrency):
+            client = httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=None, verify=tls)
+            self._clients.put_nowait(client)
+        self._all = list(self._clients._queue)  # type: ignore[attr-defined]
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in self._all:
+            await client.aclose()
+        self._all = []
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         return {"model": self.model, "messages": request.message_dicts(), **request.sampling.to_dict()}
 
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
-        assert self._client is not None, "open() first"
+        client = await self._clients.get()
         try:
-            response = await self._client.post(
+            response = await client.post(
                 "/chat/completions", content=orjson.dumps(self.body(request)),
                 headers={"Content-Type": "application/json"}, timeout=timeout,
             )  # fmt: skip
@@ -64,18 +73,22 @@ class OpenAIBackend(RemoteBackend):
             raise TransientError(f"timeout after {timeout:g}s") from None
         except httpx.TransportError as exc:
             raise TransientError(f"connection error: {type(exc).__name__}: {exc}"[:_BODY_EXCERPT]) from None
+        finally:
+            self._clients.put_nowait(client)
         if response.status_code != 200:
             raise classify_status(response, self.api_key_env)
         return parse_completion(response.content)
 
     async def list_models(self, timeout: float) -> list[str]:
-        assert self._client is not None, "open() first"
+        client = await self._clients.get()
         try:
-            response = await self._client.get("/models", timeout=timeout)
+            response = await client.get("/models", timeout=timeout)
             response.raise_for_status()
             return [str(m["id"]) for m in response.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return []
+        finally:
+            self._clients.put_nowait(client)
 
 
 def classify_status(response: httpx.Response, api_key_env: str) -> Exception:
