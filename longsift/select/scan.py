@@ -25,7 +25,7 @@ from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.schema import RecordError, has_own_id
 from longsift.records import Example
 from longsift.select.base import TopK
-from longsift.select.scoring import Item, Plan, Scored, has_input, score
+from longsift.select.scoring import Item, Plan, Scored, has_input, score, score_texts
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all) of the file on disk
 BATCH_RECORDS = 2000
@@ -83,50 +83,132 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
     """Worker: parse, validate and score one block. Rows and lines are local to the block."""
     data = block.read(Path(source))
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
-    fast = None if schema is None or plan.needs_example else getattr(schema, "fast_responses", None)
-    early = block.start < layout.first_offset
+    fast = getattr(schema, "fast_response", None)
+    if fast is not None and block.start >= layout.first_offset and simple_plan(plan):
+        return _scan_simple(data, source, schema, fast, plan, max_bytes, threshold)
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
     ids: list[tuple[int, int, str, bytes]] = []
-    loads, decode_error, row, offset = orjson.loads, orjson.JSONDecodeError, 0, block.start
+    row, offset = 0, block.start
     for line, raw in enumerate(data.split(b"\n"), 1):
         at, offset = offset, offset + len(raw) + 1
         stripped = raw.strip()
         if not stripped:
             continue
-        try:
-            record = loads(stripped)
-        except decode_error:
-            record = None
-        if type(record) is not dict:
-            bad = containers.decode_json_line(stripped, row, line)
-            rejections.append((row, line, bad.error or "unreadable record", bad.raw))
-        elif len(stripped) > max_bytes:
-            reason = f"record is {len(stripped)} bytes, over the limit of {max_bytes} (--max-record-bytes)"
-            rejections.append((row, line, reason, None))
-        elif schema is None or (early and at < layout.first_offset):
+        record = _record(stripped, row, line, max_bytes, rejections)
+        if record is None:
+            pass
+        elif schema is None or at < layout.first_offset:
             rejections.append((row, line, f"unknown record layout with fields {sorted(record)[:12]}", record))
         else:
-            responses = fast(record) if fast is not None else None
-            if responses is not None:
-                rid = record.get("id")
-                if rid is not None and rid != "":
-                    ids.append((row, line, str(rid), stripped))
-                inp = plan.drop_empty_input and bool((record.get("input") or "").strip())
-                items.append(Item(row, responses, inp, None, stripped))
+            try:
+                example = schema.parse(record, row, source)
+            except RecordError as exc:
+                rejections.append((row, line, str(exc), record))
             else:
-                try:
-                    example = schema.parse(record, row, source)
-                except RecordError as exc:
-                    rejections.append((row, line, str(exc), record))
-                    row += 1
-                    continue
                 if has_own_id(record):
                     ids.append((row, line, example.id, stripped))
                 items.append(Item(row, example.responses, has_input(example), example, stripped))
         row += 1
-    local_top = not ids and not plan.dedup
-    scored = score(items, plan, threshold, local_top)
+    scored = score(items, plan, threshold, local_top=not ids and not plan.dedup)
+    return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
+
+
+def simple_plan(plan: Plan) -> bool:
+    """Records need no Example and the unit is cheap: the hot loop keeps only texts and raw lines."""
+    cheap = plan.method.uses_length and not plan.prunes and not plan.bounds_only
+    return cheap and not (plan.needs_example or plan.drop_empty_input)
+
+
+def _record(stripped: bytes, row: int, line: int, max_bytes: int, rejections: list) -> dict[str, Any] | None:
+    """The decoded JSON object, or None after recording why it was rejected (the load stage's reasons)."""
+    try:
+        record = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        record = None
+    if type(record) is not dict:
+        bad = containers.decode_json_line(stripped, row, line)
+        rejections.append((row, line, bad.error or "unreadable record", bad.raw))
+        return None
+    if len(stripped) > max_bytes:
+        reason = f"record is {len(stripped)} bytes, over the limit of {max_bytes} (--max-record-bytes)"
+        rejections.append((row, line, reason, None))
+        return None
+    return record
+
+
+def _clean_block(data: bytes, fast: Any, max_bytes: int) -> tuple[list[bytes], list[str | None]] | None:
+    """(lines, fast responses) when every line is a JSON object (no blank line, no id), else None.
+
+    Each record is dropped as soon as its response is taken: holding a block of dicts costs 3x the parse.
+    """
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    if b'"id"' in data or (lines and max(map(len, lines)) > max_bytes):
+        return None
+    loads = orjson.loads
+    try:
+        texts = [fast(loads(line)) for line in lines]
+    except (orjson.JSONDecodeError, AttributeError):  # a bad or blank line, or JSON that is not an object
+        return None
+    return lines, texts
+
+
+def _scan_simple(data: bytes, source: str, schema: Any, fast: Any, plan: Plan, max_bytes: int, threshold: Any):
+    """The hot loop for single-response layouts (Alpaca): per row only orjson, the schema's checks, a list append."""
+    clean = _clean_block(data, fast, max_bytes)
+    if clean is not None:  # the common case: every line a JSON object, no blank lines, no ids
+        lines, texts = clean
+        rows, rejections = list(range(len(lines))), []
+        if None in texts:  # records the fast check did not vouch for: let the schema decide
+            for i in [i for i, text in enumerate(texts) if text is None]:
+                record = orjson.loads(lines[i])
+                try:
+                    texts[i] = schema.parse(record, i, source).response
+                except RecordError as exc:
+                    rejections.append((i, i + 1, str(exc), record))
+            if rejections:
+                bad = {r[0] for r in rejections}
+                rows = [i for i in rows if i not in bad]
+                texts, lines = [texts[i] for i in rows], [lines[i] for i in rows]
+        scored = score_texts(rows, texts, lines, plan, threshold, local_top=True)  # type: ignore[arg-type]
+        return BlockResult(len(lines) + len(rejections), data.count(b"\n"), rejections, [], scored)
+    rows = []
+    texts: list[str] = []
+    raws: list[bytes] = []
+    rejections: list[tuple[int, int, str, Any]] = []
+    ids: list[tuple[int, int, str, bytes]] = []
+    loads, decode_error, row = orjson.loads, orjson.JSONDecodeError, 0
+    for line, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            record = loads(raw)
+        except decode_error:
+            record = None
+        if type(record) is not dict or len(raw) > max_bytes:
+            stripped = raw.strip()
+            if not stripped:
+                continue  # a blank line is not a row
+            record = _record(stripped, row, line, max_bytes, rejections)
+            if record is None:
+                row += 1
+                continue
+        text = fast(record)
+        if text is None:
+            try:
+                text = schema.parse(record, row, source).response
+            except RecordError as exc:
+                rejections.append((row, line, str(exc), record))
+                row += 1
+                continue
+        rid = record.get("id")
+        if rid is not None and rid != "":
+            ids.append((row, line, str(rid), raw.strip()))
+        rows.append(row)
+        texts.append(text)
+        raws.append(raw)
+        row += 1
+    scored = score_texts(rows, texts, raws, plan, threshold, local_top=not ids)
     return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
 
 

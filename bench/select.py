@@ -1,0 +1,162 @@
+"""Selection benchmark: every number measured side by side in this one run, printed as ratios.
+
+1. `longsift select --by chars --k 1000` (the CLI, a fresh process) vs (a) the floor: orjson line by line
+   plus one len() pass, in process, and (b) the naive pandas approach (read_json(lines=True), apply(len),
+   sort), on an Alpaca-shaped JSON-lines corpus made by replicating the shared public Alpaca pool.
+2. Peak RSS (ru_maxrss of the CLI and its workers) on 0.5M vs 5M rows.
+3. `--by nltk` end to end (bounds + parallel exact counts) vs plain single-process NLTK counting of every row.
+Corpora are written under /tmp (or $BENCH_DIR), never into the repository.
+Usage: python bench/select.py [--rows 522732] [--big-rows 5000000] [--nltk-rows 52002]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named select.py: keep its folder off sys.path so `import select` finds the standard library.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import orjson  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+POOL = (
+    Path(os.environ.get("LONGSIFT_DATA", REPO.parent / "shared" / "data"))
+    / "alpaca_subsets"
+    / "alpaca_public_pool.jsonl.gz"
+)
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+
+
+def make_corpus(path: Path, rows: int) -> Path:
+    """`rows` Alpaca records: the pool's lines repeated (its 10 empty responses included, as quarantine)."""
+    if path.exists():
+        return path
+    lines = gzip.decompress(POOL.read_bytes()).splitlines(keepends=True)
+    with path.open("wb") as out:
+        written = 0
+        while written < rows:
+            take = lines[: rows - written]
+            out.writelines(take)
+            written += len(take)
+    return path
+
+
+def timed(function, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def floor(path: Path) -> None:
+    lengths = []
+    with path.open("rb") as handle:
+        for line in handle:
+            lengths.append(len(orjson.loads(line)["output"]))
+    assert lengths
+
+
+def floor_process(path: Path) -> None:
+    script = (
+        "import orjson, sys\nwith open(sys.argv[1], 'rb') as f:\n"
+        "    lengths = [len(orjson.loads(line)['output']) for line in f]\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+
+
+def naive_pandas(path: Path, k: int) -> None:
+    import pandas as pd
+
+    frame = pd.read_json(path, lines=True)
+    frame["length"] = frame["output"].apply(len)
+    top = frame.sort_values("length", ascending=False, kind="stable").head(k).sort_index()
+    top.drop(columns="length").to_json(path.with_suffix(".pandas.json"), orient="records", indent=4)
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "longsift", "select", *args, "--quiet"]
+
+
+def run_cli(*args: str) -> None:
+    subprocess.run(cli(*args), check=True, env=ENV, capture_output=True)
+
+
+def peak_rss_mib(command: list[str]) -> float:
+    """ru_maxrss of `command` and every process it waited for (its workers), from a fresh parent."""
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *command], check=True, env=ENV, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def plain_nltk(path: Path) -> int:
+    """What a user writes: one process, NLTK's word_tokenize (Punkt English + Treebank) on every response."""
+    sys.path.insert(0, str(REPO))
+    from longsift.lengths import get_unit
+
+    unit = get_unit("nltk")  # the same NLTK code path as nltk.word_tokenize, without punkt_tab on disk
+    with path.open("rb") as handle:
+        return sum(unit.count_one(orjson.loads(line)["output"]) for line in handle)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=28 * 18669)
+    parser.add_argument("--big-rows", type=int, default=5_000_000)
+    parser.add_argument("--small-rows", type=int, default=500_000)
+    parser.add_argument("--nltk-rows", type=int, default=52_002)
+    parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--skip-rss", action="store_true")
+    args = parser.parse_args()
+    folder = Path(os.environ.get("BENCH_DIR", tempfile.gettempdir())) / "longsift-bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "out"
+    print(f"machine: {os.cpu_count()} cores; corpora in {folder}; k={args.k}")
+
+    corpus = make_corpus(folder / f"alpaca_{args.rows}.jsonl", args.rows)
+    print(f"\n[1] chars, {args.rows:,} Alpaca-shaped rows ({corpus.stat().st_size / 2**20:.0f} MiB JSONL)")
+    t_floor = timed(lambda: floor(corpus), 3)
+    t_floor_proc = timed(lambda: floor_process(corpus), 3)
+    t_cli = timed(lambda: run_cli(str(corpus), "-o", str(out / "chars.json"), "--k", str(args.k), "--by", "chars"), 3)
+    t_pandas = timed(lambda: naive_pandas(corpus, args.k))
+    print(f"floor (orjson lines + len, in process)   {t_floor:7.2f} s")
+    print(f"floor as a fresh process                  {t_floor_proc:7.2f} s")
+    print(f"longsift select CLI (fresh process)       {t_cli:7.2f} s")
+    print(f"naive pandas (read_json + apply + sort)   {t_pandas:7.2f} s")
+    print(f"RATIO cli / floor(in process)   = {t_cli / t_floor:.2f}x   (target <= 1.5)")
+    print(f"RATIO cli / floor(process)      = {t_cli / t_floor_proc:.2f}x")
+    print(f"RATIO pandas / cli              = {t_pandas / t_cli:.1f}x   (target >= 5)")
+
+    if not args.skip_rss:
+        small = make_corpus(folder / f"alpaca_{args.small_rows}.jsonl", args.small_rows)
+        big = make_corpus(folder / f"alpaca_{args.big_rows}.jsonl", args.big_rows)
+        rss_small = peak_rss_mib(cli(str(small), "-o", str(out / "small.json"), "--k", str(args.k)))
+        rss_big = peak_rss_mib(cli(str(big), "-o", str(out / "big.json"), "--k", str(args.k)))
+        print(f"\n[2] peak RSS: {args.small_rows:,} rows {rss_small:.0f} MiB, {args.big_rows:,} rows {rss_big:.0f} MiB")
+        print(f"RATIO rss(5M) / rss(0.5M)       = {rss_big / rss_small:.2f}x   (target <= 1.2)")
+
+    nltk_corpus = make_corpus(folder / f"alpaca_{args.nltk_rows}.jsonl", args.nltk_rows)
+    print(f"\n[3] nltk, {args.nltk_rows:,} rows, k={args.k}")
+    t_nltk_cli = timed(lambda: run_cli(str(nltk_corpus), "-o", str(out / "nltk.json"), "--k", str(args.k),
+                                       "--preset", "paper"))  # fmt: skip
+    t_plain = timed(lambda: plain_nltk(nltk_corpus))
+    print(f"longsift select --preset paper (CLI)      {t_nltk_cli:7.2f} s  ({args.nltk_rows / t_nltk_cli:,.0f} rows/s)")
+    print(f"plain NLTK, one process, every row        {t_plain:7.2f} s  ({args.nltk_rows / t_plain:,.0f} rows/s)")
+    print(f"RATIO plain nltk / longsift     = {t_plain / t_nltk_cli:.1f}x   (target >= 1.7)")
+
+
+if __name__ == "__main__":
+    main()
