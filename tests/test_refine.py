@@ -339,7 +339,10 @@ def test_cli_dry_run_sends_nothing(cli, pool_sample: Path, tmp_path: Path) -> No
         assert len(server.log) == 0
     assert not out.exists()
     assert "calls:" in result.stdout and "50 distinct" in result.stdout and "estimated cost: $" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "refine: dry run over 50 records; nothing sent, nothing written"
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("refine: dry run over 50 records: 0 answers cut to 2048 prompt tokens, estimated at 3 ")
+    assert "; 0 prompts over budget even without an answer; " in last
+    assert last.endswith("nothing sent, nothing written")
 
 
 def test_cli_user_prompt_file_and_score(cli, pool_sample: Path, tmp_path: Path) -> None:

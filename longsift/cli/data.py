@@ -78,7 +78,7 @@ def select(
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
 ) -> None:
-    """Keep k records: the longest responses (the paper's selection) or a seeded random sample."""
+    """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
     from longsift.errors import ConfigError
     from longsift.select import select as run_select
 

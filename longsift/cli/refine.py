@@ -48,7 +48,14 @@ def _finish(stage: str, stream: RecordStream, result: Any, output: Path, fmt: st
     console.print(stream.report.summary(), highlight=False)
     if result.dry_run is not None:
         print(result.dry_run.render())
-        print(f"{stage}: dry run over {result.report.total} records; nothing sent, nothing written")
+        report = result.report
+        from longsift.refine.passes import budget_note
+
+        budget = budget_note(report.truncated, report.max_prompt_tokens, report.token_basis)
+        print(
+            f"{stage}: dry run over {report.total} records: {budget}; {report.over_budget} prompts over budget even "
+            "without an answer; nothing sent, nothing written"
+        )
         return
     written = formats.write(result.records, output, fmt)
     _report_failures(result.report.failures, output)
@@ -63,7 +70,7 @@ INPUT_FORMAT = typer.Option(None, "--input-format", help="Force the input format
 PROMPT = typer.Option(None, "--prompt", help="Your own prompt file (same placeholders and reply contract).")
 MAX_PROMPT_TOKENS = typer.Option(2048, "--max-prompt-tokens", help="Cut the answer so the prompt fits (0: no cut).")
 CHARS_PER_TOKEN = typer.Option(3.0, "--chars-per-token", help="Token estimate without --tokenizer (conservative).")
-MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit [default: the prompt file's].")
+MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit (default: the prompt file's).")
 RESAMPLE = typer.Option(0, "--resample", help="New samples for a reply that does not parse (0: none).")
 MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
 

@@ -84,6 +84,17 @@ def prepare(
     return prepared
 
 
+def cut_counts(prepared: Sequence[Prepared]) -> tuple[int, int]:
+    """(answers cut to fit, prompts over budget even without an answer)."""
+    return sum(p.truncated for p in prepared), sum(p.request is None for p in prepared)
+
+
+def budget_note(truncated: int, max_prompt_tokens: int | None, token_basis: str) -> str:
+    if max_prompt_tokens is None:
+        return "no prompt token budget"
+    return f"{truncated} answers cut to {max_prompt_tokens} prompt tokens, {token_basis}"
+
+
 def estimate(prepared: Sequence[Prepared], engine: Engine, counter: TokenCounter) -> DryRunReport:
     """The dry run: calls, cached, tokens and cost of the requests, nothing sent."""
     requests = [p.request for p in prepared if p.request is not None]

@@ -7,6 +7,17 @@ Every input record gives exactly one output record, in input order, with `metada
 - `failed`: over the prompt budget, the call failed, or the reply did not parse: the original is kept and
   `metadata.refine_error` says why.
 `metadata.original_response` always holds the original answer, so no response is ever lost or left empty.
+Multi-turn records: the last assistant turn is refined, shown with the user turn before it.
+
+How this differs from the paper's scripts (refinement/refine_responses.py and _postprocess.py):
+- prompts: the same two texts (an instruction with an input gets its own system prompt), as prompt files; the
+  script's user turn ends in blank lines that the prompt-file format drops;
+- budget: the script cut `n - 2048` characters when instruction + input + output came to n > 2048 Llama-2 tokens;
+  here the answer is cut in tokens until the whole prompt fits (see budget.py). The script also capped the reply at
+  min(2048, 4050 - prompt tokens); here the prompt file's max_tokens (2048) or --max-tokens;
+- failures: the post-processing kept the original when it found no (or several) `[Better Answer]`, counting them
+  only in a printed total (and, as released, appended nothing to the list it saved); here every record says
+  what happened, failures are listed, and a later run retries call failures from where it stopped.
 """
 
 from __future__ import annotations
@@ -37,7 +48,8 @@ STATUSES = ("refined", "unchanged", "failed")
 class RefineReport:
     total: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-    truncated: int = 0
+    truncated: int = 0  # answers cut to fit the prompt budget
+    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
     ratios: list[float] = field(default_factory=list)  # refined / original characters, refined records only
     failures: list[Failure] = field(default_factory=list)
     rounds: list[RunStats] = field(default_factory=list)
@@ -66,9 +78,9 @@ class RefineReport:
         cost = passes.cost(self.rounds)
         return (
             f"refine: {self.total} records: {counts['refined']} refined, {counts['unchanged']} unchanged, "
-            f"{counts['failed']} failed; length refined/original (chars): {ratio}; {self.truncated} answers cut to "
-            f"{self.max_prompt_tokens} prompt tokens, {self.token_basis}; {self.sent} calls sent, {self.cached} "
-            f"cached, spent {'$?' if cost is None else f'${cost:.4f}'}"
+            f"{counts['failed']} failed; length refined/original (chars): {ratio}; "
+            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; {self.sent} calls sent, "
+            f"{self.cached} cached, spent {'$?' if cost is None else f'${cost:.4f}'}"
         )
 
 
@@ -113,6 +125,7 @@ def refine(
         variants.append((with_input if values["input"] else plain, values))
     prepared = passes.prepare(variants, ANSWER_FIELDS, counter, max_prompt_tokens)
     report = RefineReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(prepared)
     with Engine.from_settings(settings, output) as engine:
         if settings.dry_run:
             return RefineResult([], report, passes.estimate(prepared, engine, counter))
@@ -129,7 +142,6 @@ def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, repo
     original = record.responses[-1]
     extra: dict[str, Any] = {"original_response": original}
     if item.truncated:
-        report.truncated += 1
         extra["refine_truncated"] = True
     if not outcome.ok:
         report.counts["failed"] += 1

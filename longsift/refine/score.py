@@ -32,7 +32,8 @@ ALPAGASUS_THRESHOLD = 4.5
 class ScoreReport:
     total: int = 0
     scores: list[float] = field(default_factory=list)
-    truncated: int = 0
+    truncated: int = 0  # answers cut to fit the prompt budget
+    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
     failures: list[Failure] = field(default_factory=list)
     rounds: list[RunStats] = field(default_factory=list)
     token_basis: str = ""
@@ -57,9 +58,10 @@ class ScoreReport:
         cost = passes.cost(self.rounds)
         return (
             f"score: {self.total} records: {self.scored} scored, {self.failed} failed; scores {spread}; "
-            f"{at_threshold} at or above {ALPAGASUS_THRESHOLD}; {self.truncated} answers cut to "
-            f"{self.max_prompt_tokens} prompt tokens, {self.token_basis}; {passes.total(self.rounds, 'sent')} calls "
-            f"sent, {passes.total(self.rounds, 'cached')} cached, spent {'$?' if cost is None else f'${cost:.4f}'}"
+            f"{at_threshold} at or above {ALPAGASUS_THRESHOLD}; "
+            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; "
+            f"{passes.total(self.rounds, 'sent')} calls sent, {passes.total(self.rounds, 'cached')} cached, "
+            f"spent {'$?' if cost is None else f'${cost:.4f}'}"
         )
 
 
@@ -88,6 +90,7 @@ def score(
     counter = TokenCounter.load(settings.tokenizer, chars_per_token)
     prepared = passes.prepare([(task, prompt_fields(r)) for r in records], ANSWER_FIELDS, counter, max_prompt_tokens)
     report = ScoreReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(prepared)
     with Engine.from_settings(settings, output) as engine:
         if settings.dry_run:
             return ScoreResult([], report, passes.estimate(prepared, engine, counter))
@@ -101,7 +104,6 @@ def score(
 def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: ScoreReport) -> Example:
     extra: dict[str, Any] = {}
     if item.truncated:
-        report.truncated += 1
         extra["score_truncated"] = True
     if not outcome.ok:
         report.failures.append(Failure(record.id, record.row, outcome.status, outcome.error or "", outcome.raw))
