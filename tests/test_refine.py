@@ -424,3 +424,26 @@ def test_transformers_backend_end_to_end(command: str, cli, tiny_model: Path, ti
         assert f"{statuses.count('scored')} scored, {statuses.count('failed')} failed" in summary
     assert f"{truncated} answers cut to 440 prompt tokens, counted with the tokenizer" in summary
     assert f"{12 - sum(f['status'] == 'over_budget' for f in failures)} calls sent, 0 cached" in summary
+
+
+def test_user_prompt_file_serves_every_record(tmp_path: Path) -> None:
+    prompt = tmp_path / "terse.prompt"
+    prompt.write_text(
+        "name: terse\nsampling: {temperature: 0, max_tokens: 64}\n--- system\nBe brief.\n--- user\n"
+        "Task: {instruction}\nInput: {input}\nAnswer: {answer}\nReply as [Better Answer] ... [End].\n"
+    )
+    records = [*case_records(1), *case_records(2, with_input=True)[1:]]
+    with LocalChatServer(lambda r: "**Better Answer:** Shorter.") as server:
+        result = refine(records, settings(server, tmp_path), prompt=prompt)
+        bodies = [e.request.body for e in server.log]
+    assert [r.metadata["refine_status"] for r in result.records] == ["refined", "refined"]
+    assert {b["messages"][0]["content"] for b in bodies} == {"Be brief."}
+    assert sorted(b["messages"][1]["content"].split("\n")[1] for b in bodies) == ["Input: ", "Input: some input"]
+    assert {b["max_tokens"] for b in bodies} == {64}
+
+
+def test_max_tokens_overrides_the_prompt_files_limit(tmp_path: Path) -> None:
+    with LocalChatServer(lambda r: "3\nok") as server:
+        score(case_records(1), settings(server, tmp_path), max_tokens=32)
+        refine(case_records(1), settings(server, tmp_path))
+        assert [e.request.body["max_tokens"] for e in server.log] == [32, 2048]
