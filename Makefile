@@ -31,3 +31,4 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/select.py
+	$(BIN)/python bench/llm_throughput.py

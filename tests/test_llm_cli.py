@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import typer
 
 from longsift.llm import Cache, ChatRequest, LLMSettings, run_requests
 from longsift.llm.server import Faults, LocalChatServer
@@ -112,6 +113,7 @@ def test_rerun_with_retry_failed_and_dry_run_from_the_cli(tmp_path, cli):
         first = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common)
         failed = {r["id"] for r in read_jsonl(out) if r["status"] == "failed"}
         assert failed and "failed" in first.stdout
+        assert "req/s" in first.stderr and "spent $0.0" in first.stderr  # the progress bar, with the spend
         dry = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common, "--dry-run")
         assert f"cached:         {30 - len(failed)}" in dry.stdout
         before = len(server.log)
@@ -172,3 +174,28 @@ def test_importing_longsift_and_the_llm_layer_stays_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_llm_options_decorator_for_other_stages(tmp_path):
+    from typer.testing import CliRunner
+
+    from longsift.cli.llm_options import llm_options
+
+    app = typer.Typer()
+    seen = {}
+
+    @app.command()
+    @llm_options(model_flags=("--model", "--judge-model"))
+    def judge(a: Path, b: Path, output: Path = typer.Option(..., "-o"), template: str = "paper", *, llm: LLMSettings):
+        seen.update(a=a, b=b, output=output, template=template, llm=llm)
+
+    args = ["A.json", "B.json", "-o", str(tmp_path / "out"), "--judge-model", "gpt-4o", "--concurrency", "3",
+            "--rpm", "60", "--retry-failed", "--timeout", "9", "--api-key-env", "JUDGE_KEY",
+            "--template", "fastchat"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    llm = seen["llm"]
+    assert (seen["a"], seen["template"]) == (Path("A.json"), "fastchat")
+    assert (llm.model, llm.concurrency, llm.rpm, llm.retry_failed, llm.timeout) == ("gpt-4o", 3, 60.0, True, 9.0)
+    assert llm.api_key_env == "JUDGE_KEY" and llm.backend == "openai" and not llm.dry_run
+    assert llm.cache_path(seen["output"]) == tmp_path / "out" / "llm-cache.sqlite"  # the run directory

@@ -246,3 +246,51 @@ def test_n_choices_and_finish_reason_are_kept(tmp_path):
         cached = run_requests([ChatRequest.of("x", Sampling(n=3))], settings_for(server, tmp_path))
     for result in (report[0], cached[0]):
         assert result.completion.choices == ("a0", "a1", "a2") and result.completion.finish_reason == "length"
+
+
+def test_a_429_with_retry_after_holds_back_every_request_not_only_its_own(tmp_path):
+    def responder(request):
+        if request.prompt == "first" and request.attempt == 1:
+            raise ScriptedError(429, "slow down", {"Retry-After": "0.6"})
+        return "ok"
+
+    with LocalChatServer(responder) as server:
+        requests = [ChatRequest.of("first"), *(ChatRequest.of(f"later {i}") for i in range(4))]
+        run_requests(requests, settings_for(server, tmp_path, concurrency=2))
+        entries = server.log.entries()
+    limited = next(e for e in entries if e.outcome == "http 429")
+    # the other worker may have sent one request before the client read the 429; the rest waited out the pause
+    gaps = sorted(e.request.arrived - limited.finished for e in entries if e.request.arrived > limited.finished)
+    assert len(gaps) >= 4 and sum(gap < 0.55 for gap in gaps) <= 1 and gaps[-1] >= 0.55
+
+
+def test_fault_injection_is_deterministic_per_request_and_attempt(tmp_path):
+    faults = Faults.spread(0.5, seed=11)
+    decisions = [faults.decide(f"key{i}", attempt) for i in range(2000) for attempt in (1, 2)]
+    assert decisions == [faults.decide(f"key{i}", attempt) for i in range(2000) for attempt in (1, 2)]
+    shares = Counter(decisions)
+    assert all(0.10 < shares[kind] / len(decisions) < 0.15 for kind in ("429", "500", "timeout", "malformed"))
+    other_seed = Faults.spread(0.5, seed=12)
+    assert decisions != [other_seed.decide(f"key{i}", attempt) for i in range(2000) for attempt in (1, 2)]
+    # two fresh servers with the same seed misbehave identically on the same requests
+    outcomes = []
+    for run in range(2):
+        quick = Faults(rate_429=0.2, rate_500=0.2, retry_after=0.001, seed=4)
+        with LocalChatServer(faults=quick) as server:
+            requests = [ChatRequest.of(f"q{i}") for i in range(30)]
+            run_requests(requests, settings_for(server, tmp_path / str(run), concurrency=4))
+            outcomes.append(sorted((e.prompt, e.request.attempt, e.outcome) for e in server.log))
+    assert outcomes[0] == outcomes[1] and {o for *_, o in outcomes[0]} == {"ok", "429", "500"}
+
+
+def test_cache_only_reports_recorded_failures_and_sends_nothing(tmp_path):
+    def responder(request):
+        raise ScriptedError(400, "prompt too long")
+
+    with LocalChatServer(responder) as server:
+        run_requests([ChatRequest.of("x")], settings_for(server, tmp_path))
+        cache_only = settings_for(server, tmp_path, cache_only=True)
+        report = run_requests([ChatRequest.of("x"), ChatRequest.of("y")], cache_only)
+        assert len(server.log) == 1
+    assert [r.status for r in report] == ["failed", "skipped"] and report[0].error.startswith("HTTP 400")
+    assert report.stats.sent == 0

@@ -163,10 +163,11 @@ def test_reparsing_with_a_fixed_parser_costs_no_new_call(tmp_path):
             return 5
 
         with engine_for(server, tmp_path, cache_only=True) as engine:
-            fixed = run_task(task.but(parser=words), examples(5), engine)
+            fixed = run_task(task.but(parser=words), examples(6), engine)
         assert len(server.log) == 5  # not one new request
-    assert [r.value for r in fixed] == [5] * 5 and fixed.sent == 0
-    assert [r.raw for r in fixed] == [r.raw for r in first]
+    assert [r.value for r in fixed][:5] == [5] * 5 and fixed.sent == 0
+    assert [r.raw for r in fixed][:5] == [r.raw for r in first]
+    assert fixed[5].status == "skipped" and fixed[5].error == "not in the cache (cache-only run)"
 
 
 def test_resampling_on_parse_error_only_when_allowed(tmp_path):
@@ -210,3 +211,21 @@ def test_dry_run_without_a_price_says_unknown(tmp_path):
     with LocalChatServer() as server, engine_for(server, tmp_path, model="my-local-model") as engine:
         report = dry_run([ChatRequest.of("hello", Sampling(max_tokens=100))], engine)
     assert report.cost is None and report.output_tokens == 100 and "no price known" in report.render()
+
+
+def test_two_tasks_at_once_on_one_engine(tmp_path):
+    import asyncio
+
+    from longsift.llm import arun_task
+
+    task = PromptTask.from_file(write_prompt(tmp_path))
+    other = task.but(sections=(("user", "Again: {instruction}"),), parser=str.strip)
+    with LocalChatServer(latency=0.01) as server, engine_for(server, tmp_path, concurrency=4) as engine:
+
+        async def both():
+            return await asyncio.gather(arun_task(task, examples(20), engine), arun_task(other, examples(20), engine))
+
+        first, second = asyncio.run(both())
+        assert len(server.log) == 40
+    assert [r.value for r in first] == [float(i) for i in range(20)]  # "echo: [Instruction]\nSay i ..."
+    assert [r.value for r in second] == [f"echo: Again: Say {i}" for i in range(20)]

@@ -113,6 +113,7 @@ def test_vllm_backend_without_vllm_says_what_to_install():
         BACKENDS.get("vllm")("some/model")
 
 
+@pytest.mark.slow  # a second process importing torch + transformers; `serve` below covers that path by default
 def test_llm_run_cli_with_the_transformers_backend(tiny_model, tmp_path, cli):
     lines = [f'{{"id": "q{i}", "prompt": "Name {i} colours"}}' for i in range(4)]
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")

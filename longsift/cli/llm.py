@@ -121,15 +121,16 @@ def serve(
     port: int = typer.Option(8000, help="Port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     name: str | None = typer.Option(None, help="Model name the server reports (default: the folder name)."),
-    batch_size: int = typer.Option(1, help="Unused by the server yet: requests are answered one at a time."),
 ) -> None:
-    """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions)."""
+    """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions).
+
+    Requests are answered one at a time (no batching across requests): for tests, demos and small models."""
     from longsift.llm.backends.transformers_local import TransformersBackend
     from longsift.llm.server import LocalChatServer, backend_responder
 
     if not model_path.is_dir():
         raise ConfigError(f"{model_path}: not a model folder")
-    backend = TransformersBackend(str(model_path), batch_size=batch_size)
+    backend = TransformersBackend(str(model_path), batch_size=1)
     backend.load()  # fail before announcing the address
     server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
     print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)

@@ -132,9 +132,14 @@ class Engine:
             if entry is not None and entry.ok:
                 done[key] = CallResult(request, key, "ok", entry.completion, None, entry.attempts, entry.cost, True)
                 stats.cached += 1
-            elif self.settings.cache_only or (self.settings.retry_failed and entry is None):
-                why = "not in the cache (cache-only run)" if self.settings.cache_only else "never attempted"
-                done[key] = CallResult(request, key, "skipped", error=why)
+            elif self.settings.cache_only:  # report what the cache holds, send nothing
+                done[key] = (
+                    CallResult(request, key, "failed", None, entry.error, entry.attempts)
+                    if entry is not None
+                    else CallResult(request, key, "skipped", error="not in the cache (cache-only run)")
+                )
+            elif self.settings.retry_failed and entry is None:
+                done[key] = CallResult(request, key, "skipped", error="never attempted (--retry-failed)")
             else:
                 todo.append((key, request, entry))
         if todo:

@@ -21,7 +21,7 @@ from longsift.records import ROLES, Message
 
 def read_requests(path: str | Path, sampling: Sampling) -> list[ChatRequest]:
     path = Path(path)
-    requests = []
+    requests: list[ChatRequest] = []
     with open_binary(path) as stream:
         for line_no, line in enumerate(stream, 1):
             if not line.strip():

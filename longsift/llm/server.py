@@ -24,7 +24,7 @@ import orjson
 
 from longsift.llm.backends.base import LocalBackend
 from longsift.llm.types import ChatRequest, Completion, Sampling, Usage
-from longsift.records import Message
+from longsift.records import ROLES, Message
 
 FAULTS = ("429", "500", "timeout", "malformed", "garbage")
 
@@ -44,8 +44,8 @@ class Faults:
 
     @classmethod
     def spread(cls, total: float, kinds: tuple[str, ...] = ("429", "500", "timeout", "malformed"), **kw: Any) -> Faults:
-        share = total / len(kinds)
-        return cls(**{f"rate_{kind}": share for kind in kinds}, **kw)
+        rates: dict[str, Any] = {f"rate_{kind}": total / len(kinds) for kind in kinds}
+        return cls(**rates, **kw)
 
     def decide(self, key: str, attempt: int) -> str | None:
         digest = hashlib.sha256(f"{self.seed}:{key}:{attempt}".encode()).digest()
@@ -158,7 +158,7 @@ class LocalChatServer:
     def url(self) -> str:
         assert self._httpd is not None, "start() first"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -256,7 +256,9 @@ def backend_responder(backend: LocalBackend) -> Responder:
             raise ScriptedError(400, "streaming is not supported by longsift serve")
         try:
             sampling = Sampling.from_dict({k: body[k] for k in SAMPLING_FIELDS if body.get(k) is not None})
-            messages = tuple(Message(m["role"], str(m["content"])) for m in request.messages)
+            messages = tuple(Message(m["role"], str(m["content"])) for m in request.messages)  # type: ignore[arg-type]
+            if any(m.role not in ROLES for m in messages):
+                raise ValueError(f"roles must be one of {sorted(ROLES)}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ScriptedError(400, f"bad request: {exc}") from None
         return backend.generate_batch([ChatRequest(messages, sampling)])[0]

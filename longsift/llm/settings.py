@@ -50,6 +50,8 @@ class LLMSettings:
             raise ConfigError(f"--timeout must be positive, got {self.timeout}")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
+        if self.no_cache and (self.retry_failed or self.cache_only):
+            raise ConfigError("--retry-failed and --cache-only read the cache: drop --no-cache")
         for name in ("rpm", "tpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -61,13 +61,16 @@ class PromptTask:
             parser = PARSERS.get(str(header["parser"]))
         try:
             sampling = Sampling.from_dict(header.get("sampling") or {})
+            expected = header.get("expected_output_tokens")
+            expected = None if expected is None else int(expected)
+            resample_temperature = float(header.get("resample_temperature", DEFAULT_RESAMPLE_TEMPERATURE))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{prompt.path}: bad sampling parameters: {exc}") from None
         return cls(
             name=str(header.get("name") or Path(prompt.path).stem), sections=prompt.sections, parser=parser,
-            sampling=sampling, fields=fields, expected_output_tokens=header.get("expected_output_tokens"),
-            resample_temperature=float(header.get("resample_temperature", DEFAULT_RESAMPLE_TEMPERATURE)),
-            source=prompt.path, description=str(header.get("description") or ""),
+            sampling=sampling, fields=fields, expected_output_tokens=expected,
+            resample_temperature=resample_temperature, source=prompt.path,
+            description=str(header.get("description") or ""),
         )  # fmt: skip
 
     @cached_property

@@ -33,6 +33,7 @@ class OpenAIBackend(RemoteBackend):
         self._settings = settings or LLMSettings(base_url=base_url, api_key_env=api_key_env)
         self._clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         self._all: list[httpx.AsyncClient] = []
+        self._runs = 0  # runs using the clients now (a stage may run two tasks at once on one engine)
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> OpenAIBackend:
@@ -46,18 +47,24 @@ class OpenAIBackend(RemoteBackend):
         every request, which costs more CPU than the request itself at high concurrency."""
         key = self._settings.api_key()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        tls = httpx.create_ssl_context()  # built once: each one loads the CA bundle
+        if self._runs == 0:
+            self._clients, self._all = asyncio.Queue(), []
+            self._tls = httpx.create_ssl_context()  # built once: each one loads the CA bundle
+        self._runs += 1
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self._clients = asyncio.Queue()
         for _ in range(concurrency):
-            client = httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=None, verify=tls)
+            client = httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, limits=limits, timeout=None, verify=self._tls
+            )
+            self._all.append(client)
             self._clients.put_nowait(client)
-        self._all = list(self._clients._queue)  # type: ignore[attr-defined]
 
     async def close(self) -> None:
-        for client in self._all:
-            await client.aclose()
-        self._all = []
+        self._runs -= 1
+        if self._runs == 0:
+            for client in self._all:
+                await client.aclose()
+            self._all = []
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         return {"model": self.model, "messages": request.message_dicts(), **request.sampling.to_dict()}

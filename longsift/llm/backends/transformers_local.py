@@ -67,7 +67,8 @@ class TransformersBackend(LocalBackend):
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._loaded = (tokenizer, model.to(device).eval())
+            model.to(device)  # type: ignore[arg-type]  # (transformers' stubs)
+            self._loaded = (tokenizer, model.eval())
         return self._loaded
 
     def render(self, request: ChatRequest) -> str:
