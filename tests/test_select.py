@@ -154,3 +154,10 @@ def test_select_from_a_json_array_and_summary(tmp_path: Path, data_dir: Path) ->
     summary = chosen.summary
     assert (summary.rows_read, summary.rows_kept, summary.selected) == (1000, 1000, 10)
     assert summary.cutoff_length == min(chosen.lengths)
+
+
+def test_an_escaped_id_key_is_still_checked_for_duplicates(tmp_path: Path) -> None:
+    lines = [b'{"\\u0069d": "a", "instruction": "i", "input": "", "output": "one two"}'] * 2
+    path = write_jsonl(tmp_path / "escaped.jsonl", lines)
+    chosen = select(path, k=5, by="words")
+    assert (chosen.summary.rows_kept, chosen.summary.rows_quarantined) == (1, 1)

@@ -137,32 +137,35 @@ def _record(stripped: bytes, row: int, line: int, max_bytes: int, rejections: li
     return record
 
 
-def _clean_block(data: bytes, fast: Any, max_bytes: int) -> tuple[list[bytes], list[str | None]] | None:
-    """(lines, fast responses) when every line is a JSON object (no blank line, no id), else None.
+def _clean_block(data: bytes, fast: Any, max_bytes: int) -> tuple[list[bytes], list[str | None], list[int]] | None:
+    """(lines, responses, rows the schema must judge) when every line is a JSON object without id, else None.
 
     Each record is dropped as soon as its response is taken: holding a block of dicts costs 3x the parse.
     """
     lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    if b'"id"' in data or (lines and max(map(len, lines)) > max_bytes):
+    if any(key in data for key in _ID_KEY) or (len(data) > max_bytes and max(map(len, lines)) > max_bytes):
         return None
     loads = orjson.loads
     try:
         texts = [fast(loads(line)) for line in lines]
     except (orjson.JSONDecodeError, AttributeError):  # a bad or blank line, or JSON that is not an object
         return None
-    return lines, texts
+    return lines, texts, [i for i, text in enumerate(texts) if text is None] if None in texts else []
+
+
+_ID_KEY = (b'"id"', b"\\u0069", b"\\u0064")  # an "id" key, however its letters are escaped
 
 
 def _scan_simple(data: bytes, source: str, schema: Any, fast: Any, plan: Plan, max_bytes: int, threshold: Any):
     """The hot loop for single-response layouts (Alpaca): per row only orjson, the schema's checks, a list append."""
     clean = _clean_block(data, fast, max_bytes)
     if clean is not None:  # the common case: every line a JSON object, no blank lines, no ids
-        lines, texts = clean
+        lines, texts, judge = clean
         rows, rejections = list(range(len(lines))), []
-        if None in texts:  # records the fast check did not vouch for: let the schema decide
-            for i in [i for i, text in enumerate(texts) if text is None]:
+        if judge:  # records the bulk check did not vouch for: let the schema decide
+            for i in judge:
                 record = orjson.loads(lines[i])
                 try:
                     texts[i] = schema.parse(record, i, source).response
