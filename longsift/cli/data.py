@@ -58,12 +58,15 @@ def select(
     source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
     output: Path = typer.Option(..., "-o", "--output", help="Output file (.json alpaca, .jsonl messages, .parquet)."),
     k: int | None = typer.Option(None, "--k", "-k", help="How many records to keep (default: all that pass filters)."),
-    method: str = typer.Option("longest", help="Selection method: longest, random."),
+    method: str = typer.Option("longest", help="Selection method: longest, random, llm-score, top-score."),
     by: str | None = typer.Option(None, "--by", help="Length unit: chars, words, tokens, nltk (default chars)."),
     tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
     format: str | None = typer.Option(None, "--format", help="Output format: fastchat, alpaca, messages, parquet."),
     preset: str | None = typer.Option(None, help="paper: --by nltk --format fastchat (explicit flags win)."),
-    seed: int = typer.Option(0, help="Seed of --method random."),
+    seed: int = typer.Option(0, help="Seed of --method random and llm-score."),
+    threshold: float | None = typer.Option(
+        None, help="--method llm-score: sample among records with metadata.score >= this (default 4.5)."
+    ),
     min_length: int | None = typer.Option(None, help="Drop records shorter than this (in the --by unit)."),
     max_length: int | None = typer.Option(None, help="Drop records longer than this (in the --by unit)."),
     dedup: bool = typer.Option(False, "--dedup", help="Drop exact duplicate conversations (first one wins)."),
@@ -75,7 +78,7 @@ def select(
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
 ) -> None:
-    """Keep k records: the longest responses (the paper's selection) or a seeded random sample."""
+    """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
     from longsift.errors import ConfigError
     from longsift.select import select as run_select
 
@@ -86,8 +89,8 @@ def select(
     fmt = formats.output_format(output, format or chosen.get("format"))
     with progress_bar(quiet) as on_progress:
         selection = run_select(
-            source, method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length, max_length=max_length,
-            dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
+            source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
+            max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
             quarantine=quarantine_path(output), max_record_bytes=max_record_bytes, on_progress=on_progress,
             on_reject=None if quiet else _show_rejection(),
         )  # fmt: skip

@@ -52,3 +52,8 @@ def parse_json(text: str) -> Any:
         except ValueError:
             continue
     raise ParseError("no JSON value in the reply", text)
+
+
+# Stage parsers, so that their packaged prompt files can name them (lazy: loaded when a prompt asks).
+PARSERS.register("better-answer", "longsift.refine.better_answer:parse_better_answer")
+PARSERS.register("alpagasus-score", "longsift.refine.rating:parse_score")

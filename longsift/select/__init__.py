@@ -27,6 +27,8 @@ from longsift.select.scoring import Method, Plan
 SELECTORS: Registry[Callable[..., Method]] = Registry("selection method")
 SELECTORS.register("longest", "longsift.select.longest:Longest")
 SELECTORS.register("random", "longsift.select.random:RandomK")
+SELECTORS.register("llm-score", "longsift.select.llm_score:ScoreThreshold")
+SELECTORS.register("top-score", "longsift.select.llm_score:TopScore")
 
 Source = str | Path | RecordStream | Iterable[Example]
 
@@ -80,7 +82,7 @@ class Selection:
 def make_plan(
     method: str = "longest", k: int | None = None, *, by: str = "chars", tokenizer: str | None = None,
     seed: int = 0, min_length: int | None = None, max_length: int | None = None, dedup: bool = False,
-    drop_empty_input: bool = False, keep_payload: bool = True,
+    drop_empty_input: bool = False, keep_payload: bool = True, threshold: float | None = None,
 ) -> Plan:  # fmt: skip
     if k is not None and k < 0:
         raise ConfigError(f"k must be >= 0, got {k}")
@@ -89,7 +91,10 @@ def make_plan(
     UNITS.get(by)  # unknown units fail early, with suggestions
     factory = SELECTORS.get(method)
     accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
-    chosen = factory(**{name: value for name, value in {"seed": seed}.items() if name in accepted})
+    if threshold is not None and "threshold" not in accepted:
+        raise ConfigError(f"--threshold applies to score-threshold methods (llm-score), not to {method!r}")
+    options = {"seed": seed, "threshold": threshold}
+    chosen = factory(**{name: value for name, value in options.items() if name in accepted and value is not None})
     return Plan(chosen, by, tokenizer, k, min_length, max_length, drop_empty_input, dedup, keep_payload)
 
 
@@ -97,19 +102,22 @@ def select(
     source: Source, method: str = "longest", k: int | None = None, *, by: str = "chars",
     tokenizer: str | None = None, seed: int = 0, min_length: int | None = None, max_length: int | None = None,
     dedup: bool = False, drop_empty_input: bool = False, format: str | None = None, workers: int | None = None,
+    threshold: float | None = None,
     quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
 ) -> Selection:  # fmt: skip
     """Select k records of `source` (file, folder, hub id, RecordStream or Examples).
 
     method: a SELECTORS name. by: a length unit (chars, words, tokens with `tokenizer`, nltk).
+    threshold: for `llm-score`, the lowest `metadata.score` that may be sampled (default 4.5).
     Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
     (default: every core). Output is in ascending source-row order.
     """
     plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
-                     max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input)  # fmt: skip
+                     max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,
+                     threshold=threshold)  # fmt: skip
     started = time.perf_counter()
     outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine,
                         max_record_bytes=max_record_bytes, on_progress=on_progress, on_reject=on_reject)  # fmt: skip

@@ -34,6 +34,13 @@ class Item:
     payload: Any = None  # what the parent needs to rebuild the record: the raw JSON line, or the Example
 
 
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A key a method gives a record it must not select (e.g. no LLM score); counted under `reason`."""
+
+    reason: str
+
+
 class Method(Protocol):
     name: str
     needs_example: bool  # keys need the full Example (not only the response texts)
@@ -143,10 +150,14 @@ def score(
     if plan.dedup:
         out.digests = [(item.row, content_digest(item.example)) for item in survivors if item.example is not None]
     keys = plan.method.keys(survivors, survivor_lengths)
+    for key in keys:
+        if isinstance(key, Skip):
+            out.dropped[key.reason] += 1
     candidates = [
         (key, item.row, length, item.payload if plan.keep_payload else None)
         for key, item, length in zip(keys, survivors, survivor_lengths, strict=True)
-        if (threshold is None or key > threshold)  # ties with the k-th selected lose to its earlier row
+        if not isinstance(key, Skip)
+        and (threshold is None or key > threshold)  # ties with the k-th selected lose to its earlier row
         and (plan.floor is None or key >= plan.floor)
     ]
     if local_top and plan.k is not None and len(candidates) > plan.k:

@@ -1,0 +1,134 @@
+"""`longsift refine` and `longsift score`: LLM passes over a corpus, mirroring longsift.refine.refine / score.
+
+Both write one record per input record, in input order, list the failures (on screen and in OUT's
+`.failures.jsonl`), exit 0 when the run finished even if some records failed, and print a one-line summary
+with the counts last (on stdout; everything else goes to stderr).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from longsift import formats
+from longsift.cli.data import open_source
+from longsift.cli.llm_options import llm_options
+from longsift.formats.load import RecordStream
+from longsift.llm.settings import LLMSettings
+
+console = Console(stderr=True)
+SHOWN_FAILURES = 20
+
+
+def failures_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".failures.jsonl")
+
+
+def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[longsift.refine.fields.Failure]
+    path = failures_path(output)
+    if not failures:
+        path.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
+        return
+    with path.open("wb") as handle:
+        for failure in failures:
+            handle.write(orjson.dumps(failure.to_dict()) + b"\n")
+    for failure in failures[:SHOWN_FAILURES]:
+        console.print(f"[yellow]failed[/] {failure.line()}", markup=True, highlight=False)
+    more = f" ({len(failures) - SHOWN_FAILURES} more)" if len(failures) > SHOWN_FAILURES else ""
+    console.print(f"{len(failures)} failures listed in {path}{more}", highlight=False)
+
+
+def _finish(stage: str, stream: RecordStream, result: Any, output: Path, fmt: str) -> None:
+    """Write the records, list failures, and print the summary line last (stdout)."""
+    console.print(stream.report.summary(), highlight=False)
+    if result.dry_run is not None:
+        print(result.dry_run.render())
+        report = result.report
+        from longsift.refine.passes import budget_note
+
+        budget = budget_note(report.truncated, report.max_prompt_tokens, report.token_basis)
+        print(
+            f"{stage}: dry run over {report.total} records: {budget}; {report.over_budget} prompts over budget even "
+            "without an answer; nothing sent, nothing written"
+        )
+        return
+    written = formats.write(result.records, output, fmt)
+    _report_failures(result.report.failures, output)
+    console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
+    print(result.report.summary())
+
+
+INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
+OUTPUT = typer.Option(..., "-o", "--output", help="Output file; one record per input record, in input order.")
+FORMAT = typer.Option(None, "--format", help="Output format: messages (keeps metadata), alpaca, fastchat, parquet.")
+INPUT_FORMAT = typer.Option(None, "--input-format", help="Force the input format.")
+PROMPT = typer.Option(None, "--prompt", help="Your own prompt file (same placeholders and reply contract).")
+MAX_PROMPT_TOKENS = typer.Option(2048, "--max-prompt-tokens", help="Cut the answer so the prompt fits (0: no cut).")
+CHARS_PER_TOKEN = typer.Option(3.0, "--chars-per-token", help="Token estimate without --tokenizer (conservative).")
+MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit (default: the prompt file's).")
+RESAMPLE = typer.Option(0, "--resample", help="New samples for a reply that does not parse (0: none).")
+MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
+
+
+@llm_options
+def refine(
+    source: str = INPUT,
+    output: Path = OUTPUT,
+    format: str | None = FORMAT,
+    input_format: str | None = INPUT_FORMAT,
+    prompt: Path | None = PROMPT,
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+    chars_per_token: float = CHARS_PER_TOKEN,
+    max_tokens: int | None = MAX_TOKENS,
+    resample: int = RESAMPLE,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    *,
+    llm: LLMSettings,
+) -> None:
+    """Rewrite each answer with the paper's refinement prompt; failures keep the original (metadata.refine_status)."""
+    from longsift.refine import refine as run_refine
+
+    fmt = formats.output_format(output, format)
+    stream = open_source(source, input_format, output, max_record_bytes)
+    result = run_refine(
+        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
+        max_tokens=max_tokens, resample=resample, output=output,
+    )  # fmt: skip
+    _finish("refine", stream, result, output, fmt)
+
+
+@llm_options
+def score(
+    source: str = INPUT,
+    output: Path = OUTPUT,
+    format: str | None = FORMAT,
+    input_format: str | None = INPUT_FORMAT,
+    prompt: Path | None = PROMPT,
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+    chars_per_token: float = CHARS_PER_TOKEN,
+    max_tokens: int | None = MAX_TOKENS,
+    resample: int = RESAMPLE,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    *,
+    llm: LLMSettings,
+) -> None:
+    """Rate each answer 0-5 with AlpaGasus's accuracy prompt (metadata.score, metadata.score_status)."""
+    from longsift.refine import score as run_score
+
+    fmt = formats.output_format(output, format)
+    stream = open_source(source, input_format, output, max_record_bytes)
+    result = run_score(
+        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
+        max_tokens=max_tokens, resample=resample, output=output,
+    )  # fmt: skip
+    _finish("score", stream, result, output, fmt)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(refine)
+    app.command()(score)

@@ -1,0 +1,164 @@
+"""One LLM request per record, under a prompt token budget, parsed, with failures kept: what refine and score share.
+
+Each record picks a prompt variant (refinement has one for instructions with an input and one without) and gives
+the placeholder values; one field (the answer) is cut so the whole prompt fits the budget. Requests run through
+the LLM engine (cache, retries, concurrency, progress); a reply that does not parse may get new samples; every
+record ends with an Outcome, in input order. A record is never dropped: over budget, call failure and parse
+failure are outcomes with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from longsift.errors import ParseError
+from longsift.llm.dryrun import DryRunReport, dry_run
+from longsift.llm.engine import Engine, RunStats, run_coroutine
+from longsift.llm.parsers import Parser
+from longsift.llm.task import PromptTask
+from longsift.llm.tokens import TokenCounter
+from longsift.llm.types import CallResult, ChatRequest
+from longsift.refine.budget import fit_answer
+
+OutcomeStatus = Literal["ok", "parse_failed", "call_failed", "over_budget", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record's request, or why there is none. `shown` is the budgeted field as the prompt shows it."""
+
+    task: PromptTask
+    request: ChatRequest | None
+    shown: str
+    truncated: bool
+    prompt_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: OutcomeStatus
+    value: Any = None
+    raw: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def load_task(prompt: str | Path, parser: Parser, max_tokens: int | None = None, packaged: bool = False) -> PromptTask:
+    """A packaged prompt (by name) or a prompt file, read with the stage's parser; `max_tokens` overrides its limit."""
+    task = PromptTask.packaged(str(prompt), parser=parser) if packaged else PromptTask.from_file(prompt, parser=parser)
+    return task.but(sampling=task.sampling.but(max_tokens=max_tokens)) if max_tokens else task
+
+
+def prepare(
+    variants: Sequence[tuple[PromptTask, Mapping[str, Any]]],
+    fields: Sequence[str],
+    counter: TokenCounter,
+    budget: int | None,
+) -> list[Prepared]:
+    """Build each record's request from (prompt variant, placeholder values), cutting the answer so the prompt fits
+    `budget` tokens. `fields` name the answer's placeholders (aliases, e.g. answer and output): all get the cut."""
+    prepared = []
+    for task, values in variants:
+
+        def render(text: str, task: PromptTask = task, values: Mapping[str, Any] = values) -> ChatRequest:
+            return task.request({**values, **dict.fromkeys(fields, text)})
+
+        def measure(text: str) -> int:
+            return counter.count_messages(render(text).messages)
+
+        text = str(values[fields[0]])
+        fitted = fit_answer(text, measure, counter, budget) if budget is not None else None
+        if budget is not None and fitted is None:
+            prepared.append(Prepared(task, None, "", False, None))
+            continue
+        shown = fitted.text if fitted else text
+        truncated = fitted is not None and fitted.truncated
+        prepared.append(Prepared(task, render(shown), shown, truncated, fitted.tokens if fitted else None))
+    return prepared
+
+
+def cut_counts(prepared: Sequence[Prepared]) -> tuple[int, int]:
+    """(answers cut to fit, prompts over budget even without an answer)."""
+    return sum(p.truncated for p in prepared), sum(p.request is None for p in prepared)
+
+
+def budget_note(truncated: int, max_prompt_tokens: int | None, token_basis: str) -> str:
+    if max_prompt_tokens is None:
+        return "no prompt token budget"
+    return f"{truncated} answers cut to {max_prompt_tokens} prompt tokens, {token_basis}"
+
+
+def estimate(prepared: Sequence[Prepared], engine: Engine, counter: TokenCounter) -> DryRunReport:
+    """The dry run: calls, cached, tokens and cost of the requests, nothing sent."""
+    requests = [p.request for p in prepared if p.request is not None]
+    expected = [p.task.expected_output_tokens for p in prepared if p.request is not None]
+    per_call = max((e for e in expected if e is not None), default=None)
+    return dry_run(requests, engine, counter, per_call)
+
+
+def execute(
+    prepared: Sequence[Prepared], engine: Engine, *, resample_on_parse_error: int = 0, description: str = "LLM calls"
+) -> tuple[list[Outcome], list[RunStats]]:
+    """Send, parse, resample unparseable replies; outcomes in input order and the engine's stats per round."""
+    return run_coroutine(_execute(list(prepared), engine, resample_on_parse_error, description))
+
+
+async def _execute(
+    prepared: list[Prepared], engine: Engine, resample: int, description: str
+) -> tuple[list[Outcome], list[RunStats]]:
+    outcomes = [
+        Outcome("skipped") if p.request is not None else Outcome("over_budget", error=_over_budget(p)) for p in prepared
+    ]
+    rounds: list[RunStats] = []
+    pending = [i for i, p in enumerate(prepared) if p.request is not None]
+    for round in range(resample + 1):
+        batch = [_request(prepared[i], round) for i in pending]
+        label = description if round == 0 else f"{description} (resample {round})"
+        run = await engine.run(batch, label)
+        rounds.append(run.stats)
+        retry = []
+        for i, call in zip(pending, run.results, strict=True):
+            outcomes[i] = _outcome(prepared[i].task, call, outcomes[i])
+            if outcomes[i].status == "parse_failed":
+                retry.append(i)
+        pending = retry
+        if not pending:
+            break
+    return outcomes, rounds
+
+
+def _request(item: Prepared, round: int) -> ChatRequest:
+    assert item.request is not None
+    return item.request if round == 0 else item.task.resample(item.request, round)
+
+
+def _outcome(task: PromptTask, call: CallResult, before: Outcome) -> Outcome:
+    attempts = before.attempts + call.attempts
+    if not call.ok or call.text is None:
+        status: OutcomeStatus = "skipped" if call.status == "skipped" else "call_failed"
+        # A resample that could not be sent keeps the earlier unparseable reply on record.
+        return Outcome(status, None, before.raw, call.error, attempts)
+    try:
+        return Outcome("ok", task.parse(call.text), call.text, None, attempts)
+    except ParseError as exc:
+        return Outcome("parse_failed", None, call.text, exc.reason, attempts)
+
+
+def _over_budget(item: Prepared) -> str:
+    return f"the prompt is over the token budget even with an empty answer (prompt {item.task.name!r})"
+
+
+def total(rounds: Sequence[RunStats], name: str) -> int:
+    return sum(getattr(stats, name) for stats in rounds)
+
+
+def cost(rounds: Sequence[RunStats]) -> float | None:
+    costs = [stats.cost for stats in rounds]
+    return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)

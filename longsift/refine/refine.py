@@ -1,0 +1,160 @@
+"""The refine stage: ask an LLM to criticise each answer and write a better one that keeps its content (the paper's
+"introspection" refinement), and put the better answer in place of the original.
+
+Every input record gives exactly one output record, in input order, with `metadata.refine_status`:
+- `refined`: the reply parsed and differs from the answer shown (after whitespace normalisation): replaced;
+- `unchanged`: the better answer equals the answer shown: the original is kept;
+- `failed`: over the prompt budget, the call failed, or the reply did not parse: the original is kept and
+  `metadata.refine_error` says why.
+`metadata.original_response` always holds the original answer, so no response is ever lost or left empty.
+Multi-turn records: the last assistant turn is refined, shown with the user turn before it.
+
+How this differs from the paper's scripts (refinement/refine_responses.py and _postprocess.py):
+- prompts: the same two texts (an instruction with an input gets its own system prompt), as prompt files; the
+  script's user turn ends in blank lines that the prompt-file format drops;
+- budget: the script cut `n - 2048` characters when instruction + input + output came to n > 2048 Llama-2 tokens;
+  here the answer is cut in tokens until the whole prompt fits (see budget.py). The script also capped the reply at
+  min(2048, 4050 - prompt tokens); here the prompt file's max_tokens (2048) or --max-tokens;
+- failures: the post-processing kept the original when it found no (or several) `[Better Answer]`, counting them
+  only in a printed total (and, as released, appended nothing to the list it saved); here every record says
+  what happened, failures are listed, and a later run retries call failures from where it stopped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longsift.llm.dryrun import DryRunReport
+from longsift.llm.engine import Engine, RunStats
+from longsift.llm.settings import LLMSettings
+from longsift.llm.task import PromptTask
+from longsift.llm.tokens import TokenCounter
+from longsift.records import Example
+from longsift.refine import passes
+from longsift.refine.better_answer import parse_better_answer
+from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
+from longsift.refine.fields import ANSWER_FIELDS, Failure, prompt_fields
+
+PROMPT = "refine-paper"
+PROMPT_WITH_INPUT = "refine-paper-input"
+STATUSES = ("refined", "unchanged", "failed")
+
+
+@dataclass
+class RefineReport:
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    truncated: int = 0  # answers cut to fit the prompt budget
+    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
+    ratios: list[float] = field(default_factory=list)  # refined / original characters, refined records only
+    failures: list[Failure] = field(default_factory=list)
+    rounds: list[RunStats] = field(default_factory=list)
+    token_basis: str = ""
+    max_prompt_tokens: int | None = None
+
+    @property
+    def sent(self) -> int:
+        return passes.total(self.rounds, "sent")
+
+    @property
+    def cached(self) -> int:
+        return passes.total(self.rounds, "cached")
+
+    def ratio_mean(self) -> float | None:
+        return statistics.fmean(self.ratios) if self.ratios else None
+
+    def ratio_median(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+    def summary(self) -> str:
+        """One line with the counts, for the end of a run."""
+        counts = self.counts
+        mean, median = self.ratio_mean(), self.ratio_median()
+        ratio = "n/a" if mean is None else f"mean {mean:.2f}, median {median:.2f}"
+        cost = passes.cost(self.rounds)
+        return (
+            f"refine: {self.total} records: {counts['refined']} refined, {counts['unchanged']} unchanged, "
+            f"{counts['failed']} failed; length refined/original (chars): {ratio}; "
+            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; {self.sent} calls sent, "
+            f"{self.cached} cached, spent {'$?' if cost is None else f'${cost:.4f}'}"
+        )
+
+
+@dataclass
+class RefineResult:
+    records: list[Example]
+    report: RefineReport
+    dry_run: DryRunReport | None = None
+
+
+def load_prompts(prompt: str | Path | None = None, max_tokens: int | None = None) -> tuple[PromptTask, PromptTask]:
+    """(without input, with input): the paper's two prompts, or one user prompt file for both."""
+    if prompt is not None:
+        task = passes.load_task(prompt, parse_better_answer, max_tokens)
+        return task, task
+    return (
+        passes.load_task(PROMPT, parse_better_answer, max_tokens, packaged=True),
+        passes.load_task(PROMPT_WITH_INPUT, parse_better_answer, max_tokens, packaged=True),
+    )
+
+
+def refine(
+    records: Iterable[Example],
+    settings: LLMSettings,
+    *,
+    prompt: str | Path | None = None,
+    max_prompt_tokens: int | None = DEFAULT_MAX_PROMPT_TOKENS,
+    chars_per_token: float = BUDGET_CHARS_PER_TOKEN,
+    max_tokens: int | None = None,
+    resample: int = 0,
+    output: str | Path | None = None,
+) -> RefineResult:
+    """Refine every record's last answer. `settings.tokenizer` counts tokens (else `chars_per_token`);
+    `max_tokens` overrides the prompt's completion limit; `resample` gives unparseable replies new samples;
+    `output` places the default cache beside it; `settings.dry_run` only estimates the cost."""
+    records = list(records)
+    plain, with_input = load_prompts(prompt, max_tokens)
+    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
+    variants = []
+    for record in records:
+        values = prompt_fields(record)
+        variants.append((with_input if values["input"] else plain, values))
+    prepared = passes.prepare(variants, ANSWER_FIELDS, counter, max_prompt_tokens)
+    report = RefineReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(prepared)
+    with Engine.from_settings(settings, output) as engine:
+        if settings.dry_run:
+            return RefineResult([], report, passes.estimate(prepared, engine, counter))
+        outcomes, report.rounds = passes.execute(
+            prepared, engine, resample_on_parse_error=resample, description="refine"
+        )
+    refined = [
+        _apply(record, item, outcome, report) for record, item, outcome in zip(records, prepared, outcomes, strict=True)
+    ]
+    return RefineResult(refined, report)
+
+
+def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: RefineReport) -> Example:
+    original = record.responses[-1]
+    extra: dict[str, Any] = {"original_response": original}
+    if item.truncated:
+        extra["refine_truncated"] = True
+    if not outcome.ok:
+        report.counts["failed"] += 1
+        report.failures.append(Failure(record.id, record.row, outcome.status, outcome.error or "", outcome.raw))
+        return record.with_metadata(**extra, refine_status="failed", refine_error=outcome.error)
+    better: str = outcome.value
+    if normalise(better) == normalise(item.shown):
+        report.counts["unchanged"] += 1
+        return record.with_metadata(**extra, refine_status="unchanged")
+    report.counts["refined"] += 1
+    report.ratios.append(len(better) / max(1, len(original)))
+    return record.with_response(better, **extra, refine_status="refined")
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())

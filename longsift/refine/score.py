@@ -1,0 +1,115 @@
+"""The score stage: AlpaGasus's LLM rating of each answer's accuracy, 0-5, for selection by score.
+
+Every input record gives one output record, in input order, response untouched, with `metadata.score_status`
+`scored` (and `metadata.score`, a float) or `failed` (and `metadata.score_error`; no score, so score-based
+selection never picks it). AlpaGasus wrote -1 for a reply it could not read; a failure here is not a score.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longsift.llm.dryrun import DryRunReport
+from longsift.llm.engine import Engine, RunStats
+from longsift.llm.settings import LLMSettings
+from longsift.llm.tokens import TokenCounter
+from longsift.records import Example
+from longsift.refine import passes
+from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
+from longsift.refine.fields import ANSWER_FIELDS, Failure, prompt_fields
+from longsift.refine.rating import parse_score
+
+PROMPT = "score-alpagasus"
+ALPAGASUS_THRESHOLD = 4.5
+
+
+@dataclass
+class ScoreReport:
+    total: int = 0
+    scores: list[float] = field(default_factory=list)
+    truncated: int = 0  # answers cut to fit the prompt budget
+    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
+    failures: list[Failure] = field(default_factory=list)
+    rounds: list[RunStats] = field(default_factory=list)
+    token_basis: str = ""
+    max_prompt_tokens: int | None = None
+
+    @property
+    def scored(self) -> int:
+        return len(self.scores)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def histogram(self) -> dict[float, int]:
+        return dict(sorted(Counter(self.scores).items()))
+
+    def summary(self) -> str:
+        """One line with the counts, for the end of a run."""
+        scores = self.scores
+        spread = f"mean {statistics.fmean(scores):.2f}, median {statistics.median(scores):g}" if scores else "n/a"
+        at_threshold = sum(s >= ALPAGASUS_THRESHOLD for s in scores)
+        cost = passes.cost(self.rounds)
+        return (
+            f"score: {self.total} records: {self.scored} scored, {self.failed} failed; scores {spread}; "
+            f"{at_threshold} at or above {ALPAGASUS_THRESHOLD}; "
+            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; "
+            f"{passes.total(self.rounds, 'sent')} calls sent, {passes.total(self.rounds, 'cached')} cached, "
+            f"spent {'$?' if cost is None else f'${cost:.4f}'}"
+        )
+
+
+@dataclass
+class ScoreResult:
+    records: list[Example]
+    report: ScoreReport
+    dry_run: DryRunReport | None = None
+
+
+def score(
+    records: Iterable[Example],
+    settings: LLMSettings,
+    *,
+    prompt: str | Path | None = None,
+    max_prompt_tokens: int | None = DEFAULT_MAX_PROMPT_TOKENS,
+    chars_per_token: float = BUDGET_CHARS_PER_TOKEN,
+    max_tokens: int | None = None,
+    resample: int = 0,
+    output: str | Path | None = None,
+) -> ScoreResult:
+    """Rate every record's last answer with the AlpaGasus prompt (or `prompt`, a file with the same contract);
+    the options are refine's."""
+    records = list(records)
+    task = passes.load_task(prompt or PROMPT, parse_score, max_tokens, packaged=prompt is None)
+    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
+    prepared = passes.prepare([(task, prompt_fields(r)) for r in records], ANSWER_FIELDS, counter, max_prompt_tokens)
+    report = ScoreReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(prepared)
+    with Engine.from_settings(settings, output) as engine:
+        if settings.dry_run:
+            return ScoreResult([], report, passes.estimate(prepared, engine, counter))
+        outcomes, report.rounds = passes.execute(
+            prepared, engine, resample_on_parse_error=resample, description="score"
+        )
+    scored = [_apply(r, item, o, report) for r, item, o in zip(records, prepared, outcomes, strict=True)]
+    return ScoreResult(scored, report)
+
+
+def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: ScoreReport) -> Example:
+    extra: dict[str, Any] = {}
+    if item.truncated:
+        extra["score_truncated"] = True
+    if not outcome.ok:
+        report.failures.append(Failure(record.id, record.row, outcome.status, outcome.error or "", outcome.raw))
+        metadata = {k: v for k, v in record.metadata.items() if k != "score"}  # a stale score must not survive
+        return Example(record.id, record.messages, record.source, record.row, metadata).with_metadata(
+            **extra, score_status="failed", score_error=outcome.error
+        )
+    report.scores.append(outcome.value)
+    return record.with_metadata(**extra, score=outcome.value, score_status="scored")
