@@ -51,6 +51,7 @@ Step = Callable[[StageContext], dict[str, str]]
 STEPS: Registry[Step] = Registry("stage")
 for _uses in ("select", "refine", "score", "train", "generate", "judge", "alpacaeval", "mtbench", "analyze", "report"):
     STEPS.register(_uses, f"longsift.pipeline.steps:{_uses}_step")
+STEPS.register("tiny-model", "longsift.pipeline.steps:tiny_model_step")
 
 
 @dataclass
