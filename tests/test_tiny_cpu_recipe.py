@@ -1,0 +1,92 @@
+"""`longsift run recipes/tiny-cpu.yaml`: every stage end to end on CPU, killed twice and resumed.
+
+The run is killed (SIGKILL) once while a model trains and once in the middle of the judge's LLM calls. Each
+rerun must skip the finished stages and must not send again any LLM call that had been answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO
+
+RECIPE = REPO / "recipes" / "tiny-cpu.yaml"
+REFINE_CALLS = 64  # the refine stage asks once per selected record
+JUDGE_CALLS = 80  # 5 test sets x 8 prompts x 2 orders
+
+
+def start(run_dir: Path, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LONGSIFT_DATA": str(data_dir)}
+    command = [sys.executable, "-m", "longsift", "run", str(RECIPE), "--run-dir", str(run_dir)]
+    return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=run_dir.parent)
+
+
+def cached_calls(run_dir: Path) -> dict[str, float]:
+    path = run_dir / "cache" / "llm.sqlite"
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return dict(db.execute("SELECT key, updated_at FROM calls WHERE status = 'ok'").fetchall())
+    except sqlite3.OperationalError:  # created but no table yet
+        return {}
+
+
+def kill_when(process: subprocess.Popen[bytes], ready, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, "the run ended before the point where the test kills it"
+        assert time.monotonic() < deadline, "the run never reached the point where the test kills it"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def ran_and_skipped(log: Path) -> str:
+    return " ".join(log.read_text(errors="replace").split()[-60:])
+
+
+def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    log = tmp_path / "run.log"
+    stages = run_dir / ".stages"
+
+    first = start(run_dir, data_dir, log)
+    kill_when(first, lambda: (stages / "train-random" / "started").exists())
+    assert (stages / "train-refined" / "manifest.json").exists()
+    assert not (stages / "train-random" / "manifest.json").exists()
+    trained_at = (stages / "train-refined" / "manifest.json").stat().st_mtime_ns
+
+    second = start(run_dir, data_dir, log)
+    kill_when(second, lambda: len(cached_calls(run_dir)) >= REFINE_CALLS + 16)
+    answered = cached_calls(run_dir)  # read after the kill: exactly what had been answered
+    assert REFINE_CALLS + 16 <= len(answered) < REFINE_CALLS + JUDGE_CALLS
+    assert (stages / "train-refined" / "manifest.json").stat().st_mtime_ns == trained_at  # not trained again
+
+    third = start(run_dir, data_dir, log)
+    assert third.wait(timeout=900) == 0, log.read_text(errors="replace")[-3000:]
+    tail = ran_and_skipped(log)
+    assert "ran 3 stage(s) ['judge', 'analyze', 'report']" in tail
+    assert "skipped 8" in tail
+    final = cached_calls(run_dir)
+    assert len(final) == REFINE_CALLS + JUDGE_CALLS
+    assert all(final[key] == stamp for key, stamp in answered.items())  # nothing answered was asked again
+
+    summary = json.loads(next((run_dir / "judge").glob("*__vs__*/summary.json")).read_text())
+    assert summary["calls"]["sent"] == REFINE_CALLS + JUDGE_CALLS - len(answered)
+    assert summary["paper"]["all"]["n"] == 40
+    assert summary["paper"]["all"]["judged"] + summary["paper"]["all"]["failed"] == 40
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "Pairwise judging" in html and "longest-refined-64" in html
+    assert (run_dir / "report" / "report.md").exists()
+    for name in ("longest-refined-64", "random-64"):
+        generations = (run_dir / "generate" / f"{name}.jsonl").read_text().splitlines()
+        assert len(generations) == 40
