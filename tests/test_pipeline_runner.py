@@ -85,3 +85,19 @@ def test_overrides_unknown_keys_and_references_are_checked(tmp_path: Path) -> No
         run_recipe(load_recipe(one_stage({"text": "${missing}"})))
     with pytest.raises(ConfigError, match="unknown options"):
         run_recipe(load_recipe(one_stage({"txt": "a"})))
+
+
+def test_every_shipped_recipe_loads_and_names_only_known_stage_options() -> None:
+    from longsift.pipeline.recipe import RECIPES_DIR
+    from longsift.pipeline.steps import LLM_KEYS, OPTIONS
+
+    shipped = sorted(RECIPES_DIR.glob("*.yaml"))
+    assert {p.stem for p in shipped} >= {"tiny-cpu", "alpaca-longest-1k", "alpagasus-1k", "lima-1k", "alpaca-52k",
+                                         "refined", "evol-longest-1k", "paper-study"}  # fmt: skip
+    for path in shipped:
+        recipe = load_recipe(path)
+        for stage in recipe.stages:
+            assert stage.uses in OPTIONS, (path.name, stage.name)
+            STEPS.get(stage.uses)
+            assert set(stage.options) <= OPTIONS[stage.uses], (path.name, stage.name, stage.options)
+            assert set(stage.options.get("llm", {})) <= LLM_KEYS, (path.name, stage.name)

@@ -78,8 +78,7 @@ def run_recipe(
         recipe.stage(name)  # fail early on a typo
     lookup = {"data": str(data_dir), "run": str(run_dir), "name": recipe.name, "seed": str(recipe.seed)}
     result = RunResult(run_dir)
-    for spec in recipe.stages:
-        STEPS.get(spec.uses)  # an unknown stage kind fails before anything runs
+    _check_stages(recipe)
     for spec in recipe.stages:
         outputs = _run_stage(recipe, spec, lookup, run_dir, data_dir, spec.name in forced, console, result)
         result.outputs[spec.name] = outputs
@@ -88,6 +87,17 @@ def run_recipe(
         if spec.name == until:
             break
     return result
+
+
+def _check_stages(recipe: Recipe) -> None:
+    """An unknown stage kind or option fails before anything runs, not an hour into the run."""
+    from longsift.pipeline.steps import OPTIONS
+
+    for spec in recipe.stages:
+        STEPS.get(spec.uses)
+        unknown = sorted(set(spec.options) - OPTIONS.get(spec.uses, set(spec.options)))
+        if unknown:
+            raise ConfigError(f"stage {spec.name!r} ({spec.uses}): unknown options {unknown}")
 
 
 def _run_stage(

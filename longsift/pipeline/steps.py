@@ -21,6 +21,47 @@ LLM_KEYS = {"backend", "model", "base_url", "api_key_env", "concurrency", "timeo
             "batch_size", "tokenizer", "retry_failed"}  # fmt: skip
 
 
+# The options each step takes: recipes are checked against these before anything runs.
+OPTIONS: dict[str, set[str]] = {
+    "select": {
+        "source",
+        "name",
+        "k",
+        "method",
+        "by",
+        "seed",
+        "tokenizer",
+        "min_length",
+        "max_length",
+        "dedup",
+        "drop_empty_input",
+        "threshold",
+        "format",
+    },
+    "tiny-model": {"texts_from", "vocab_size", "seed", "limit"},
+    "refine": {"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens"},
+    "score": {"input", "name", "llm", "prompt", "max_prompt_tokens", "max_tokens"},
+    "train": {"data", "name", "model", "tiny", "recipe", "overrides"},
+    "generate": {
+        "model",
+        "name",
+        "eval_set",
+        "limit",
+        "max_new_tokens",
+        "batch_size",
+        "backend",
+        "template",
+        "temperature",
+        "seed",
+    },
+    "judge": {"a", "b", "template", "llm", "resample", "max_tokens"},
+    "mtbench": {"answers", "llm", "reference", "max_tokens"},
+    "alpacaeval": {"annotations", "model", "difficulty"},
+    "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
+    "report": {"title"},
+}
+
+
 def llm_settings(context: StageContext) -> Any:
     from longsift.llm import LLMSettings
 
@@ -47,8 +88,7 @@ def _merge_json(path: Path, key: str, value: Any) -> None:
 def select_step(context: StageContext) -> dict[str, str]:
     from longsift.select import select
 
-    context.check_options({"source", "name", "k", "method", "by", "seed", "tokenizer", "min_length", "max_length",
-                           "dedup", "drop_empty_input", "threshold", "format"})  # fmt: skip
+    context.check_options(OPTIONS["select"])
     source = str(context.require("source"))
     fmt = context.option("format", "fastchat")
     out = layout.select_dir(context.run_dir) / f"{_name(context)}.{'jsonl' if fmt == 'messages' else 'json'}"
@@ -71,7 +111,7 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
     """A tiny random Llama with a tokenizer trained on `texts_from`: a local model for CPU demos."""
     from longsift.tiny import build_tiny_model
 
-    context.check_options({"texts_from", "vocab_size", "seed", "limit"})
+    context.check_options(OPTIONS["tiny-model"])
     texts: list[str] = []
     for example in load(str(context.require("texts_from"))):
         texts.extend(m.content for m in example.messages)
@@ -85,7 +125,7 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
 def refine_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import refine
 
-    context.check_options({"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens"})
+    context.check_options(OPTIONS["refine"])
     records = list(load(str(context.require("input"))))
     out = layout.select_dir(context.run_dir) / f"{_name(context)}.jsonl"
     result = refine(
@@ -101,7 +141,7 @@ def refine_step(context: StageContext) -> dict[str, str]:
 def score_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import score
 
-    context.check_options({"input", "name", "llm", "prompt", "max_prompt_tokens", "max_tokens"})
+    context.check_options(OPTIONS["score"])
     records = list(load(str(context.require("input"))))
     out = context.run_dir / "score" / f"{_name(context)}.jsonl"
     result = score(records, llm_settings(context), prompt=context.option("prompt"),
@@ -114,7 +154,7 @@ def score_step(context: StageContext) -> dict[str, str]:
 def train_step(context: StageContext) -> dict[str, str]:
     from longsift.train import train
 
-    context.check_options({"data", "name", "model", "tiny", "recipe", "overrides"})
+    context.check_options(OPTIONS["train"])
     out = context.run_dir / layout.TRAIN / layout.slug(_name(context))
     result = train(
         context.require("data"), out, model=context.option("model"), recipe=context.option("recipe"),
@@ -126,8 +166,7 @@ def train_step(context: StageContext) -> dict[str, str]:
 def generate_step(context: StageContext) -> dict[str, str]:
     from longsift.generate import generate
 
-    context.check_options({"model", "name", "eval_set", "limit", "max_new_tokens", "batch_size", "backend",
-                           "template", "temperature", "seed"})  # fmt: skip
+    context.check_options(OPTIONS["generate"])
     name = _name(context)
     out = layout.generation_file(context.run_dir, name)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +184,7 @@ def judge_step(context: StageContext) -> dict[str, str]:
     from longsift.generations import iter_generations
     from longsift.judge.pairwise import judge_pairwise
 
-    context.check_options({"a", "b", "template", "llm", "resample", "max_tokens"})
+    context.check_options(OPTIONS["judge"])
     a, b = Path(context.require("a")), Path(context.require("b"))
     model_a, model_b = (next(iter_generations(path)).model for path in (a, b))
     out = layout.judge_dir(context.run_dir, model_a, model_b)
@@ -159,7 +198,7 @@ def judge_step(context: StageContext) -> dict[str, str]:
 def mtbench_step(context: StageContext) -> dict[str, str]:
     from longsift.judge.mtbench_grade import judge_mtbench
 
-    context.check_options({"answers", "llm", "reference", "max_tokens"})
+    context.check_options(OPTIONS["mtbench"])
     answers = Path(context.require("answers"))
     work = context.state_dir / "judging"
     judge_mtbench(
@@ -177,7 +216,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     """Score AlpacaEval annotations (from the `alpaca_eval` CLI or a pairwise judge) into the run."""
     from longsift.judge.alpacaeval import score_annotations
 
-    context.check_options({"annotations", "model", "difficulty"})
+    context.check_options(OPTIONS["alpacaeval"])
     score = score_annotations(context.require("annotations"), context.option("difficulty"))
     model = str(context.option("model", _name(context)))
     out = context.run_dir / layout.ALPACAEVAL / f"{layout.slug(model)}.json"
@@ -188,7 +227,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
 def analyze_step(context: StageContext) -> dict[str, str]:
     from longsift.analyze import analyze
 
-    context.check_options({"unit", "tokenizer", "tolerance", "bootstrap"})
+    context.check_options(OPTIONS["analyze"])
     analyze([context.run_dir], unit=context.option("unit"), tokenizer=context.option("tokenizer"),
             tolerance=context.option("tolerance", 0.1), bootstrap=context.option("bootstrap", 1000),
             seed=context.recipe.seed)  # fmt: skip
@@ -198,7 +237,7 @@ def analyze_step(context: StageContext) -> dict[str, str]:
 def report_step(context: StageContext) -> dict[str, str]:
     from longsift.report import report
 
-    context.check_options({"title"})
+    context.check_options(OPTIONS["report"])
     html = context.run_dir / "report" / "report.html"
     markdown = html.with_suffix(".md")
     report(context.run_dir, html, markdown, title=context.option("title", context.recipe.description or None))
