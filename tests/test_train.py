@@ -316,3 +316,15 @@ def test_accelerate_config_files_are_valid():
     folder = Path(__file__).resolve().parents[1] / "recipes" / "accelerate"
     kinds = {ClusterConfig.from_yaml_file(str(path)).distributed_type.value for path in folder.glob("*.yaml")}
     assert kinds == {"FSDP", "DEEPSPEED"}
+
+
+def test_documented_commands_name_real_recipes_and_config_files():
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "recipes" / "README.md").read_text()
+    recipes = set(re.findall(r"--recipe (\S+)", text))
+    configs = set(re.findall(r"--config_file (\S+)", text))
+    assert recipes and recipes <= set(recipe_names())
+    assert configs and all((repo / path).is_file() for path in configs)
+    assert "accelerate launch --config_file recipes/accelerate/fsdp.yaml -m longsift train" in text
