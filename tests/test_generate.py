@@ -73,11 +73,16 @@ def test_batched_greedy_equals_one_prompt_at_a_time(engine, data_dir: Path):
 def test_an_interrupted_run_resumes_from_its_partial_file(engine, data_dir: Path, tmp_path: Path):
     prompts = load_eval_set("vicuna", data_dir)[:6]
     out = tmp_path / "v.jsonl"
-    kept = Generation(prompts[2].id, "vicuna", "m", prompts[2].turns, ("from the first run",), {})
+    settings = {"template": "paper", "backend": "transformers", "max_new_tokens": 8, "temperature": 0.0, "seed": 0}
+    kept = Generation(prompts[2].id, "vicuna", "m", prompts[2].turns, ("from the first run",), {"generation": settings})
+    other = {**settings, "max_new_tokens": 512}  # a run with other options is not reused
+    append_generation(Generation(prompts[3].id, "vicuna", "m", prompts[3].turns, ("stale",), {"generation": other}),
+                      Path(f"{out}.partial"))  # fmt: skip
     append_generation(kept, Path(f"{out}.partial"))
     done = []
     generations = generate_prompts(engine, prompts, "m", SamplingOptions(max_new_tokens=8, batch_size=4), out,
                                    progress=lambda n, total: done.append((n, total)))  # fmt: skip
+    assert generations[3].output != "stale"
     assert generations[2].output == "from the first run" and [g.prompt_id for g in generations] == [
         p.id for p in prompts
     ]
