@@ -287,7 +287,7 @@ def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path,
     out = tmp_path / "tiny"
     result = cli("train", str(alpaca_pool), "--tiny", "--max-examples", "16", "--max-steps", "2", "-o", str(out),
                  env={"OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert "trained 16 examples, 2 steps" in result.stderr
+    assert "trained on 16 examples (16 sequences), 2 steps" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["world_size"] == 1 and manifest["config"]["max_steps"] == 2 and (out / "tiny-base").is_dir()
     assert (out / "model.safetensors").is_file() and (out / "longsift_template.json").is_file()
