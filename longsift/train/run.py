@@ -180,7 +180,7 @@ def _four_bit_config() -> Any:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
-        raise MissingDependencyError("bitsandbytes", "train", "QLoRA (load_in_4bit)") from exc
+        raise MissingDependencyError("bitsandbytes", "qlora", "QLoRA (load_in_4bit)") from exc
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16,
