@@ -66,13 +66,17 @@ def tiny_trained(tmp_path_factory: pytest.TempPathFactory, alpaca_pool: Path):
     """A tiny Llama trained with the tiny-cpu recipe on the first 200 examples of the public Alpaca pool.
 
     Built once per session (importing TRL alone costs seconds); `.output` is a model folder that
-    AutoModelForCausalLM.from_pretrained and `longsift generate` read. One torch thread: tiny models gain nothing
-    from two, and threads fight when other jobs share the cores.
+    AutoModelForCausalLM.from_pretrained and `longsift generate` read. Trained on one torch thread: the small steps
+    gain nothing from two, and threads fight when other jobs share the cores (several times slower).
     """
     import torch
 
     from longsift.train import train
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    output = tmp_path_factory.mktemp("tiny-trained") / "model"
-    return train(alpaca_pool, output, tiny=True, overrides={"max_examples": 200}, log=lambda line: None)
+    try:
+        output = tmp_path_factory.mktemp("tiny-trained") / "model"
+        return train(alpaca_pool, output, tiny=True, overrides={"max_examples": 200}, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)

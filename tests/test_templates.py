@@ -107,6 +107,20 @@ def test_generation_prompt_is_the_training_prefix(instruction, input_text, answe
     assert rendered.text[len(generation_prompt) : start].strip() == ""
 
 
+def test_prompt_for_eval_prompts_and_examples():
+    template = VicunaTemplate("</s>")
+    mt = EvalPrompt("m", "mtbench", ("First?", "Second?"))
+    assert template.prompt_for(mt) == f"{VICUNA_SYSTEM} USER: First? ASSISTANT:"
+    assert (
+        template.prompt_for(mt, ["One."]) == f"{VICUNA_SYSTEM} USER: First? ASSISTANT: One.</s>USER: Second? ASSISTANT:"
+    )
+    assert (
+        PaperTemplate("</s>")
+        .prompt_for(WITH_INPUT)
+        .endswith("### Instruction: Add the numbers. ### Input: 2 and 3 ASSISTANT:")
+    )
+
+
 def test_chat_template_uses_the_tokenizers_own(tokenizer):
     template = get_template("chat", tokenizer)
     assert template.eos_token == "<|im_end|>" and template.stop_tokens() == ["<|im_end|>", "</s>"]

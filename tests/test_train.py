@@ -211,7 +211,7 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
     short = sorted(pool_examples, key=lambda e: len(e.response))[:8]
     data = tmp_path / "short.jsonl"
     formats.write(short, data)
-    overrides = {"epochs": 40, "learning_rate": 5e-3, "batch_size": 8, "per_device_batch_size": 8, "max_length": 160,
+    overrides = {"epochs": 60, "learning_rate": 5e-3, "batch_size": 8, "per_device_batch_size": 8, "max_length": 512,
                  "neftune_alpha": None, "logging_steps": 10}  # fmt: skip
     result = train(data, tmp_path / "run", model=str(tiny_trained.output / "tiny-base"), recipe="tiny-cpu",
                    overrides=overrides, log=lambda line: None)  # fmt: skip
@@ -219,7 +219,7 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
     gens = generate(tmp_path / "run", str(data), max_new_tokens=32, batch_size=8)
     finishes = [g.metadata["generation"]["finish_reasons"][0] for g in gens]
     assert finishes == ["stop"] * 8 and all(g.metadata["generation"]["new_tokens"][0] < 32 for g in gens)
-    assert sum(g.output == e.response for g, e in zip(gens, short, strict=True)) >= 6
+    assert sum(g.output == e.response for g, e in zip(gens, short, strict=True)) >= 7  # 8/8 seen; 1 spare
 
 
 # -- options: LoRA, QLoRA, gradient checkpointing, packing, padding-free, resume, multi-process ----------------------
@@ -287,7 +287,7 @@ def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path,
     out = tmp_path / "tiny"
     result = cli("train", str(alpaca_pool), "--tiny", "--max-examples", "16", "--max-steps", "2", "-o", str(out),
                  env={"OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert "trained 16 examples, 2 steps" in result.stderr
+    assert "trained on 16 examples (16 sequences), 2 steps" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["world_size"] == 1 and manifest["config"]["max_steps"] == 2 and (out / "tiny-base").is_dir()
     assert (out / "model.safetensors").is_file() and (out / "longsift_template.json").is_file()
@@ -316,3 +316,34 @@ def test_accelerate_config_files_are_valid():
     folder = Path(__file__).resolve().parents[1] / "recipes" / "accelerate"
     kinds = {ClusterConfig.from_yaml_file(str(path)).distributed_type.value for path in folder.glob("*.yaml")}
     assert kinds == {"FSDP", "DEEPSPEED"}
+
+
+def test_documented_commands_name_real_recipes_and_config_files():
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "recipes" / "README.md").read_text()
+    recipes = set(re.findall(r"--recipe (\S+)", text))
+    configs = set(re.findall(r"--config_file (\S+)", text))
+    assert recipes and recipes <= set(recipe_names())
+    assert configs and all((repo / path).is_file() for path in configs)
+    assert "accelerate launch --config_file recipes/accelerate/fsdp.yaml -m longsift train" in text
+
+
+def test_bf16_is_off_by_default_without_a_gpu(tmp_path: Path):
+    import torch
+
+    args, _ = to_training_arguments(TrainConfig(), tmp_path)
+    assert args.bf16 is (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    assert TrainConfig().trust_remote_code is False and args.trust_remote_code is False
+
+
+def test_cli_tiny_model_builds_a_small_llama(cli, alpaca_pool: Path, tmp_path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cli("tiny-model", str(tmp_path / "tiny"), "--data", str(alpaca_pool), "--max-examples", "300")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tiny")
+    assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<s>", "</s>", "<pad>")
+    assert tokenizer.chat_template and len(tokenizer) == model.config.vocab_size == 2048

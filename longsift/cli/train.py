@@ -85,7 +85,8 @@ def train(
         return
     run = result.manifest["training"]
     console.print(
-        f"trained {result.manifest['train_examples']} examples, {run['global_steps']} steps, "
+        f"trained on {result.manifest['data']['used']} examples ({result.manifest['train_examples']} sequences), "
+        f"{run['global_steps']} steps, "
         f"loss {run['train_loss']:.4f}, {run['seconds']} s -> {result.output}",
         highlight=False,
     )

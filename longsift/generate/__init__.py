@@ -99,7 +99,7 @@ def generate_prompts(
     partial = Path(f"{output}.partial") if output is not None else None
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
-    done = _resume(partial, model_name)
+    done = _resume(partial, model_name, engine, options)
     answers: dict[str, list[Completion | str]] = {
         p.id: list(done[p.id].outputs) if p.id in done else [] for p in prompts
     }
@@ -127,10 +127,21 @@ def generate_prompts(
     return generations
 
 
-def _resume(partial: Path | None, model_name: str) -> dict[str, Generation]:
+def _resume(partial: Path | None, model_name: str, engine: Backend, options: SamplingOptions) -> dict[str, Generation]:
+    """Answers of an interrupted run with the same model, template and sampling options (others are redone)."""
     if partial is None or not partial.is_file():
         return {}
-    return {g.prompt_id: g for g in read_generations(partial) if g.model == model_name}
+    wanted = _settings(engine, options)
+    return {
+        g.prompt_id: g
+        for g in read_generations(partial)
+        if g.model == model_name and {k: g.metadata.get("generation", {}).get(k) for k in wanted} == wanted
+    }
+
+
+def _settings(engine: Backend, options: SamplingOptions) -> dict[str, Any]:
+    return {"template": engine.template.name, "backend": engine.name, "max_new_tokens": options.max_new_tokens,
+            "temperature": options.temperature, "seed": options.seed}  # fmt: skip
 
 
 def _texts(answers: list[Completion | str]) -> list[str]:
@@ -155,8 +166,7 @@ def _generation(
     prompt: EvalPrompt, model: str, answers: list[Completion | str], info: dict[str, list[Any]], engine: Backend,
     options: SamplingOptions,
 ) -> Generation:  # fmt: skip
-    details = {"template": engine.template.name, "backend": engine.name, "max_new_tokens": options.max_new_tokens,
-               "temperature": options.temperature, "seed": options.seed, **info}  # fmt: skip
+    details = {**_settings(engine, options), **info}
     meta = {**prompt.metadata, "generation": details}
     return Generation(prompt.id, prompt.eval_set, model, prompt.turns, tuple(_texts(answers)), meta)
 

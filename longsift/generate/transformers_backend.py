@@ -32,9 +32,11 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.unk_token or self.tokenizer.eos_token
         self.template = load_template(model, self.tokenizer, template)
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, trust_remote_code=trust_remote_code)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device).eval()
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
+            model, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+        self.device: str = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model: Any = loaded.to(self.device).eval()
         self.stop_ids = stop_token_ids(self.tokenizer, self.template.stop_tokens())
         self.max_context = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -66,7 +68,7 @@ class TransformersBackend:
     def _completion(self, tokens: list[int], prompt_tokens: int, truncated: bool) -> Completion:
         stop = next((i for i, token in enumerate(tokens) if token in self.stop_ids), None)
         kept = tokens if stop is None else tokens[:stop]
-        text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        text = str(self.tokenizer.decode(kept, skip_special_tokens=True)).strip()
         new = len(tokens) if stop is None else stop + 1
         return Completion(text, "length" if stop is None else "stop", new, prompt_tokens, truncated)
 

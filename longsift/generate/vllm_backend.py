@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from longsift.errors import MissingDependencyError
 from longsift.generate.base import Completion, SamplingOptions
@@ -44,6 +44,6 @@ class VLLMBackend:
             chunk = token_prompts[start : start + max(options.batch_size, 256)]
             for offset, result in enumerate(self.engine.generate(chunk, params, use_tqdm=False)):
                 out = result.outputs[0]
-                finish = "stop" if out.finish_reason == "stop" else "length"
+                finish: Literal["stop", "length"] = "stop" if out.finish_reason == "stop" else "length"
                 completion = Completion(out.text.strip(), finish, len(out.token_ids), len(result.prompt_token_ids))
                 yield start + offset, completion

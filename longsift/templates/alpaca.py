@@ -1,7 +1,8 @@
 """Stanford Alpaca: the preamble, `### Instruction:` (+ `### Input:`), `### Response:`, then the answer and EOS.
 
 The layout is Stanford Alpaca's train.py byte for byte: the prompt ends with "### Response:" and the answer follows
-with no separator. Later user turns (Alpaca itself has none) repeat the Instruction/Response blocks.
+with no separator. Later user turns (Alpaca itself has none) repeat the Instruction/Response blocks. A system prompt
+(the conversation's, else the template's) replaces the preamble.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class AlpacaTemplate(Template):
         nl = self.newline
         messages = conversation.messages
         first = first_user_index(messages)
-        system = next((m.content for m in messages if m.role == "system"), None)
+        system = next((m.content for m in messages if m.role == "system"), self.system or None)
         out = SpanBuilder()
         for i, message in enumerate(messages):
             if message.role == "user" and i == first:

@@ -88,6 +88,14 @@ class Template:
             raise ValueError("a generation prompt must end with a user turn")
         return self.render(conversation, add_generation_prompt=True).text
 
+    def prompt_for(self, item: EvalPrompt | Example, answers: Sequence[str] = ()) -> str:
+        """The prompt for an eval prompt's next turn (after `answers`), or for an example's first answer."""
+        if isinstance(item, EvalPrompt):
+            return self.prompt(Conversation.from_prompt(item, answers))
+        conversation = Conversation.from_example(item)
+        first_answer = next(i for i, m in enumerate(item.messages) if m.role == "assistant")
+        return self.prompt(Conversation(item.messages[:first_answer], conversation.instruction, conversation.input))
+
     def training_text(self, conversation: Conversation) -> Rendered:
         if not conversation.messages or conversation.messages[-1].role != "assistant":
             raise ValueError("a training conversation must end with an assistant turn")

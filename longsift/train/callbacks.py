@@ -28,6 +28,7 @@ class LossRecorder(TrainerCallback):
             self.history.append({
                 "step": state.global_step, "epoch": state.epoch, "loss": logs["loss"],
                 "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
+                "num_tokens": logs.get("num_tokens"),
             })  # fmt: skip
             if self.echo is not None and state.is_world_process_zero:
                 self.echo(

@@ -94,9 +94,10 @@ def train(
             "global_steps": result.global_step,
             "train_loss": result.training_loss,
             "seconds": round(seconds, 2),
-            "tokens": _token_count(trainer),
+            "dataset_tokens": _token_count(trainer),
+            "tokens_per_second": _tokens_per_second(loss.history, seconds),
             "resumed_from_checkpoint": bool(checkpoints),
-        },  # fmt: skip
+        },
         "neftune": neftune.result,
         "template": template.to_dict(),
         "versions": library_versions(),
@@ -179,7 +180,7 @@ def _four_bit_config() -> Any:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
-        raise MissingDependencyError("bitsandbytes", "train", "QLoRA (load_in_4bit)") from exc
+        raise MissingDependencyError("bitsandbytes", "qlora", "QLoRA (load_in_4bit)") from exc
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16,
@@ -219,6 +220,12 @@ def _token_count(trainer: Any) -> int:
     if "input_ids" not in dataset.column_names:
         return 0
     return int(sum(len(ids) for ids in dataset["input_ids"]))
+
+
+def _tokens_per_second(history: list[dict[str, Any]], seconds: float) -> float | None:
+    """Tokens trained on per second (TRL's running `num_tokens`, all processes), padding excluded."""
+    seen = [h["num_tokens"] for h in history if h.get("num_tokens")]
+    return round(seen[-1] / seconds, 1) if seen and seconds > 0 else None
 
 
 def _write_records(output: Path, manifest: dict[str, Any], history: list[dict[str, Any]]) -> None:
