@@ -62,12 +62,15 @@ def append_generation(generation: Generation, path: Path) -> None:
 
 
 def to_alpacaeval(generation: Generation, generator: str | None = None) -> dict[str, Any]:
-    return {
+    """`dataset` is AlpacaEval's source set (helpful_base, koala, ...), written only when the prompt carried it."""
+    entry = {
         "instruction": generation.instruction,
         "output": generation.output,
         "generator": generator or generation.model,
-        "dataset": generation.metadata.get("dataset") or generation.eval_set,
     }
+    if "dataset" in generation.metadata:
+        entry["dataset"] = generation.metadata["dataset"]
+    return entry
 
 
 def write_alpacaeval(generations: Iterable[Generation], path: str | Path, generator: str | None = None) -> int:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from longsift import generations
 from longsift.errors import DataError
 from longsift.records import Generation, Judgment
 
@@ -128,7 +129,7 @@ def _read_records(path: Path, record_type: type[Record]) -> Iterator[Record]:
 
 
 def read_generations(path: Path) -> list[Generation]:
-    return list(_read_records(path, Generation))
+    return generations.read_generations(path)
 
 
 def read_judgments(path: Path) -> list[Judgment]:

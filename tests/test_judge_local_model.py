@@ -14,7 +14,7 @@ import pytest
 
 from longsift.evalsets import load_eval_set
 from longsift.generations import write_generations
-from longsift.judge.pairwise import judge_pairwise, judge_question, read_generations
+from longsift.judge.pairwise import generations_by_prompt, judge_pairwise, judge_question
 from longsift.llm.settings import LLMSettings
 from longsift.records import EvalPrompt, Generation
 from longsift.tiny import build_tiny_model
@@ -58,7 +58,7 @@ def run_local(data_dir: Path, judge_model: Path, tmp_path: Path, per_set: int | 
         assert judgment.raw == "" or isinstance(judgment.raw, str)
     # identical prompts (the test sets share some) give identical requests: one call serves them all
     calls = result.summary["calls"]
-    shown_a, shown_b = read_generations(a), read_generations(b)
+    shown_a, shown_b = generations_by_prompt(a), generations_by_prompt(b)
     distinct = {(judge_question(g), g.output, shown_b[key].output) for key, g in shown_a.items()}
     assert calls["sent"] == 2 * len(distinct), calls
     assert calls["call_failed"] == 0 and calls["ok"] + calls["parse_failed"] == 2 * len(prompts), calls

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from longsift.generations import iter_generations
 from longsift.judge import alpacaeval as api
 
 console = Console(stderr=True)
@@ -23,7 +24,7 @@ def export(
     generator: str | None = typer.Option(None, help="Generator name (default: the records' model name)."),
 ) -> None:
     """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
-    written = api.export_model_outputs(api.read_generations(generations), output, generator)
+    written = api.export_model_outputs(iter_generations(generations), output, generator)
     if written != 805:
         console.print(f"[yellow]note[/]: {written} outputs; the AlpacaEval set has 805 instructions")
     console.print(f"wrote {written} model outputs to {output}")

@@ -24,6 +24,7 @@ import orjson
 
 from longsift.errors import DataError, LongsiftError, MissingDependencyError
 from longsift.formats.rows import first_char, iter_json_array, iter_jsonl
+from longsift.generations import write_alpacaeval
 from longsift.judge import length_control
 from longsift.records import Generation
 
@@ -46,36 +47,19 @@ def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
         yield raw.data
 
 
-def read_generations(path: str | Path) -> Iterator[Generation]:
-    for number, data in enumerate(read_rows(path)):
-        try:
-            yield Generation.from_dict(data)
-        except (KeyError, TypeError) as exc:
-            raise DataError(str(path), f"not a generation record (missing {exc})", row=number) from None
-
-
 def export_model_outputs(generations: Iterable[Generation], path: str | Path, generator: str | None = None) -> int:
     """Write the AlpacaEval generations among `generations` as alpaca_eval's `model_outputs.json`.
 
     Each entry holds `instruction`, `output`, `generator` (the model name unless `generator` is given) and
     `dataset` (from the record's metadata, when present). Returns the number written.
     """
-    entries = []
-    for generation in generations:
-        if generation.eval_set != EVAL_SET:
-            continue
-        entry = {"instruction": generation.instruction, "output": generation.output}
-        entry["generator"] = generator or generation.model
-        if "dataset" in generation.metadata:
-            entry["dataset"] = generation.metadata["dataset"]
-        entries.append(entry)
-    if not entries:
+    chosen = [g for g in generations if g.eval_set == EVAL_SET]
+    if not chosen:
         raise LongsiftError(f"no generations with eval_set {EVAL_SET!r} to export")
-    names = {entry["generator"] for entry in entries}
+    names = {generator or g.model for g in chosen}
     if len(names) > 1:
         raise LongsiftError(f"generations come from several models ({', '.join(sorted(names))}): pass --generator")
-    Path(path).write_bytes(orjson.dumps(entries, option=orjson.OPT_INDENT_2))
-    return len(entries)
+    return write_alpacaeval(chosen, path, generator)
 
 
 @dataclass(frozen=True, slots=True)

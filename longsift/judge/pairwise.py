@@ -28,7 +28,7 @@ from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
 
 
-def read_generations(path: str | Path) -> dict[GenerationKey, Generation]:
+def generations_by_prompt(path: str | Path) -> dict[GenerationKey, Generation]:
     """A generation file (`longsift.generations` layout) keyed by (eval_set, prompt_id); duplicates are an error."""
     found: dict[GenerationKey, Generation] = {}
     for generation in iter_generations(path):
@@ -180,7 +180,7 @@ def judge_pairwise(
 
     settings = llm or LLMSettings()
     chosen = resolve_template(template)
-    pairing = pair_generations(read_generations(a), read_generations(b))
+    pairing = pair_generations(generations_by_prompt(a), generations_by_prompt(b))
     check_inputs(pairing, resample)
     items = judge_items(pairing.pairs)
     task = pair_task(chosen, max_tokens)
