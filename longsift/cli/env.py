@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import sys
@@ -12,17 +11,14 @@ from typing import Any
 import orjson
 import typer
 
-PACKAGES = ("longsift", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "nltk",
+from longsift.provenance import library_versions
+
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "nltk",
             "vllm", "alpaca-eval", "lm-eval", "httpx", "pyarrow")  # fmt: skip
 
 
 def environment() -> dict[str, Any]:
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = library_versions(PACKAGES)
     data = Path(os.environ.get("LONGSIFT_DATA", "../shared/data"))
     return {
         "python": sys.version.split()[0],

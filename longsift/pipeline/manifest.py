@@ -7,7 +7,6 @@ The manifest is written last and atomically, so a stage that died has none and r
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import time
 from collections.abc import Iterable
@@ -16,27 +15,10 @@ from typing import Any
 
 import orjson
 
+from longsift.provenance import library_versions, sha256_of
+
 MANIFEST = "manifest.json"
-VERSIONED = ("longsift", "torch", "transformers", "trl", "peft", "datasets", "nltk", "httpx")
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def path_digest(path: Path) -> str:
-    """Content hash of a file, or of every file under a folder (names included)."""
-    if path.is_file():
-        return file_digest(path)
-    digest = hashlib.sha256()
-    for child in sorted(p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST):
-        digest.update(str(child.relative_to(path)).encode())
-        digest.update(file_digest(child).encode())
-    return digest.hexdigest()
+VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "nltk", "httpx")
 
 
 def input_digests(options: Any) -> dict[str, str]:
@@ -46,7 +28,7 @@ def input_digests(options: Any) -> dict[str, str]:
         if len(value) < 4096 and (os.sep in value or value.endswith((".json", ".jsonl", ".gz", ".parquet"))):
             path = Path(value)
             if path.exists():
-                found[value] = path_digest(path)
+                found[value] = sha256_of(path) or ""
     return found
 
 
@@ -62,13 +44,7 @@ def _strings(value: Any) -> Iterable[str]:
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in VERSIONED:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return library_versions(VERSIONED)
 
 
 def options_digest(uses: str, options: dict[str, Any]) -> str:
