@@ -130,7 +130,7 @@ class RecordStream:
             if fixed is None:
                 fixed = formats.schema_for(data, self.source)
                 self.report.layout = fixed.NAME
-            return fixed.parse  # type: ignore[no-any-return]
+            return fixed.parse
 
         if fixed is not None:
             self.report.layout = fixed.NAME
@@ -140,21 +140,26 @@ class RecordStream:
         self, raw: RawRow, parse: Callable[[dict[str, Any]], Callable[..., Example]], seen: set[str]
     ) -> Example | None:
         if raw.data is None:
-            return self._reject(raw, raw.error or "unreadable record", raw.raw)
+            self._reject(raw, raw.error or "unreadable record", raw.raw)
+            return None
         if raw.size > self.max_record_bytes:
             reason = f"record is {raw.size} bytes, over the limit of {self.max_record_bytes} (--max-record-bytes)"
-            return self._reject(raw, reason, None)
+            self._reject(raw, reason, None)
+            return None
         try:
             example = parse(raw.data)(raw.data, raw.row, self.source)
         except RecordError as exc:
-            return self._reject(raw, str(exc), raw.data)
+            self._reject(raw, str(exc), raw.data)
+            return None
         except formats.UnknownFormatError:
             if self.report.layout:
                 raise
-            return self._reject(raw, f"unknown record layout with fields {sorted(raw.data)[:12]}", raw.data)
+            self._reject(raw, f"unknown record layout with fields {sorted(raw.data)[:12]}", raw.data)
+            return None
         if self.check_duplicate_ids and has_own_id(raw.data):
             if example.id in seen:
-                return self._reject(raw, f"duplicate id {example.id!r}", raw.data)
+                self._reject(raw, f"duplicate id {example.id!r}", raw.data)
+                return None
             seen.add(example.id)
         return example
 
@@ -163,7 +168,6 @@ class RecordStream:
         self.quarantine.add(rejection, self.report)
         if self.on_reject is not None:
             self.on_reject(rejection)
-        return None
 
 
 def load(source: str | Path, format: str | None = None, **options: Any) -> RecordStream:
