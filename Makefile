@@ -32,3 +32,4 @@ lint: install
 bench: install
 	$(BIN)/python bench/select.py
 	$(BIN)/python bench/llm_throughput.py
+	$(BIN)/python bench/generate.py

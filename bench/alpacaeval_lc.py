@@ -10,9 +10,15 @@ It prints our LC and fitted GLM weights for alpaca-7b next to the leaderboard's 
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/select.py (named by issue 2) shadows the standard library's `select` for scripts in this folder.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
 import argparse
 import csv
-import os
 from pathlib import Path
 
 from longsift.judge import alpacaeval, length_control

@@ -9,9 +9,14 @@ ratio (target >= 5x).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+# bench/select.py (named by issue 2) shadows the standard library's `select` for scripts in this folder.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse
 import tempfile
 import time
 from itertools import islice

@@ -12,12 +12,17 @@ Run: python bench/llm_throughput.py [--requests 640] [--repeats 3] [--serial-cal
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/select.py (named by issue 2) shadows the standard library's `select` for scripts in this folder.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
