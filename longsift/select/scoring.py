@@ -7,7 +7,6 @@ a record whose upper bound is below the current cut-off cannot be selected, so i
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +99,8 @@ def content_bytes(example: Example) -> bytes:
 
 
 def content_digest(example: Example) -> bytes:
+    import hashlib
+
     return hashlib.blake2b(content_bytes(example), digest_size=16).digest()
 
 
