@@ -55,9 +55,13 @@ def build(command: str | None = None) -> typer.Typer:
 
 def registered_commands() -> set[str]:
     """Names of the commands and command groups registered so far (Typer's naming: lower case, dashes)."""
-    names = {info.name or typer.main.get_command_name(info.callback.__name__) for info in app.registered_commands
-             if info.name or info.callback}  # fmt: skip
-    return names | {info.name for info in app.registered_groups if info.name}
+    names = {group.name for group in app.registered_groups if group.name}
+    for command in app.registered_commands:
+        if command.name:
+            names.add(command.name)
+        elif command.callback is not None:
+            names.add(typer.main.get_command_name(command.callback.__name__))
+    return names
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ def decoder_for(
     extra = {key: _kinds_of(value) for key, value in sample.items() if key not in declared}
     signature = repr(sorted(extra.items()))
     if (name, signature) not in _CACHE:
+        if len(_CACHE) >= 256:  # a file whose every block is shaped anew: keep memory bounded
+            _CACHE.clear()
         fields = list(known)
         for i, (key, kinds) in enumerate(sorted(extra.items())):
             fields.append((f"extra_{i}", _type_of(kinds) | None, msgspec.field(default=None, name=key)))
@@ -67,7 +69,7 @@ def _merged(all_kinds: Iterable[Kinds]) -> Kinds:
 def _type_of(kinds: Kinds) -> Any:
     """The msgspec type of a value of these kinds; an empty list's items must be strings (else: refused)."""
     scalar = {"null": type(None), "bool": bool, "number": float, "str": str}
-    types = [scalar[kind] for kind in scalar if kind in kinds]
+    types: list[Any] = [scalar[kind] for kind in scalar if kind in kinds]
     if "list" in kinds:
         types.append(list[_type_of(kinds["list"])])  # type: ignore[misc]
     if "dict" in kinds:

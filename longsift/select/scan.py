@@ -1,7 +1,8 @@
 """Read a source once, score its records, keep the best k: in parallel blocks for JSON lines, streamed otherwise.
 
-JSON lines (plain or gzip) are cut into blocks of whole lines; each worker process parses, validates and
-scores a block, and returns only what could still be selected plus every rejection. The parent adds
+JSON lines (plain or gzip) are cut into blocks of whole lines; a process (a worker, or the parent itself while
+the workers are busy) parses, validates and scores a block (see blocks.py), and returns only what could
+still be selected plus every rejection. The parent adds
 the row and line counts of earlier blocks (so quarantine messages keep the right file:line), checks
 what needs the whole file in order (duplicate ids, `dedup`), and keeps a bounded heap: memory is
 O(k + a few blocks), whatever the file size. Only the k survivors become Examples.
@@ -78,7 +79,7 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
     if schema is not None and block.start >= layout.first_offset:
         unit = get_unit(plan.by, plan.tokenizer) if plan.needs_length else None
         count_one = getattr(unit, "count_one", None) if getattr(unit, "cheap", False) else None
-        if hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
+        if count_one is not None and hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
             per = getattr(unit, "chars_per_unit", 0)
             result = scan_hot(data, source, schema, plan, count_one, threshold, max_bytes, per)
             if result is not None:
