@@ -65,7 +65,11 @@ def registered_commands() -> set[str]:
 
 
 def main() -> None:
+    import gc
+
     from longsift.cli.errors import run_app
 
     wanted = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
-    run_app(build(wanted))
+    app = build(wanted)
+    gc.freeze()  # what start-up built lives until exit: the collector need not walk it again (~25 ms a run)
+    run_app(app)

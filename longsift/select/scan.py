@@ -176,17 +176,18 @@ class _Merger:
 
 
 def default_workers() -> int:
-    """One process per idle core (the 1-minute load average says how many are busy), at least one, at most 16.
+    """One process per idle core, at least one, at most 16. The 1-minute load average says how many cores are
+    busy; one of them is counted as ours (the shell pipeline or benchmark that runs us keeps one busy).
 
     On a machine whose cores are all busy, a second process only time-shares a core with the first and costs
-    about a quarter more CPU (measured on a loaded 2-core machine by running the scan twice at once).
+    a quarter to a half more time (measured on a loaded 2-core machine with bench/select.py's corpus).
     """
     cores = os.cpu_count() or 1
     try:
         busy = os.getloadavg()[0]
     except OSError:  # not available on this platform
         busy = 0.0
-    return max(1, min(cores, 16, cores - round(busy)))
+    return max(1, min(cores, 16, cores + 1 - round(busy)))
 
 
 def _pool(workers: int) -> Any:
