@@ -35,7 +35,7 @@ POOL = (
     / "alpaca_subsets"
     / "alpaca_public_pool.jsonl.gz"
 )
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}  # and cwd=REPO: `-m` puts the cwd first
 
 
 def make_corpus(path: Path, rows: int) -> Path:
@@ -103,7 +103,7 @@ def cli(*args: str) -> list[str]:
 
 
 def run_cli(*args: str) -> None:
-    subprocess.run(cli(*args), check=True, env=ENV, capture_output=True)
+    subprocess.run(cli(*args), check=True, env=ENV, capture_output=True, cwd=REPO)
 
 
 def peak_rss_mib(command: list[str]) -> float:
@@ -112,7 +112,8 @@ def peak_rss_mib(command: list[str]) -> float:
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    out = subprocess.run([sys.executable, "-c", probe, *command], check=True, env=ENV, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", probe, *command], check=True, env=ENV, capture_output=True, text=True,
+                         cwd=REPO)  # fmt: skip
     return int(out.stdout.strip()) / 1024
 
 
