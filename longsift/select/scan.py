@@ -76,14 +76,12 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
     """Worker: parse, validate and score one block. Rows and lines are local to the block."""
     data = block.read(Path(source))
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
-    if schema is not None and block.start >= layout.first_offset:
-        unit = get_unit(plan.by, plan.tokenizer) if plan.needs_length else None
-        count_one = getattr(unit, "count_one", None) if getattr(unit, "cheap", False) else None
-        if count_one is not None and hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
-            per = getattr(unit, "chars_per_unit", 0)
-            result = scan_hot(data, source, schema, plan, count_one, threshold, max_bytes, per)
-            if result is not None:
-                return result
+    hot = hot_setup(plan, layout)
+    if hot is not None and block.start >= layout.first_offset:
+        count_one, chars_per_unit = hot
+        result = scan_hot(data, source, schema, plan, count_one, threshold, max_bytes, chars_per_unit)
+        if result is not None:
+            return result
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
     ids: list[tuple[int, int, str, bytes]] = []
@@ -110,6 +108,16 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
         row += 1
     scored = score(items, plan, threshold, local_top=not ids and not plan.dedup)
     return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
+
+
+def hot_setup(plan: Plan, layout: Layout) -> tuple[Callable[[str], int], int] | None:
+    """(count_one, chars_per_unit) of the unit when the plan's blocks take the hot loop (blocks.py), else None."""
+    schema = formats.SCHEMAS.get(layout.name) if layout.name else None
+    unit = get_unit(plan.by, plan.tokenizer) if plan.needs_length and schema is not None else None
+    count_one = getattr(unit, "count_one", None) if getattr(unit, "cheap", False) else None
+    if count_one is None or not hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
+        return None
+    return count_one, getattr(unit, "chars_per_unit", 0)
 
 
 def _scan_block_star(args: tuple[Any, ...]) -> BlockResult:
@@ -214,17 +222,22 @@ def scan_jsonl(
     total = path.stat().st_size
     if total <= 2 * block_bytes:
         workers = 1  # a file of a block or two: starting workers costs more than it saves
+    # A hot-loop block costs about as much as sending it away: this process scans blocks too whenever its
+    # helpers have two queued each (with no idle core it then does most of them, at no cost of transfer).
+    # Costly blocks (nltk, tokens) all go to `workers` processes, while this one merges in order.
+    parent_scans = hot_setup(plan, layout) is not None
+    helpers = workers - 1 if parent_scans else workers
     pool = None
     pending: list[tuple[Any, int]] = []  # (BlockResult, or a worker's AsyncResult of one; disk offset), in order
     limit = workers if plan.prunes else 4 * workers  # the fewer blocks in flight, the fresher the cut-off
     try:
         for block in containers.iter_jsonl_blocks(path, block_bytes):
             args = (source, block, plan, layout, max_record_bytes, merger.threshold())
-            if workers > 1 and _in_flight(pending) < 2 * (workers - 1):
-                pool = pool or _pool(workers - 1)
+            if workers == 1 or (parent_scans and _in_flight(pending) >= 2 * helpers):
+                pending.append((scan_block(*args), block.disk_end))
+            else:
+                pool = pool or _pool(helpers)
                 pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
-            else:  # the workers have enough queued: this process scans the block itself (with no idle core, it
-                pending.append((scan_block(*args), block.disk_end))  # does most blocks, at no cost of transfer)
             while pending and (len(pending) > limit or _ready(pending[0][0])):
                 _drain_one(pending, merger, on_progress, total)
         while pending:
