@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from longsift import formats
 from longsift.formats.load import Quarantine, RecordStream
 
-console = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def console() -> Console:
+    """Rich's console on stderr, built on first use: `select --quiet` never needs it (start-up time counts)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def say(line: str) -> None:
+    """A plain line on stderr: summaries are plain text (no rich markup or emoji codes to misread in paths)."""
+    print(line, file=sys.stderr)
 
 
 def quarantine_path(output: Path) -> Path:
@@ -29,7 +44,7 @@ def open_source(
         nonlocal shown
         shown += 1
         if not quiet and shown <= 20:
-            console.print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
+            console().print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
 
     return RecordStream(
         source, format, quarantine=Quarantine(quarantine_path(output)), max_record_bytes=max_record_bytes,
@@ -47,8 +62,8 @@ def convert(
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     stream = open_source(source, input_format, output, max_record_bytes)
     written = formats.write(stream, output, format)
-    console.print(stream.report.summary())
-    console.print(f"wrote {written} records to {output} ({formats.output_format(output, format)})")
+    console().print(stream.report.summary())
+    console().print(f"wrote {written} records to {output} ({formats.output_format(output, format)})")
 
 
 PRESETS = {"paper": {"by": "nltk", "format": "fastchat"}}  # the paper: NLTK word tokens, FastChat layout
@@ -74,7 +89,7 @@ def select(
         False, "--drop-empty-input", help="Drop records whose Alpaca input is empty (chat layouts: blank user turns)."
     ),
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: every core)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
 ) -> None:
@@ -97,8 +112,8 @@ def select(
     written = formats.write(selection.examples, output, fmt)
     write_manifest(output, "select", selection.summary.to_dict(), fmt, source)
     for line in selection.summary.lines():
-        console.print(line, highlight=False)
-    console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
+        say(line)
+    say(f"wrote {written} records to {output} ({fmt})")
 
 
 def stats(
@@ -108,7 +123,7 @@ def stats(
     output_dir: Path | None = typer.Option(None, "-o", "--output-dir", help="Write stats.json and histograms here."),
     tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: every core)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     json_output: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
 ) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
@@ -128,13 +143,13 @@ def stats(
         return
     print_stats(report)
     if output_dir is not None:
-        console.print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
+        console().print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
 
 
 def print_stats(report: Any) -> None:
     from rich.table import Table
 
-    console.print(f"{report.source}: rows read {report.rows_read} = kept {report.rows_kept} + "
+    console().print(f"{report.source}: rows read {report.rows_read} = kept {report.rows_kept} + "
                   f"quarantined {report.rows_quarantined}", highlight=False)  # fmt: skip
     for name, stat in report.units.items():
         table = Table(title=f"response length ({name})")
@@ -146,10 +161,10 @@ def print_stats(report: Any) -> None:
             p = dist.percentiles
             cells = [f"{dist.mean:.1f}", f"{dist.median:.0f}", *(f"{p[q]:.0f}" for q in ("p10", "p90", "p99"))]
             table.add_row(Path(label).name, str(dist.count), *cells, str(dist.min), str(dist.max))
-        console.print(table)
+        console().print(table)
         comparison = stat.comparison()
         if comparison:
-            console.print(f"mean {stat.corpus.mean:.1f} vs source {stat.compare.mean:.1f} "
+            console().print(f"mean {stat.corpus.mean:.1f} vs source {stat.compare.mean:.1f} "
                           f"({comparison['mean_ratio']:.2f}x); "
                           f"{comparison['source_share_at_or_above_min']:.1%} of the source is at or above the "
                           f"selection's shortest ({stat.corpus.min})", highlight=False)  # fmt: skip
@@ -162,7 +177,7 @@ def _show_rejection() -> Callable[[formats.load.Rejection], None]:
         nonlocal shown
         shown += 1
         if shown <= 20:
-            console.print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
+            console().print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
 
     return show
 
@@ -170,12 +185,12 @@ def _show_rejection() -> Callable[[formats.load.Rejection], None]:
 @contextmanager
 def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A rich bar over bytes of the input; nothing when quiet or not on a terminal."""
-    if quiet or not console.is_terminal:
+    if quiet or not console().is_terminal:
         yield None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("selecting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=console,
+    with Progress(TextColumn("selecting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=console(),
                   transient=True) as bar:  # fmt: skip
         task = bar.add_task("select", total=None)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from longsift.formats.schema import metadata_of, record_id, text_field
+from longsift.formats.strict import decoder_for
 from longsift.records import Example
 
 NAME = "alpaca"
@@ -48,6 +49,22 @@ def fast_response(data: dict[str, Any]) -> str | None:
     if rid is not None and not isinstance(rid, str | int):
         return None
     return output
+
+
+def response_decoder(sample: dict[str, Any]) -> Callable[[bytes], Any]:
+    """A strict decoder of lines shaped like `sample` (which `fast_response` accepts): `decode(line).response`
+    is the output when `parse` would certainly accept the record, else it raises (then `fast_response` and
+    `parse` judge the line). Records with an `id` field are refused: their duplicates are checked elsewhere."""
+    import msgspec
+
+    known = [("instruction", str, msgspec.NODEFAULT), ("response", str, msgspec.field(name="output")),
+             ("input", str | None, None)]  # fmt: skip
+    return decoder_for("AlpacaLine", known, {k: v for k, v in sample.items() if k != "id"}, _refuse_blank)
+
+
+def _refuse_blank(line: Any) -> None:
+    if not line.response or not line.instruction or line.response.isspace() or line.instruction.isspace():
+        raise ValueError("empty field")
 
 
 def to_alpaca(example: Example) -> dict[str, Any]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# Every byte of an ASCII text as b" " where str.split() sees whitespace (9-13, 28-32), else b"x".
+_SPACE_OR_WORD = bytes(32 if b < 128 and chr(b).isspace() else 120 for b in range(256))
+
 
 class Chars:
     """Unicode code points (Python `len`)."""
 
     name = "chars"
+    cheap = True  # selection's hot loop calls `count_one` once per record
+    count_one = staticmethod(len)
 
     def __init__(self, tokenizer: str | None = None) -> None:
         del tokenizer
@@ -25,12 +30,23 @@ class Words:
     """Whitespace-separated words (`str.split()`)."""
 
     name = "words"
+    cheap = True
+    chars_per_unit = 2  # a word and its separator: n characters hold at most ceil(n / 2) words
 
     def __init__(self, tokenizer: str | None = None) -> None:
         del tokenizer
 
     def count(self, texts: Sequence[str]) -> list[int]:
-        return [len(text.split()) for text in texts]
+        return [self.count_one(text) for text in texts]
+
+    @staticmethod
+    def count_one(text: str) -> int:
+        """`len(text.split())`; for ASCII text it counts word starts on a marked copy, twice as fast
+        as building every word."""
+        if text.isascii():
+            marks = text.encode().translate(_SPACE_OR_WORD)
+            return marks.count(b" x") + marks.startswith(b"x")
+        return len(text.split())
 
     def describe(self) -> dict[str, Any]:
         return {"unit": self.name, "counts": "whitespace-separated words (str.split)"}

@@ -113,7 +113,7 @@ def select(
     Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
-    (default: every core). Output is in ascending source-row order.
+    (default: one per idle core). Output is in ascending source-row order.
     """
     plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
                      max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,

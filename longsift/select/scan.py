@@ -1,7 +1,8 @@
 """Read a source once, score its records, keep the best k: in parallel blocks for JSON lines, streamed otherwise.
 
-JSON lines (plain or gzip) are cut into blocks of whole lines; each worker process parses, validates and
-scores a block, and returns only what could still be selected plus every rejection. The parent adds
+JSON lines (plain or gzip) are cut into blocks of whole lines; a process (a worker, or the parent itself while
+the workers are busy) parses, validates and scores a block (see blocks.py), and returns only what could
+still be selected plus every rejection. The parent adds
 the row and line counts of earlier blocks (so quarantine messages keep the right file:line), checks
 what needs the whole file in order (duplicate ids, `dedup`), and keeps a bounded heap: memory is
 O(k + a few blocks), whatever the file size. Only the k survivors become Examples.
@@ -9,7 +10,6 @@ O(k + a few blocks), whatever the file size. Only the k survivors become Example
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,9 +23,11 @@ from longsift import formats
 from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.schema import RecordError, has_own_id
+from longsift.lengths import get_unit
 from longsift.records import Example
 from longsift.select.base import TopK
-from longsift.select.scoring import Item, Plan, Scored, has_input, score, score_texts
+from longsift.select.blocks import BlockResult, decode_record, hot_loop_applies, scan_hot
+from longsift.select.scoring import Item, Plan, Scored, has_input, score
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all) of the file on disk
 BATCH_RECORDS = 2000
@@ -37,15 +39,6 @@ class Layout:
 
     name: str | None
     first_offset: int  # byte offset of that record: earlier JSON objects are of an unknown layout
-
-
-@dataclass
-class BlockResult:
-    rows: int
-    lines: int
-    rejections: list[tuple[int, int, str, Any]]  # (row, line, reason, record) within the block
-    ids: list[tuple[int, int, str, bytes]]  # explicit ids: (row, line, id, raw line), checked in file order
-    scored: Scored
 
 
 @dataclass
@@ -83,9 +76,12 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
     """Worker: parse, validate and score one block. Rows and lines are local to the block."""
     data = block.read(Path(source))
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
-    fast = getattr(schema, "fast_response", None)
-    if fast is not None and block.start >= layout.first_offset and simple_plan(plan):
-        return _scan_simple(data, source, schema, fast, plan, max_bytes, threshold)
+    hot = hot_setup(plan, layout)
+    if hot is not None and block.start >= layout.first_offset:
+        count_one, chars_per_unit = hot
+        result = scan_hot(data, source, schema, plan, count_one, threshold, max_bytes, chars_per_unit)
+        if result is not None:
+            return result
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
     ids: list[tuple[int, int, str, bytes]] = []
@@ -95,7 +91,7 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
         stripped = raw.strip()
         if not stripped:
             continue
-        record = _record(stripped, row, line, max_bytes, rejections)
+        record = decode_record(stripped, row, line, max_bytes, rejections)
         if record is None:
             pass
         elif schema is None or at < layout.first_offset:
@@ -114,107 +110,14 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
     return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
 
 
-def simple_plan(plan: Plan) -> bool:
-    """Records need no Example and the unit is cheap: the hot loop keeps only texts and raw lines."""
-    cheap = plan.method.uses_length and not plan.prunes and not plan.bounds_only
-    return cheap and not (plan.needs_example or plan.drop_empty_input)
-
-
-def _record(stripped: bytes, row: int, line: int, max_bytes: int, rejections: list) -> dict[str, Any] | None:
-    """The decoded JSON object, or None after recording why it was rejected (the load stage's reasons)."""
-    try:
-        record = orjson.loads(stripped)
-    except orjson.JSONDecodeError:
-        record = None
-    if type(record) is not dict:
-        bad = containers.decode_json_line(stripped, row, line)
-        rejections.append((row, line, bad.error or "unreadable record", bad.raw))
+def hot_setup(plan: Plan, layout: Layout) -> tuple[Callable[[str], int], int] | None:
+    """(count_one, chars_per_unit) of the unit when the plan's blocks take the hot loop (blocks.py), else None."""
+    schema = formats.SCHEMAS.get(layout.name) if layout.name else None
+    unit = get_unit(plan.by, plan.tokenizer) if plan.needs_length and schema is not None else None
+    count_one = getattr(unit, "count_one", None) if getattr(unit, "cheap", False) else None
+    if count_one is None or not hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
         return None
-    if len(stripped) > max_bytes:
-        reason = f"record is {len(stripped)} bytes, over the limit of {max_bytes} (--max-record-bytes)"
-        rejections.append((row, line, reason, None))
-        return None
-    return record
-
-
-def _clean_block(data: bytes, fast: Any, max_bytes: int) -> tuple[list[bytes], list[str | None], list[int]] | None:
-    """(lines, responses, rows the schema must judge) when every line is a JSON object without id, else None.
-
-    Each record is dropped as soon as its response is taken: holding a block of dicts costs 3x the parse.
-    """
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    if any(key in data for key in _ID_KEY) or (len(data) > max_bytes and max(map(len, lines)) > max_bytes):
-        return None
-    loads = orjson.loads
-    try:
-        texts = [fast(loads(line)) for line in lines]
-    except (orjson.JSONDecodeError, AttributeError):  # a bad or blank line, or JSON that is not an object
-        return None
-    return lines, texts, [i for i, text in enumerate(texts) if text is None] if None in texts else []
-
-
-_ID_KEY = (b'"id"', b"\\u0069", b"\\u0064")  # an "id" key, however its letters are escaped
-
-
-def _scan_simple(data: bytes, source: str, schema: Any, fast: Any, plan: Plan, max_bytes: int, threshold: Any):
-    """The hot loop for single-response layouts (Alpaca): per row only orjson, the schema's checks, a list append."""
-    clean = _clean_block(data, fast, max_bytes)
-    if clean is not None:  # the common case: every line a JSON object, no blank lines, no ids
-        lines, found, judge = clean
-        rows: list[int] = list(range(len(lines)))
-        rejections: list[tuple[int, int, str, Any]] = []
-        if judge:  # records the bulk check did not vouch for: let the schema decide
-            for i in judge:
-                record = orjson.loads(lines[i])
-                try:
-                    found[i] = schema.parse(record, i, source).response
-                except RecordError as exc:
-                    rejections.append((i, i + 1, str(exc), record))
-            if rejections:
-                bad = {r[0] for r in rejections}
-                rows = [i for i in rows if i not in bad]
-                lines = [lines[i] for i in rows]
-        kept = [text for i in rows if (text := found[i]) is not None]
-        scored = score_texts(rows, kept, lines, plan, threshold, local_top=True)
-        return BlockResult(len(lines) + len(rejections), data.count(b"\n"), rejections, [], scored)
-    rows = []
-    texts: list[str] = []
-    raws: list[bytes] = []
-    rejections = []
-    ids: list[tuple[int, int, str, bytes]] = []
-    loads, decode_error, row = orjson.loads, orjson.JSONDecodeError, 0
-    for line, raw in enumerate(data.split(b"\n"), 1):
-        try:
-            record = loads(raw)
-        except decode_error:
-            record = None
-        if type(record) is not dict or len(raw) > max_bytes:
-            stripped = raw.strip()
-            if not stripped:
-                continue  # a blank line is not a row
-            record = _record(stripped, row, line, max_bytes, rejections)
-            if record is None:
-                row += 1
-                continue
-        text = fast(record)
-        if text is None:
-            try:
-                text = schema.parse(record, row, source).response
-            except RecordError as exc:
-                rejections.append((row, line, str(exc), record))
-                row += 1
-                continue
-        rid = record.get("id")
-        if rid is not None and rid != "":
-            ids.append((row, line, str(rid), raw.strip()))
-        rows.append(row)
-        texts.append(text)
-        raws.append(raw)
-        row += 1
-    scored = score_texts(rows, texts, raws, plan, threshold, local_top=not ids)
-    return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
+    return count_one, getattr(unit, "chars_per_unit", 0)
 
 
 def _scan_block_star(args: tuple[Any, ...]) -> BlockResult:
@@ -281,10 +184,23 @@ class _Merger:
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 16))
+    """One process per idle core, at least one, at most 16. The 1-minute load average says how many cores are
+    busy; one of them is counted as ours (the shell pipeline or benchmark that runs us keeps one busy).
+
+    On a machine whose cores are all busy, a second process only time-shares a core with the first and costs
+    a quarter to a half more time (measured on a loaded 2-core machine with bench/select.py's corpus).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        busy = 0.0
+    return max(1, min(cores, 16, cores + 1 - round(busy)))
 
 
 def _pool(workers: int) -> Any:
+    import multiprocessing  # here: a small file never starts workers, and start-up time counts
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return multiprocessing.get_context(method).Pool(workers)
 
@@ -299,23 +215,30 @@ def scan_jsonl(
     report = LoadReport(source, layout=layout.name or "", container="jsonl")
     merger = _Merger(source, plan, quarantine, report, on_reject)
     workers = workers or default_workers()
-    if block_bytes is None:  # small blocks where a record costs much, so that the work spreads evenly
-        block_bytes = (1 << 20) if plan.by in ("nltk", "tokens") and plan.needs_length else (4 << 20)
+    if block_bytes is None:  # small blocks where a record costs much, so that the work spreads evenly; and
+        # under --max-record-bytes, so that a block holds no line over the limit and needs no check of each line
+        block_bytes = (1 << 20) if plan.by in ("nltk", "tokens") and plan.needs_length else (2 << 20)
+        block_bytes = max(64 << 10, min(block_bytes, max_record_bytes // 2))
     total = path.stat().st_size
+    if total <= 2 * block_bytes:
+        workers = 1  # a file of a block or two: starting workers costs more than it saves
+    # A hot-loop block costs about as much as sending it away: this process scans blocks too whenever its
+    # helpers have two queued each (with no idle core it then does most of them, at no cost of transfer).
+    # Costly blocks (nltk, tokens) all go to `workers` processes, while this one merges in order.
+    parent_scans = hot_setup(plan, layout) is not None
+    helpers = workers - 1 if parent_scans else workers
     pool = None
-    pending: list[tuple[Any, int]] = []
+    pending: list[tuple[Any, int]] = []  # (BlockResult, or a worker's AsyncResult of one; disk offset), in order
+    limit = workers if plan.prunes else 4 * workers  # the fewer blocks in flight, the fresher the cut-off
     try:
         for block in containers.iter_jsonl_blocks(path, block_bytes):
             args = (source, block, plan, layout, max_record_bytes, merger.threshold())
-            if workers == 1:
-                merger.add_block(scan_block(*args))
-                if on_progress:
-                    on_progress(block.disk_end, total)
-                continue
-            if pool is None:
-                pool = _pool(workers)
-            pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
-            while len(pending) > (workers if plan.prunes else 2 * workers):
+            if workers == 1 or (parent_scans and _in_flight(pending) >= 2 * helpers):
+                pending.append((scan_block(*args), block.disk_end))
+            else:
+                pool = pool or _pool(helpers)
+                pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
+            while pending and (len(pending) > limit or _ready(pending[0][0])):
                 _drain_one(pending, merger, on_progress, total)
         while pending:
             _drain_one(pending, merger, on_progress, total)
@@ -326,9 +249,17 @@ def scan_jsonl(
     return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers)
 
 
+def _ready(result: Any) -> bool:
+    return isinstance(result, BlockResult) or result.ready()
+
+
+def _in_flight(pending: list[tuple[Any, int]]) -> int:
+    return sum(1 for result, _ in pending if not _ready(result))
+
+
 def _drain_one(pending: list[tuple[Any, int]], merger: _Merger, on_progress: Progress | None, total: int) -> None:
     result, disk_end = pending.pop(0)
-    merger.add_block(result.get())
+    merger.add_block(result if isinstance(result, BlockResult) else result.get())
     if on_progress:
         on_progress(disk_end, total)
 

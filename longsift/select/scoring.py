@@ -7,8 +7,6 @@ a record whose upper bound is below the current cut-off cannot be selected, so i
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +106,8 @@ def content_bytes(example: Example) -> bytes:
 
 
 def content_digest(example: Example) -> bytes:
+    import hashlib
+
     return hashlib.blake2b(content_bytes(example), digest_size=16).digest()
 
 
@@ -163,30 +163,6 @@ def score(
     if local_top and plan.k is not None and len(candidates) > plan.k:
         candidates = _best(candidates, plan.k)
     out.candidates = candidates
-    return out
-
-
-def score_texts(
-    rows: list[int], texts: list[str], payloads: list[Any], plan: Plan, threshold: Any = None, local_top: bool = False
-) -> Scored:
-    """`score` for one response per record and a cheap unit, without per-record objects (the hot path)."""
-    out = Scored()
-    lengths = get_unit(plan.by, plan.tokenizer).count(texts)
-    out.exact_counts = len(lengths)
-    picked = list(range(len(lengths)))
-    if plan.min_length is not None or plan.max_length is not None:
-        picked = [i for i in picked if plan.in_range(lengths[i])]
-        out.dropped["out of length range"] += len(lengths) - len(picked)
-    if threshold is not None:  # ties with the k-th selected so far lose to its earlier row
-        picked = [i for i in picked if lengths[i] > threshold]
-    if plan.floor is not None:
-        picked = [i for i in picked if lengths[i] >= plan.floor]
-    if local_top and plan.k is not None and len(picked) > plan.k:
-        ranked = zip([lengths[i] for i in picked], [-rows[i] for i in picked], picked, strict=True)
-        best = heapq.nlargest(plan.k, ranked)
-        picked = [i for _, _, i in best]
-    keep = plan.keep_payload
-    out.candidates = [(lengths[i], rows[i], lengths[i], payloads[i] if keep else None) for i in picked]
     return out
 
 
