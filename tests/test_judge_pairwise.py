@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from longsift.errors import ConfigError, DataError
-from longsift.judge.pairwise import JudgeItem, judge_pairwise, judge_question, read_generations
+from longsift.judge.pairwise import JudgeItem, generations_by_prompt, judge_pairwise, judge_question
 from longsift.judge.templates import PAIR_TEMPLATES
 from longsift.llm.server import Faults, LocalChatServer, ServedRequest
 from longsift.llm.settings import LLMSettings
@@ -197,11 +197,11 @@ def test_inputs_are_checked(tmp_path: Path) -> None:
     duplicate = tmp_path / "dup.jsonl"
     duplicate.write_bytes(good.read_bytes() + good.read_bytes().splitlines(keepends=True)[0])
     with pytest.raises(DataError, match="dup.jsonl: duplicate prompt koala/k1"):
-        read_generations(duplicate)
+        generations_by_prompt(duplicate)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt_id": "x"}\n')
     with pytest.raises(DataError, match="broken.jsonl:1: not a generation record"):
-        read_generations(broken)
+        generations_by_prompt(broken)
 
 
 def test_cli_contract(cli, files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
