@@ -10,7 +10,7 @@ failure are outcomes with a reason.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,10 +18,12 @@ from longsift.errors import ParseError
 from longsift.llm.dryrun import DryRunReport, dry_run
 from longsift.llm.engine import Engine, RunStats, run_coroutine
 from longsift.llm.parsers import Parser
+from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask
 from longsift.llm.tokens import TokenCounter
 from longsift.llm.types import CallResult, ChatRequest
 from longsift.refine.budget import fit_answer
+from longsift.refine.fields import ANSWER_FIELDS
 
 OutcomeStatus = Literal["ok", "parse_failed", "call_failed", "over_budget", "skipped"]
 
@@ -82,6 +84,31 @@ def prepare(
         truncated = fitted is not None and fitted.truncated
         prepared.append(Prepared(task, render(shown), shown, truncated, fitted.tokens if fitted else None))
     return prepared
+
+
+@dataclass
+class Pass:
+    """One pass over every record: its outcomes in input order, or only a cost estimate for a dry run."""
+
+    prepared: list[Prepared]
+    token_basis: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    rounds: list[RunStats] = field(default_factory=list)
+    dry_run: DryRunReport | None = None
+
+
+def run(
+    variants: Sequence[tuple[PromptTask, Mapping[str, Any]]], settings: LLMSettings, *, chars_per_token: float,
+    max_prompt_tokens: int | None, resample: int, output: str | Path | None, description: str,
+) -> Pass:  # fmt: skip
+    """Count tokens, cut answers to the budget, then call the LLM (or estimate the cost when `settings.dry_run`)."""
+    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
+    prepared = prepare(variants, ANSWER_FIELDS, counter, max_prompt_tokens)
+    with Engine.from_settings(settings, output) as engine:
+        if settings.dry_run:
+            return Pass(prepared, counter.describe(), dry_run=estimate(prepared, engine, counter))
+        outcomes, rounds = execute(prepared, engine, resample_on_parse_error=resample, description=description)
+    return Pass(prepared, counter.describe(), outcomes, rounds)
 
 
 def cut_counts(prepared: Sequence[Prepared]) -> tuple[int, int]:

@@ -29,15 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from longsift.llm.dryrun import DryRunReport
-from longsift.llm.engine import Engine, RunStats
+from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask
-from longsift.llm.tokens import TokenCounter
 from longsift.records import Example
 from longsift.refine import passes
 from longsift.refine.better_answer import parse_better_answer
 from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
-from longsift.refine.fields import ANSWER_FIELDS, Failure, prompt_fields
+from longsift.refine.fields import Failure, prompt_fields
 
 PROMPT = "refine-paper"
 PROMPT_WITH_INPUT = "refine-paper-input"
@@ -118,22 +117,17 @@ def refine(
     `output` places the default cache beside it; `settings.dry_run` only estimates the cost."""
     records = list(records)
     plain, with_input = load_prompts(prompt, max_tokens)
-    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
-    variants = []
-    for record in records:
-        values = prompt_fields(record)
-        variants.append((with_input if values["input"] else plain, values))
-    prepared = passes.prepare(variants, ANSWER_FIELDS, counter, max_prompt_tokens)
-    report = RefineReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
-    report.truncated, report.over_budget = passes.cut_counts(prepared)
-    with Engine.from_settings(settings, output) as engine:
-        if settings.dry_run:
-            return RefineResult([], report, passes.estimate(prepared, engine, counter))
-        outcomes, report.rounds = passes.execute(
-            prepared, engine, resample_on_parse_error=resample, description="refine"
-        )
+    variants = [(with_input if values["input"] else plain, values) for values in map(prompt_fields, records)]
+    done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=max_prompt_tokens,
+                      resample=resample, output=output, description="refine")  # fmt: skip
+    report = RefineReport(total=len(records), token_basis=done.token_basis, max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(done.prepared)
+    if done.dry_run is not None:
+        return RefineResult([], report, done.dry_run)
+    report.rounds = done.rounds
     refined = [
-        _apply(record, item, outcome, report) for record, item, outcome in zip(records, prepared, outcomes, strict=True)
+        _apply(record, item, outcome, report)
+        for record, item, outcome in zip(records, done.prepared, done.outcomes, strict=True)
     ]
     return RefineResult(refined, report)
 

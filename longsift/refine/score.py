@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from longsift.llm.dryrun import DryRunReport
-from longsift.llm.engine import Engine, RunStats
+from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
-from longsift.llm.tokens import TokenCounter
 from longsift.records import Example
 from longsift.refine import passes
 from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
-from longsift.refine.fields import ANSWER_FIELDS, Failure, prompt_fields
+from longsift.refine.fields import Failure, prompt_fields
 from longsift.refine.rating import parse_score
 
 PROMPT = "score-alpagasus"
@@ -87,17 +86,15 @@ def score(
     the options are refine's."""
     records = list(records)
     task = passes.load_task(prompt or PROMPT, parse_score, max_tokens, packaged=prompt is None)
-    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
-    prepared = passes.prepare([(task, prompt_fields(r)) for r in records], ANSWER_FIELDS, counter, max_prompt_tokens)
-    report = ScoreReport(total=len(records), token_basis=counter.describe(), max_prompt_tokens=max_prompt_tokens)
-    report.truncated, report.over_budget = passes.cut_counts(prepared)
-    with Engine.from_settings(settings, output) as engine:
-        if settings.dry_run:
-            return ScoreResult([], report, passes.estimate(prepared, engine, counter))
-        outcomes, report.rounds = passes.execute(
-            prepared, engine, resample_on_parse_error=resample, description="score"
-        )
-    scored = [_apply(r, item, o, report) for r, item, o in zip(records, prepared, outcomes, strict=True)]
+    variants = [(task, prompt_fields(r)) for r in records]
+    done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=max_prompt_tokens,
+                      resample=resample, output=output, description="score")  # fmt: skip
+    report = ScoreReport(total=len(records), token_basis=done.token_basis, max_prompt_tokens=max_prompt_tokens)
+    report.truncated, report.over_budget = passes.cut_counts(done.prepared)
+    if done.dry_run is not None:
+        return ScoreResult([], report, done.dry_run)
+    report.rounds = done.rounds
+    scored = [_apply(r, item, o, report) for r, item, o in zip(records, done.prepared, done.outcomes, strict=True)]
     return ScoreResult(scored, report)
 
 
