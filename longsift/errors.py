@@ -48,6 +48,10 @@ class ConfigError(LongsiftError):
     pass
 
 
+class UsageError(LongsiftError):
+    """A command asked for something it must not do (an output on top of its input, an unwritable folder)."""
+
+
 class ParseError(LongsiftError, ValueError):
     """An LLM reply that a PromptTask parser could not read; carries the text for the report."""
 
