@@ -12,7 +12,7 @@ training-format file (any layout `longsift.load` reads): its user turns become t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,16 @@ def mtbench(root: Path) -> list[EvalPrompt]:
 
 
 EVAL_SETS.register("self-instruct", sinstruct)
+
+
+def paper_question(eval_set: str, turns: Sequence[str]) -> str:
+    """A test prompt as the paper's scripts put it into a prompt (`--compat paper`): they read LIMA's
+    `conversations` list and formatted the list itself (evaluation_gpt4.py `prompt_template.format(question=...)`,
+    generate_test.py's f-string), i.e. Python's str() of a list: "['How can I ...']" (or ["I'm ..."] when a turn
+    holds a quote). Every other set's prompt is its text."""
+    if eval_set == "lima":
+        return str(list(turns))
+    return turns[0]
 
 
 def prompts_from_file(path: str | Path) -> list[EvalPrompt]:

@@ -86,8 +86,9 @@ def test_a_users_template_file(tmp_path: Path) -> None:
         ("parser = 'nope'\n[prompt]\nuser = '{question} {answer_1} {answer_2}'", "unknown parser 'nope'"),
         ("parser = 'score-pair'\n[sampling]\ntemp = 0\n[prompt]\nuser = '{question} {answer_1} {answer_2}'", "temp"),
         ("parser = 'score-pair'\ncolour = 1\n[prompt]\nuser = '{question} {answer_1} {answer_2}'", "colour"),
-        ("parser = 'score-pair'", "user is missing"),
-        ("parser = ", "cannot read judge template"),
+        ("parser = 'score-pair'", r"no \[prompt\] table"),
+        ("parser = 'score-pair'\n[prompt]\nsystem = 'x'", "user is missing"),
+        ("parser = ", "not a valid TOML prompt file"),
     ],
 )
 def test_bad_template_files_are_clear_errors(tmp_path: Path, text: str, reason: str) -> None:

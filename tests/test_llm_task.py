@@ -23,26 +23,28 @@ from longsift.llm.prompt_file import parse_prompt_text
 from longsift.llm.server import LocalChatServer, ScriptedError
 from longsift.records import Example, Message
 
-SCORE_PROMPT = """\
-name: score
-parser: number
-sampling: {temperature: 0, max_tokens: 16}
-expected_output_tokens: 3
---- system
-You rate answers. Reply like {{"score": N}} or with the bare number.
---- user
+SCORE_PROMPT = '''\
+name = "score"
+parser = "number"
+expected_output_tokens = 3
+
+[sampling]
+temperature = 0
+max_tokens = 16
+
+[prompt]
+system = """You rate answers. Reply like {{"score": N}} or with the bare number."""
+user = """
 [Instruction]
 {instruction}
 
 [Answer]
-{response}
-
-
-"""
+{response}"""
+'''
 
 
 def write_prompt(tmp_path: Path, text: str = SCORE_PROMPT) -> Path:
-    path = tmp_path / "score.prompt"
+    path = tmp_path / "score.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -64,7 +66,7 @@ def test_prompt_file_sections_placeholders_and_defaults(tmp_path):
     assert task.placeholders == {"instruction", "response"}
     system, user = task.format(examples(1)[0])
     assert system == Message("system", 'You rate answers. Reply like {"score": N} or with the bare number.')
-    assert user.content == "[Instruction]\nSay 0\n\n[Answer]\nanswer 0"  # trailing blank lines dropped
+    assert user.content == "[Instruction]\nSay 0\n\n[Answer]\nanswer 0"
 
 
 def test_format_takes_mappings_attributes_or_a_fields_function(tmp_path):
@@ -81,28 +83,30 @@ def test_format_takes_mappings_attributes_or_a_fields_function(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\nparser: text\n", "no message sections"),
-        ("parser: text\n--- system\nonly a system turn\n", "at least one '--- user'"),
-        ("parser: text\ncolour: red\n--- user\nhi\n", "unknown header keys"),
-        ("parser: text\n--- user\n{a.b}\n", "not a plain"),
-        ("parser: text\n--- user\n{x!r}\n", "not a plain"),
-        ("parser: text\n--- user\n{ unclosed\n", "bad placeholder"),
-        ("parser: [unclosed\n--- user\nhi\n", "not valid YAML"),
+        ('name = "x"\nparser = "text"\n', "no \\[prompt\\] table"),
+        ('parser = "text"\n[prompt]\nsystem = "only a system turn"\n', "needs a user message"),
+        ('parser = "text"\ncolour = "red"\n[prompt]\nuser = "hi"\n', "unknown keys"),
+        ('parser = "text"\n[prompt]\nuser = "hi"\nassistant = "ho"\n', "unknown \\[prompt\\] keys"),
+        ('parser = "text"\n[prompt]\nuser = "{a.b}"\n', "not a plain"),
+        ('parser = "text"\n[prompt]\nuser = "{x!r}"\n', "not a plain"),
+        ('parser = "text"\n[prompt]\nuser = "{ unclosed"\n', "bad placeholder"),
+        ('parser = [unclosed\n[prompt]\nuser = "hi"\n', "not a valid TOML"),
+        ("parser: text\n--- user\nhi\n", "prompt files are TOML"),
     ],
 )
 def test_prompt_file_errors_name_the_problem(text, message):
     with pytest.raises(ConfigError, match=message):
-        PromptTask.from_prompt(parse_prompt_text(text, "bad.prompt"))
+        PromptTask.from_prompt(parse_prompt_text(text, "bad.toml"))
 
 
 def test_prompt_file_parser_names_and_sampling_are_checked():
     with pytest.raises(UnknownNameError, match="Did you mean 'number'"):
-        PromptTask.from_prompt(parse_prompt_text("parser: numbr\n--- user\nhi\n"))
+        PromptTask.from_prompt(parse_prompt_text('parser = "numbr"\n[prompt]\nuser = "hi"\n'))
     with pytest.raises(ConfigError, match="bad sampling"):
-        PromptTask.from_prompt(parse_prompt_text("parser: text\nsampling: {temprature: 1}\n--- user\nhi\n"))
+        PromptTask.from_prompt(parse_prompt_text('parser = "text"\nsampling = {temprature = 1}\n[prompt]\nuser = "hi"\n'))
     with pytest.raises(ConfigError, match="no parser"):
-        PromptTask.from_prompt(parse_prompt_text("--- user\nhi\n"))
-    custom = PromptTask.from_prompt(parse_prompt_text("--- user\nhi\n"), parser=str.upper)
+        PromptTask.from_prompt(parse_prompt_text('[prompt]\nuser = "hi"\n'))
+    custom = PromptTask.from_prompt(parse_prompt_text('[prompt]\nuser = "hi"\n'), parser=str.upper)
     assert custom.parse("ok") == "OK"
 
 

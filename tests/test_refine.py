@@ -171,7 +171,7 @@ def _check_golden(name: str, text: str) -> None:
 
 
 # The paper's prompt construction (refinement/refine_responses.py), restated here as the reference the packaged
-# prompt files must reproduce; the file format drops the user turn's trailing blank lines.
+# prompt files must reproduce byte for byte, the user turn's trailing blank lines included.
 PAPER_CRITERIA_TAIL = (
     "Analyse based on the Helpfulness, Relevance, Accuracy, Level of Details, and Structure. \n"
     "2. Based on the reason you provided, please generate a better answer while preserving the same content. To "
@@ -236,7 +236,7 @@ def test_golden_prompts_are_the_papers(name: str) -> None:
     else:
         expected = alpagasus_prompt("Name a primary colour.", "", "Red.")
     assert system == expected[0]
-    assert user == expected[1].rstrip("\n")
+    assert user == expected[1]
     assert body["temperature"] == 0 and body["top_p"] == 1.0
 
 
@@ -346,8 +346,8 @@ def test_cli_dry_run_sends_nothing(cli, pool_sample: Path, tmp_path: Path) -> No
 
 
 def test_cli_user_prompt_file_and_score(cli, pool_sample: Path, tmp_path: Path) -> None:
-    prompt = tmp_path / "strict.prompt"
-    prompt.write_text("name: strict\n--- user\nRate strictly: {instruction}\nAnswer: {output}\nScore first.\n")
+    prompt = tmp_path / "strict.toml"
+    prompt.write_text('name = "strict"\n[prompt]\nuser = """Rate strictly: {instruction}\nAnswer: {output}\nScore first."""\n')
     out = tmp_path / "scored.jsonl"
 
     def respond(request: ServedRequest) -> str:
@@ -427,10 +427,10 @@ def test_transformers_backend_end_to_end(command: str, cli, tiny_model: Path, ti
 
 
 def test_user_prompt_file_serves_every_record(tmp_path: Path) -> None:
-    prompt = tmp_path / "terse.prompt"
+    prompt = tmp_path / "terse.toml"
     prompt.write_text(
-        "name: terse\nsampling: {temperature: 0, max_tokens: 64}\n--- system\nBe brief.\n--- user\n"
-        "Task: {instruction}\nInput: {input}\nAnswer: {answer}\nReply as [Better Answer] ... [End].\n"
+        'name = "terse"\nsampling = {temperature = 0, max_tokens = 64}\n[prompt]\nsystem = "Be brief."\nuser = """\n'
+        'Task: {instruction}\nInput: {input}\nAnswer: {answer}\nReply as [Better Answer] ... [End].\n"""\n'
     )
     records = [*case_records(1), *case_records(2, with_input=True)[1:]]
     with LocalChatServer(lambda r: "**Better Answer:** Shorter.") as server:

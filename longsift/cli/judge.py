@@ -16,6 +16,14 @@ RESAMPLE = typer.Option(
     0, "--resample", help="New samples (another seed, some temperature) for a reply that does not parse; 0: none."
 )
 MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's max tokens per judgment.")
+PARSE = typer.Option(
+    None, "--parse", help="strict (default: longsift's reader, unreadable replies fail) or paper (the paper's "
+    "parse_score + int() comparison: unreadable replies are ties, as its result_graph.py counted).",
+)  # fmt: skip
+COMPAT = typer.Option(
+    None, "--compat", help="paper: every quirk of the paper's judge scripts (paper reading, LIMA question as a "
+    "Python list); see the README, 'Reproducing the paper exactly'.",
+)  # fmt: skip
 
 
 @judge_app.command()
@@ -24,9 +32,13 @@ def pairwise(
     a: Path = typer.Argument(..., help="Generation file of model A (one Generation JSON per line)."),
     b: Path = typer.Argument(..., help="Generation file of model B."),
     output: Path = typer.Option(..., "-o", "--output", help="Output directory: judgments.jsonl, summary.json."),
-    template: str = typer.Option("paper", "--template", help="paper, fastchat-pair, alpacaeval, or a .toml file."),
+    template: str = typer.Option(
+        "paper", "--template", help="paper, paper-palm2, fastchat-pair, alpacaeval, or a .toml file."
+    ),
     resample: int = RESAMPLE,
     max_tokens: int | None = MAX_TOKENS,
+    parse: str | None = PARSE,
+    compat: str | None = COMPAT,
     *,
     llm: LLMSettings,
 ) -> None:
@@ -34,7 +46,8 @@ def pairwise(
     strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
     from longsift.judge.pairwise import judge_pairwise, summary_tables
 
-    result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens)
+    result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens,
+                            parse=parse, compat=compat)  # fmt: skip
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
@@ -52,7 +65,8 @@ def pairwise(
         )
     total = summary["paper"]["all"]
     print(
-        f"judged {total['judged']} of {total['n']} prompts ({total['failed']} failed); {summary['calls']['sent']} "
+        f"{summary['parse']} reading: judged {total['judged']} of {total['n']} prompts ({total['failed']} failed); "
+        f"{summary['calls']['sent']} "
         f"calls sent; wrote {output / 'judgments.jsonl'} and {output / 'summary.json'}"
     )
 

@@ -4,28 +4,36 @@ Each (prompt, order) is one PromptTask call through the LLM engine: cached on di
 died) pays only for what is missing. A reply that does not parse is a failure: it gets `resample` new samples if
 the user allows, else it is reported as failed. It never becomes a tie and is never dropped.
 Outcomes per prompt follow both policies of `longsift.verdicts` (paper and strict).
+
+Two readings of the same replies: `strict` (longsift's parser above) and `paper` (the source script's own
+parse_score and result_graph.py's int() comparison, where an unreadable reply is a tie for that order). The
+chosen one (`parse`) gives judgments.jsonl and the policy tables of summary.json; both are in its `readings`.
+`compat="paper"` also shows LIMA's question as the paper's judge did (see longsift.evalsets.paper_question).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 from rich.table import Table
 
-from longsift.errors import ConfigError, DataError
+from longsift.errors import ConfigError, DataError, ParseError
+from longsift.evalsets import paper_question
 from longsift.generations import iter_generations
 from longsift.judge.order import ORDERS, Order, present, reading_to_ab
-from longsift.judge.templates import PairTemplate, get_pair_template
+from longsift.judge.parsers import PairParser
+from longsift.judge.templates import READINGS, PairTemplate, get_pair_template
 from longsift.llm.settings import LLMSettings
 from longsift.records import Generation, Judgment
 from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 
 GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
+COMPAT = ("paper",)  # `compat` values: every documented quirk of the paper's scripts (README, "Reproducing ...")
 
 
 def generations_by_prompt(path: str | Path) -> dict[GenerationKey, Generation]:
@@ -41,13 +49,15 @@ def generations_by_prompt(path: str | Path) -> dict[GenerationKey, Generation]:
     return found
 
 
-def judge_question(generation: Generation) -> str:
+def judge_question(generation: Generation, compat: str | None = None) -> str:
     """What the judge is shown as the question: the first user turn, except for a prompt recorded as an
     instruction plus an input (Self-Instruct), shown as the paper's judge scripts did:
-    "{instruction} Input: {input}"."""
+    "{instruction} Input: {input}". With `compat="paper"`, LIMA's turns as the paper formatted its list."""
     instruction, given = generation.metadata.get("instruction"), generation.metadata.get("input")
     if instruction and given:
         return f"{instruction} Input: {given}"
+    if compat == "paper":
+        return paper_question(generation.eval_set, generation.turns)
     return generation.instruction
 
 
@@ -73,6 +83,7 @@ class JudgeItem:
     a: Generation
     b: Generation
     order: Order
+    compat: str | None = None
 
     @property
     def id(self) -> str:
@@ -81,7 +92,7 @@ class JudgeItem:
     def fields(self) -> dict[str, str]:
         """Placeholder values for every spelling a template may use (see longsift.judge.templates)."""
         first, second = present(self.order, self.a.output, self.b.output)
-        question = judge_question(self.a)
+        question = judge_question(self.a, self.compat)
         return {
             "question": question, "instruction": question,
             "answer_1": first, "answer_a": first, "output_1": first,
@@ -89,11 +100,11 @@ class JudgeItem:
         }  # fmt: skip
 
 
-def judge_items(pairs: Iterable[tuple[Generation, Generation]]) -> list[JudgeItem]:
-    return [JudgeItem(a, b, order) for a, b in pairs for order in ORDERS]
+def judge_items(pairs: Iterable[tuple[Generation, Generation]], compat: str | None = None) -> list[JudgeItem]:
+    return [JudgeItem(a, b, order, compat) for a, b in pairs for order in ORDERS]
 
 
-def pair_task(template: PairTemplate, max_tokens: int | None = None) -> Any:
+def pair_task(template: PairTemplate, max_tokens: int | None = None, parser: PairParser | None = None) -> Any:
     """The template as a PromptTask of the LLM layer (records: JudgeItems)."""
     from longsift.llm.task import PromptTask
     from longsift.llm.types import Sampling
@@ -102,7 +113,7 @@ def pair_task(template: PairTemplate, max_tokens: int | None = None) -> Any:
     if max_tokens is not None:
         sampling = sampling.but(max_tokens=max_tokens)
     return PromptTask(
-        name=template.name, sections=template.format_sections(), parser=template.parse, sampling=sampling,
+        name=template.name, sections=template.format_sections(), parser=parser or template.parse, sampling=sampling,
         fields=JudgeItem.fields, source=template.source, description=template.description,
     )  # fmt: skip
 
@@ -115,6 +126,8 @@ def to_judgment(item: JudgeItem, result: Any, judge: str, template: str) -> Judg
     }  # fmt: skip
     if len(result.raws) > 1:
         metadata["raws"] = list(result.raws)
+    if result.ok and getattr(result.value, "note", None):
+        metadata["reading_note"] = result.value.note
     common = dict(
         prompt_id=item.a.prompt_id, eval_set=item.a.eval_set, model_a=item.a.model, model_b=item.b.model,
         order=item.order, judge=judge, template=template, raw=result.raw or "", metadata=metadata,
@@ -124,6 +137,34 @@ def to_judgment(item: JudgeItem, result: Any, judge: str, template: str) -> Judg
         return Judgment(**common, verdict=verdict, score_a=score_a, score_b=score_b)  # type: ignore[arg-type]
     reason = {"parse_failed": "unparseable reply", "call_failed": "call failed", "skipped": "not sent"}[result.status]
     return Judgment(**common, verdict=None, status="failed", error=f"{reason}: {result.error}")  # type: ignore[arg-type]
+
+
+def reread(result: Any, parser: PairParser) -> Any:
+    """The same reply under another reading; a call that brought no reply stays as it was."""
+    if result.raw is None or result.status in ("call_failed", "skipped"):
+        return result
+    try:
+        return replace(result, status="ok", value=parser(result.raw), error=None)
+    except ParseError as exc:
+        return replace(result, status="parse_failed", value=None, error=str(exc))
+
+
+def readings_block(by_reading: dict[str, Sequence[Judgment]]) -> dict[str, dict[str, Any]]:
+    """summary.json's `readings`: per reading the policy tables, as the top level gives them for the chosen one."""
+    block = {}
+    for reading, judgments in by_reading.items():
+        outcomes = prompt_outcomes(judgments)
+        block[reading] = {policy: tally(outcomes, policy) for policy in POLICIES}
+    return block
+
+
+def check_reading(parse: str | None, compat: str | None) -> str:
+    if compat is not None and compat not in COMPAT:
+        raise ConfigError(f"unknown --compat {compat!r}; known: {', '.join(COMPAT)}")
+    reading = parse or ("paper" if compat == "paper" else "strict")
+    if reading not in READINGS:
+        raise ConfigError(f"unknown --parse {reading!r}; known: {', '.join(READINGS)}")
+    return reading
 
 
 def summarize(
@@ -170,20 +211,26 @@ class PairwiseResult:
 
 def judge_pairwise(
     a: str | Path, b: str | Path, output_dir: str | Path, *, template: str | Path | PairTemplate = "paper",
-    llm: LLMSettings | None = None, resample: int = 0, max_tokens: int | None = None,
+    llm: LLMSettings | None = None, resample: int = 0, max_tokens: int | None = None, parse: str | None = None,
+    compat: str | None = None,
 ) -> PairwiseResult:  # fmt: skip
     """Judge generation file A against B on every shared prompt, both orders; write judgments.jsonl and
-    summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise)."""
+    summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise).
+
+    `parse`: "strict" (default) or "paper" (the paper's parse_score and int() comparison; needs a template with a
+    paper reading). `compat="paper"`: every quirk of the paper's judge scripts, the paper reading included."""
     from longsift.llm.dryrun import dry_run
     from longsift.llm.engine import Engine
     from longsift.llm.task import run_task
 
     settings = llm or LLMSettings()
     chosen = resolve_template(template)
+    reading = check_reading(parse, compat)
+    parsers = {name: chosen.parser_for(name) for name in READINGS if name == reading or chosen.paper_parser}
     pairing = pair_generations(generations_by_prompt(a), generations_by_prompt(b))
     check_inputs(pairing, resample)
-    items = judge_items(pairing.pairs)
-    task = pair_task(chosen, max_tokens)
+    items = judge_items(pairing.pairs, compat)
+    task = pair_task(chosen, max_tokens, parsers[reading])
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with Engine.from_settings(settings, out) as engine:
@@ -192,10 +239,16 @@ def judge_pairwise(
             return PairwiseResult([], [], {}, out, report)
         run = run_task(task, items, engine, resample_on_parse_error=resample, description=f"judge {chosen.name}")
     judge = settings.require_model()
-    judgments = [to_judgment(item, result, judge, chosen.name) for item, result in zip(items, run, strict=True)]
+    by_reading = {
+        name: [to_judgment(item, reread(result, parser) if name != reading else result, judge, chosen.name)
+               for item, result in zip(items, run, strict=True)]
+        for name, parser in parsers.items()
+    }  # fmt: skip
+    judgments = by_reading[reading]
     calls = {"sent": run.sent, "cost_usd": run.cost, "rounds": len(run.rounds), **run.counts()}
     summary, outcomes = summarize(
-        judgments, pairing, judge=judge, template=chosen.name, template_source=chosen.source,
+        judgments, pairing, parse=reading, compat=compat, readings=readings_block(by_reading),
+        judge=judge, template=chosen.name, template_source=chosen.source,
         model_a=pairing.pairs[0][0].model, model_b=pairing.pairs[0][1].model, resample=resample, calls=calls,
         llm=settings.to_dict(),
         inputs={"a": {"path": str(a), "sha256": file_sha256(a)}, "b": {"path": str(b), "sha256": file_sha256(b)}},

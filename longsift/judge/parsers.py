@@ -9,7 +9,6 @@ Parsers are registered by name so a template file can name its parser (`parser =
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ class PairReading:
     verdict: Presented
     score_first: float | None = None
     score_second: float | None = None
+    note: str | None = None  # e.g. why the paper's reading made a tie of an unreadable reply
 
 
 PairParser = Callable[[str], PairReading]
@@ -44,10 +44,21 @@ def _score(text: str, reply: str) -> float:
 
 # --- paper: "Assistant 1 / Assistant 2", the first line holds two scores -------------------------------------
 
-_NUMBER = r"(\d+(?:\.\d+)?)"
-_OUT_OF_TEN = r"(?:\s*/\s*10)?"
-_TWO_SCORES = re.compile(rf"^{_NUMBER}{_OUT_OF_TEN}\s*(?:[,;]\s*|\s+){_NUMBER}{_OUT_OF_TEN}\.?$")
-_LABELS = re.compile(r"(?i)\b(?:assistant\s*[12](?:'s)?(?:\s+score)?|scores?)\s*[:=]?")
+# A score is at most 4 digits, 6 decimals: float() never sees a huge number, and a line longer than
+# MAX_SCORE_LINE is no score line. The pattern has no two adjacent repeats of the same class, so it cannot backtrack.
+MAX_SCORE_LINE = 200
+_NUMBER = r"(\d{1,4}(?:\.\d{1,6})?)"
+_OUT_OF_TEN = r"(?:[ \t]*/[ \t]*10)?"
+_SEPARATOR = r"(?:[ \t]*[,;][ \t]*|[ \t]+)"
+_TWO_SCORES = re.compile(rf"{_NUMBER}{_OUT_OF_TEN}{_SEPARATOR}{_NUMBER}{_OUT_OF_TEN}\.?")
+_LABELS = re.compile(r"(?i)\b(?:assistant[ \t]*[12](?:'s)?(?:[ \t]+score)?|scores?)[ \t]*[:=]?")
+
+
+def _first_nonblank_line(reply: str) -> str | None:
+    for line in reply.splitlines():
+        if line.strip():
+            return line
+    return None
 
 
 def parse_score_pair(reply: str) -> PairReading:
@@ -56,14 +67,16 @@ def parse_score_pair(reply: str) -> PairReading:
     Also read: markdown emphasis, "Scores:" and "Assistant 1: 8, Assistant 2: 9" labels on that one line, "/10".
     Scores are compared as numbers (8.5 beats 8: the paper's counting script truncated both to 8, a tie).
     """
-    lines = [line for line in reply.splitlines() if line.strip()]
-    if not lines:
+    first_line = _first_nonblank_line(reply)
+    if first_line is None:
         raise ParseError("empty reply", reply)
-    line = re.sub(r"[*_`#]", "", lines[0])
+    if len(first_line) > MAX_SCORE_LINE:
+        raise ParseError(f"first line is not two scores ({len(first_line)} characters)", reply)
+    line = re.sub(r"[*_`#]", "", first_line)
     line = _LABELS.sub(" ", line).strip()
-    match = _TWO_SCORES.match(line)
+    match = _TWO_SCORES.fullmatch(line)
     if match is None:
-        raise ParseError(f"first line is not two scores: {lines[0][:80]!r}", reply)
+        raise ParseError(f"first line is not two scores: {first_line[:80]!r}", reply)
     first, second = _score(match.group(1), reply), _score(match.group(2), reply)
     verdict: Presented = "first" if first > second else "second" if second > first else "tie"
     return PairReading(verdict, first, second)
@@ -102,9 +115,73 @@ def parse_model_identifier(reply: str) -> PairReading:
     return PairReading(_IDENTIFIERS[text])
 
 
+# --- the paper's own readings: parse_score of its judge scripts, then result_graph.py's int() comparison ------
+# evaluation/evaluation_gpt4.py and evaluation/evaluation_palm2.py (tml-epfl/long-is-more-for-alignment) store
+# parse_score(review) as the judgment's "score"; utils/result_graph.py compares int() of the two. Python's own
+# float() and int() are used on purpose: they are the reading (signs, "1e1", "nan", "1_0", other digits, spaces).
+
+PAPER_UNREADABLE = (-1.0, -1.0)  # what parse_score returns for any reply it cannot split into two floats
+_PALM2_LABELS = ("**", "Score: ", "Assistant 1: ", "Assistant 2: ", "Assistant 1 Score: ", "Assistant 2 Score: ")
+
+
+def _two_floats(parts: list[str]) -> tuple[float, float] | None:
+    if len(parts) != 2:
+        return None
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+
+
+def gpt4_script_scores(review: str) -> tuple[float, float] | None:
+    """evaluation_gpt4.py's parse_score; None where it returned [-1, -1]."""
+    score_pair = review.split("\n")[0].replace(",", " ")
+    return _two_floats(score_pair.split(" "))
+
+
+def palm2_script_scores(review: str) -> tuple[float, float] | None:
+    """evaluation_palm2.py's parse_score: commas dropped (not spaced), labels removed in this order, one leading
+    space cut; an empty line raised IndexError, i.e. [-1, -1]. None where it returned [-1, -1]."""
+    score_pair = review.split("\n")[0].replace(",", "")
+    for label in _PALM2_LABELS:
+        score_pair = score_pair.replace(label, "")
+    if not score_pair:
+        return None
+    if score_pair[0] == " ":
+        score_pair = score_pair[1:]
+    return _two_floats(score_pair.split(" "))
+
+
+def paper_reading(scores: tuple[float, float] | None, reply: str) -> PairReading:
+    """result_graph.py's comparison of int(score_1) and int(score_2); [-1, -1] is a tie like any equal pair.
+
+    int() of nan or inf raises there (the script stops); here that reply is a failure saying so.
+    """
+    note = None
+    if scores is None:
+        scores, note = PAPER_UNREADABLE, "unreadable: the paper's parse_score gave [-1, -1], a tie"
+    try:
+        first, second = int(scores[0]), int(scores[1])
+    except (ValueError, OverflowError) as exc:
+        reason = f"the paper's result_graph.py cannot count scores {scores}: int() raises {exc}"
+        raise ParseError(reason, reply) from None
+    verdict: Presented = "first" if first > second else "second" if second > first else "tie"
+    return PairReading(verdict, scores[0], scores[1], note)
+
+
+def parse_paper_gpt4(reply: str) -> PairReading:
+    return paper_reading(gpt4_script_scores(reply), reply)
+
+
+def parse_paper_palm2(reply: str) -> PairReading:
+    return paper_reading(palm2_script_scores(reply), reply)
+
+
 PAIR_PARSERS.register("score-pair", parse_score_pair)
 PAIR_PARSERS.register("bracket-verdict", parse_bracket_verdict)
 PAIR_PARSERS.register("model-identifier", parse_model_identifier)
+PAIR_PARSERS.register("paper-gpt4", parse_paper_gpt4)
+PAIR_PARSERS.register("paper-palm2", parse_paper_palm2)
 
 
 # --- MT-Bench single grading: "[[rating]]" ---------------------------------------------------------------------
@@ -123,5 +200,7 @@ def parse_rating(reply: str) -> float:
     match = RATING.search(reply) or RATING_FALLBACK.search(reply)
     if match is None:
         raise ParseError("no [[rating]] in the reply", reply)
-    value = ast.literal_eval(match.group(1))
-    return _score(str(float(value)), reply)
+    text = match.group(1)
+    if len(text) > 12:  # FastChat's ast.literal_eval would build a huge int; no rating is that long
+        raise ParseError(f"rating {text[:20]}... is not on the 0-10 scale", reply)
+    return _score(str(float(text)), reply)

@@ -4,6 +4,7 @@ A template file (see `longsift/prompts/judge/*.toml`) holds:
 
     description = "..."
     parser = "score-pair" | "bracket-verdict" | "model-identifier"
+    paper_parser = "paper-gpt4" | "paper-palm2"   (optional: the source script's own reading, `--parse paper`)
     [sampling]   temperature, max_tokens, top_p (all optional)
     [prompt]     system (optional), user
 
@@ -19,14 +20,14 @@ by path wherever a template name is accepted.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from longsift.errors import ConfigError
-from longsift.judge.parsers import PAIR_PARSERS, PairReading
+from longsift.judge.parsers import PAIR_PARSERS, PairParser, PairReading
+from longsift.llm.prompt_file import load_prompt_data, prompt_sections
 from longsift.records import Message
 from longsift.registry import Registry
 
@@ -35,7 +36,8 @@ FIRST = ("answer_1", "answer_a", "output_1")
 SECOND = ("answer_2", "answer_b", "output_2")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(QUESTION + FIRST + SECOND) + r")\}")
 SAMPLING_KEYS = frozenset({"temperature", "max_tokens", "top_p"})
-TOP_KEYS = frozenset({"description", "parser", "sampling", "prompt"})
+TOP_KEYS = frozenset({"name", "description", "parser", "paper_parser", "sampling", "prompt"})
+READINGS = ("strict", "paper")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class PairTemplate:
     sampling: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    paper_parser: str | None = None
 
     def messages(self, question: str, first: str, second: str) -> list[Message]:
         """The chat messages that show `first` then `second` to the judge."""
@@ -57,6 +60,17 @@ class PairTemplate:
 
     def parse(self, reply: str) -> PairReading:
         return PAIR_PARSERS.get(self.parser)(reply)
+
+    def parser_for(self, reading: str) -> PairParser:
+        """`strict`: longsift's reader; `paper`: the source script's own (unreadable replies become its ties)."""
+        if reading not in READINGS:
+            raise ConfigError(f"unknown reading {reading!r}; known: {', '.join(READINGS)}")
+        if reading == "strict":
+            return PAIR_PARSERS.get(self.parser)
+        if self.paper_parser is None:
+            raise ConfigError(f"judge template {self.name!r} has no paper reading (paper_parser); --parse paper "
+                              "applies to templates taken from the paper's scripts: paper, paper-palm2")  # fmt: skip
+        return PAIR_PARSERS.get(self.paper_parser)
 
     def format_sections(self) -> tuple[tuple[str, str], ...]:
         """(role, str.format template) pairs: every other brace escaped, so `.format_map` gives `messages()`."""
@@ -71,13 +85,9 @@ def _format_syntax(text: str) -> str:
 
 
 def load_template(path: str | Path, name: str | None = None) -> PairTemplate:
-    """Read and check a template file; mistakes are ConfigErrors naming the file."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read judge template: {exc}") from None
-    return template_from_dict(data, name or path.stem, str(path))
+    """Read and check a template file (the prompt file format of longsift.llm.prompt_file); mistakes are
+    ConfigErrors naming the file."""
+    return template_from_dict(load_prompt_data(path), name or Path(path).stem, str(path))
 
 
 def template_from_dict(data: dict[str, Any], name: str, source: str) -> PairTemplate:
@@ -86,23 +96,21 @@ def template_from_dict(data: dict[str, Any], name: str, source: str) -> PairTemp
 
     if unknown := set(data) - TOP_KEYS:
         raise bad(f"unknown keys {sorted(unknown)}; known: {sorted(TOP_KEYS)}")
-    prompt, sampling = data.get("prompt") or {}, data.get("sampling") or {}
-    if unknown := set(prompt) - {"system", "user"}:
-        raise bad(f"unknown [prompt] keys {sorted(unknown)}; known: system, user")
+    sampling = data.get("sampling") or {}
     if unknown := set(sampling) - SAMPLING_KEYS:
         raise bad(f"unknown [sampling] keys {sorted(unknown)}; known: {sorted(SAMPLING_KEYS)}")
-    user = prompt.get("user")
-    if not isinstance(user, str) or not user.strip():
-        raise bad("[prompt] user is missing or empty")
+    messages = dict(prompt_sections(data, source))
+    user, system = messages["user"], messages.get("system")
     used = set(_PLACEHOLDER.findall(user))
     for role, names in (("the question", QUESTION), ("the first answer", FIRST), ("the second answer", SECOND)):
         if not used & set(names):
             raise bad(f"[prompt] user never shows {role}: use one of {', '.join('{' + n + '}' for n in names)}")
-    parser = data.get("parser", "")
-    if parser not in PAIR_PARSERS:
-        raise bad(f"unknown parser {parser!r}; known: {', '.join(PAIR_PARSERS.names())}")
-    system = prompt.get("system")
-    return PairTemplate(name, user, parser, system, dict(sampling), str(data.get("description", "")), source)
+    parser, paper_parser = data.get("parser", ""), data.get("paper_parser")
+    for key, value in (("parser", parser), ("paper_parser", paper_parser)):
+        if value is not None and value not in PAIR_PARSERS:
+            raise bad(f"unknown {key} {value!r}; known: {', '.join(PAIR_PARSERS.names())}")
+    description = str(data.get("description", ""))
+    return PairTemplate(name, user, parser, system, dict(sampling), description, source, paper_parser)
 
 
 def packaged(name: str) -> PairTemplate:
@@ -114,6 +122,7 @@ PAIR_TEMPLATES: Registry[PairTemplate] = Registry("judge template")
 PAIR_TEMPLATES.register("paper", packaged("paper"))
 PAIR_TEMPLATES.register("fastchat-pair", packaged("fastchat-pair"))
 PAIR_TEMPLATES.register("alpacaeval", packaged("alpacaeval"))
+PAIR_TEMPLATES.register("paper-palm2", packaged("paper-palm2"))
 
 
 def get_pair_template(name_or_path: str | Path) -> PairTemplate:

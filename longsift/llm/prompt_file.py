@@ -1,34 +1,45 @@
-"""The prompt file format: a YAML header, then one section per message, each opened by a `--- ROLE` line.
+"""The one prompt file format of longsift: TOML, each message's text in a multi-line string, kept byte for byte.
 
-    name: alpagasus-score
-    description: Rate an answer's accuracy 0-5.
-    parser: number              # optional: a name from longsift.llm.parsers.PARSERS
-    sampling: {temperature: 0, max_tokens: 256}
-    expected_output_tokens: 40  # optional: what a dry run assumes (default: max_tokens)
-    --- system
-    You are a helpful and precise assistant for checking the quality of the answer.
-    --- user
+    name = "score-alpagasus"
+    description = "Rate an answer's accuracy 0-5."
+    parser = "number"                 # a name from longsift.llm.parsers.PARSERS (judge templates: judge parsers)
+    expected_output_tokens = 40       # optional: what a dry run assumes (default: max_tokens)
+
+    [sampling]
+    temperature = 0
+    max_tokens = 256
+
+    [prompt]
+    system = '''
+    You are a helpful and precise assistant for checking the quality of the answer.'''
+    user = '''
     [Instruction]
     {instruction}
 
-A section's text is every line up to the next marker, with trailing blank lines dropped; nothing else is
-trimmed. `{name}` is a placeholder filled from the record; write `{{` and `}}` for literal braces.
+    '''
+
+TOML drops the one newline right after an opening `'''` and keeps every other character, trailing spaces and
+newlines included, so a message ends exactly where its closing `'''` stands. In a literal string (`'''`) nothing
+is escaped; use a basic string (`\"\"\"`) for a carriage return (`\\r`). Line ends of the file itself are read as
+"\\n" whatever the checkout did. `{name}` is a placeholder filled from the record; write `{{` and `}}` for literal
+braces (judge templates name their own placeholders: see longsift.judge.templates).
+
+Refinement, scoring, ping and every judge template are read by `load_prompt_data`.
 """
 
 from __future__ import annotations
 
-import re
 import string
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from longsift.errors import ConfigError
 
-MARKER = re.compile(r"^--- (system|user|assistant)[ \t]*$")
+ROLES = ("system", "user")
 HEADER_KEYS = {"name", "description", "parser", "sampling", "expected_output_tokens", "resample_temperature"}
+SUFFIX = ".toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,44 +50,56 @@ class PromptFile:
     placeholders: frozenset[str]
 
 
-def read_prompt_file(path: str | Path) -> PromptFile:
+def load_prompt_data(path: str | Path) -> dict[str, Any]:
+    """The TOML table of a prompt file; a file that cannot be read or parsed is a ConfigError naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the prompt file: {exc.strerror or exc}") from None
-    return parse_prompt_text(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the prompt file is not UTF-8: {exc}") from None
+    return parse_prompt_data(text, str(path))
+
+
+def parse_prompt_data(text: str, where: str = "<prompt>") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text.replace("\r\n", "\n"))
+    except tomllib.TOMLDecodeError as exc:
+        hint = " (prompt files are TOML now: see longsift/prompts/*.toml)" if "---" in text else ""
+        raise ConfigError(f"{where}: not a valid TOML prompt file: {exc}{hint}") from None
+
+
+def prompt_sections(data: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """The `[prompt]` table as (role, text) messages: an optional system message, then the user message."""
+    prompt = data.get("prompt")
+    if not isinstance(prompt, dict):
+        raise ConfigError(f"{where}: no [prompt] table: write [prompt] with user = '''...'''")
+    if unknown := set(prompt) - set(ROLES):
+        raise ConfigError(f"{where}: unknown [prompt] keys {sorted(unknown)}; known: {', '.join(ROLES)}")
+    for role, text in prompt.items():
+        if not isinstance(text, str):
+            raise ConfigError(f"{where}: [prompt] {role} must be a string")
+    if not prompt.get("user", "").strip():
+        raise ConfigError(f"{where}: [prompt] user is missing or empty: a prompt needs a user message")
+    return tuple((role, prompt[role]) for role in ROLES if role in prompt)
+
+
+def read_prompt_file(path: str | Path) -> PromptFile:
+    return prompt_file_from_data(load_prompt_data(path), str(path))
 
 
 def parse_prompt_text(text: str, where: str = "<prompt>") -> PromptFile:
-    lines = text.replace("\r\n", "\n").split("\n")
-    starts = [i for i, line in enumerate(lines) if MARKER.match(line)]
-    if not starts:
-        raise ConfigError(f"{where}: no message sections: start each message with a line '--- system' or '--- user'")
-    header = _header("\n".join(lines[: starts[0]]), where)
-    sections = []
-    for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
-        role = MARKER.match(lines[start]).group(1)  # type: ignore[union-attr]
-        body = "\n".join(lines[start + 1 : end]).rstrip("\n")
-        sections.append((role, body))
+    return prompt_file_from_data(parse_prompt_data(text, where), where)
+
+
+def prompt_file_from_data(data: dict[str, Any], where: str) -> PromptFile:
+    header = {key: value for key, value in data.items() if key != "prompt"}
+    if unknown := set(header) - HEADER_KEYS:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(HEADER_KEYS | {'prompt'})}")
+    sections = prompt_sections(data, where)
     placeholders = frozenset(name for _, body in sections for name in placeholder_names(body, where))
-    if not any(role == "user" for role, _ in sections):
-        raise ConfigError(f"{where}: a prompt needs at least one '--- user' section")
-    return PromptFile(where, header, tuple(sections), placeholders)
-
-
-def _header(text: str, where: str) -> dict[str, Any]:
-    try:
-        header = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: the header before the first '--- role' line is not valid YAML: {exc}") from None
-    if not isinstance(header, dict):
-        raise ConfigError(f"{where}: the header must be 'key: value' lines")
-    unknown = set(header) - HEADER_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown header keys {sorted(unknown)}; known: {sorted(HEADER_KEYS)}")
-    return header
+    return PromptFile(where, header, sections, placeholders)
 
 
 def placeholder_names(body: str, where: str) -> list[str]:

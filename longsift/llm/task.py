@@ -45,10 +45,10 @@ class PromptTask:
 
     @classmethod
     def packaged(cls, name: str, *, parser: Parser | None = None, fields: Fields | None = None) -> PromptTask:
-        """A prompt shipped in longsift/prompts/NAME.prompt."""
-        resource = resources.files("longsift").joinpath("prompts", f"{name}.prompt")
+        """A prompt shipped in longsift/prompts/NAME.toml."""
+        resource = resources.files("longsift").joinpath("prompts", f"{name}.toml")
         if not resource.is_file():
-            raise ConfigError(f"no packaged prompt {name!r} (looked for longsift/prompts/{name}.prompt)")
+            raise ConfigError(f"no packaged prompt {name!r} (looked for longsift/prompts/{name}.toml)")
         with resources.as_file(resource) as path:
             return cls.from_file(path, parser=parser, fields=fields)
 
