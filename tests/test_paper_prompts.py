@@ -1,0 +1,200 @@
+"""The packaged prompts, byte for byte as the paper's scripts built them: what the local server received against a
+transcription of each script's prompt function (tml-epfl/long-is-more-for-alignment: refinement/
+refine_responses.py gen_prompt_no_input / gen_prompt_input; evaluation/evaluation_gpt4.py and
+evaluation_palm2.py gen_prompt with their question lookup), restated here from the scripts' text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from longsift.evalsets import load_eval_set
+from longsift.judge.pairwise import judge_pairwise
+from longsift.llm.server import LocalChatServer
+from longsift.llm.settings import LLMSettings
+from longsift.records import Example, Generation
+from longsift.refine import refine
+
+# ---- refinement/refine_responses.py ----------------------------------------------------------------------------
+
+REFINE_ASK_2 = (
+    "2. Based on the reason you provided, please generate a better answer while preserving the same content. To "
+    "achieve that, you may want to adjust the level of details, add bullet points, or use comprehensive words, etc. "
+    "The answer should be in the format of [Better Answer] your answer [End] \n"
+)
+REFINE_LENSES = "Analyse based on the Helpfulness, Relevance, Accuracy, Level of Details, and Structure. \n"
+
+
+def gen_prompt_no_input(ins: str, outp: str) -> tuple[str, str]:
+    sys_prompt = (
+        "You are a helpful, precise but picky assistant for checking the quality of the answer to a given instruction."
+    )
+    template = (
+        "[Instruction]\n{ins}\n\n[The Start of Answer]\n{outp}\n\n[The End of Answer]\n\n[System]\n{criteria}\n\n"
+    )
+    criteria = (
+        "We would like you to answer several questions related to the quality of the answer to the given instruction. \n"
+        + "1. Why this answer is not good for the given instruction? " + REFINE_LENSES + REFINE_ASK_2
+    )  # fmt: skip
+    return sys_prompt, template.format(ins=ins, outp=outp, criteria=criteria)
+
+
+def gen_prompt_input(ins: str, inp: str, outp: str) -> tuple[str, str]:
+    sys_prompt = (
+        "You are a helpful and precise assistant for checking the quality of the answer to a given instruction and its input."
+    )  # fmt: skip
+    template = (
+        "[Instruction]\n{ins}\n\n[The Start of Input]\n{inp}\n\n[The End of Input]\n\n[The Start of Answer]\n{outp}\n\n"
+        "[The End of Answer]\n\n[System]\n{criteria}\n\n"
+    )
+    criteria = (
+        "We would like you to answer several questions related to the quality of the answer to the given instruction "
+        "and corresponding input. \n" + "1. Why this answer is not good for the given instruction and corresponding "
+        "input? " + REFINE_LENSES + REFINE_ASK_2
+    )  # fmt: skip
+    return sys_prompt, template.format(ins=ins, inp=inp, outp=outp, criteria=criteria)
+
+
+def script_refine_messages(row: dict[str, str]) -> list[dict[str, str]]:
+    """The script's message for one Alpaca row (no truncation: these rows are short)."""
+    ins, outp = row["instruction"].strip(), row["output"].strip()
+    inp = row["input"].strip() if "input" in row else ""
+    system, user = gen_prompt_no_input(ins, outp) if inp == "" else gen_prompt_input(ins, inp, outp)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+REFINE_ROWS = [
+    {"instruction": "Name a primary colour. ", "input": "", "output": " Red is one.\n"},
+    {"instruction": "Translate to French.", "input": "  Good morning {friend}\n", "output": "Bonjour {name}"},
+    {"instruction": "\tList two {x} items\n", "input": "", "output": "1. a\n2. b\n\n"},
+    {"instruction": "Sum: {0}+{1}", "input": "2 and 3", "output": "5 \r\n"},
+]
+
+
+def test_refine_prompts_are_the_scripts_byte_for_byte(tmp_path: Path) -> None:
+    records = [Example.from_alpaca(r["instruction"], r["input"], r["output"], id=f"r{i}", row=i)
+               for i, r in enumerate(REFINE_ROWS)]  # fmt: skip
+    with LocalChatServer(lambda r: "[Better Answer] x [End]") as server:
+        refine(records, LLMSettings(model="m", base_url=server.base_url, progress=False, cache=tmp_path / "c.sqlite"))
+        received = sorted((e.request.messages for e in server.log), key=lambda m: m[1]["content"])
+        bodies = [e.request.body for e in server.log]
+    expected = sorted((script_refine_messages(r) for r in REFINE_ROWS), key=lambda m: m[1]["content"])
+    assert received == expected
+    assert all(b["temperature"] == 0 and b["top_p"] == 1.0 for b in bodies)
+    assert all(m[1]["content"].endswith("[Better Answer] your answer [End] \n\n\n") for m in received)
+
+
+# ---- evaluation/evaluation_gpt4.py and evaluation_palm2.py -------------------------------------------------------
+
+JUDGE_CRITERIA = (
+    "We would like to request your feedback on the performance of two AI assistants in response to the user question "
+    "displayed above.\nPlease rate the helpfulness, relevance, accuracy, level of details of their responses. Each "
+    "assistant receives an overall score on a scale of 1 to 10, where a higher score indicates better overall "
+    "performance.\nPlease first output a single line containing only two values indicating the scores for Assistant "
+    "1 and 2, respectively. The two scores are separated by a space. In the subsequent line, please provide a "
+    "comprehensive explanation of your evaluation, avoiding any potential bias and ensuring that the order in which "
+    "the responses were presented does not affect your judgment."
+)
+JUDGE_TEMPLATE = (
+    "[Question]\n{question}\n\n[The Start of Assistant 1's Answer]\n{answer_1}\n\n[The End of Assistant 1's Answer]"
+    "\n\n[The Start of Assistant 2's Answer]\n{answer_2}\n\n[The End of Assistant 2's Answer]\n\n[System]\n{criteria}"
+    "\n\n"
+)
+PROMPT_KEYS = {"vicuna": "text", "koala": "prompt", "sinstruct": "instruction", "wizardlm": "Instruction",
+               "lima": "conversations"}  # fmt: skip
+FILES = {"koala": "koala_test_set.jsonl", "sinstruct": "sinstruct_test_set.jsonl", "vicuna": "vicuna_test_set.jsonl",
+         "wizardlm": "wizardlm_test_set.jsonl", "lima": "lima_test.jsonl"}  # fmt: skip
+
+
+def script_question(eval_set: str, row: dict) -> object:  # type: ignore[type-arg]
+    """main()'s `ques`: the prompt key's value, a list for LIMA; Self-Instruct adds its non-empty input."""
+    instruction = row[PROMPT_KEYS[eval_set]]
+    if eval_set == "sinstruct" and row["instances"][0]["input"] != "":
+        return "{instruction} Input: {input}".format(instruction=instruction, input=row["instances"][0]["input"])
+    return instruction
+
+
+def gpt4_messages(question: object, ans1: str, ans2: str) -> list[dict[str, str]]:
+    sys_prompt = "You are a helpful and precise assistant for checking the quality of the answer."
+    prompt = JUDGE_TEMPLATE.format(question=question, answer_1=ans1, answer_2=ans2, criteria=JUDGE_CRITERIA)
+    return [{"role": "system", "content": sys_prompt}, {"role": "user", "content": prompt}]
+
+
+def palm2_messages(question: object, ans1: str, ans2: str) -> list[dict[str, str]]:
+    sys_prompt = "You are a helpful and precise assistant for checking the quality of the answer. "
+    prompt = JUDGE_TEMPLATE.format(question=question, answer_1=ans1, answer_2=ans2, criteria=JUDGE_CRITERIA)
+    return [{"role": "user", "content": sys_prompt + prompt}]
+
+
+def picked_rows(data_dir: Path) -> dict[str, list[tuple[int, dict]]]:  # type: ignore[type-arg]
+    """Two rows per test set, plus LIMA rows whose text holds a quote or a newline (Python prints those lists
+    differently), and Self-Instruct rows with and without an input."""
+    picked = {}
+    for eval_set, name in FILES.items():
+        rows = [json.loads(line) for line in (data_dir / "test" / name).read_text(encoding="utf-8").splitlines()]
+        chosen = [0, 1]
+        if eval_set == "lima":
+            chosen += [
+                next(i for i, r in enumerate(rows) if "'" in r["conversations"][0] and '"' not in r["conversations"][0])
+            ]
+            chosen += [
+                next(i for i, r in enumerate(rows) if "'" in r["conversations"][0] and '"' in r["conversations"][0])
+            ]
+            chosen += [next(i for i, r in enumerate(rows) if "\n" in r["conversations"][0])]
+        if eval_set == "sinstruct":
+            chosen += [next(i for i, r in enumerate(rows) if r["instances"][0]["input"] == "")]
+            chosen += [next(i for i, r in enumerate(rows) if r["instances"][0]["input"] != "")]
+        picked[eval_set] = [(i, rows[i]) for i in sorted(set(chosen))]
+    return picked
+
+
+def answers(model: str, eval_set: str, row: int) -> str:
+    return f" {model} says {{braces}} about {eval_set} {row}\n\n" if model == "alpha" else f"{model}: {eval_set}/{row}"
+
+
+@pytest.fixture
+def generation_files(data_dir: Path, tmp_path: Path) -> tuple[Path, Path, dict]:  # type: ignore[type-arg]
+    picked = picked_rows(data_dir)
+    prompts = {p.id: p for p in load_eval_set("pairwise", data_dir)}
+    paths = []
+    for model in ("alpha", "beta"):
+        rows = []
+        for eval_set, chosen in picked.items():
+            for i, _ in chosen:
+                prompt = prompts[f"{eval_set}_{i}"]
+                rows.append(Generation(prompt.id, eval_set, model, prompt.turns, (answers(model, eval_set, i),),
+                                       dict(prompt.metadata)))  # fmt: skip
+        path = tmp_path / f"{model}.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(g.to_dict()) + b"\n" for g in rows))
+        paths.append(path)
+    return paths[0], paths[1], picked
+
+
+def expected_judge_messages(picked: dict, build, lima_as_list: bool) -> list:  # type: ignore[no-untyped-def,type-arg]
+    out = []
+    for eval_set, chosen in picked.items():
+        for i, row in chosen:
+            question = script_question(eval_set, row)
+            if eval_set == "lima" and not lima_as_list:
+                question = row["conversations"][0]
+            a, b = answers("alpha", eval_set, i), answers("beta", eval_set, i)
+            out += [build(question, a, b), build(question, b, a)]
+    return sorted(out, key=lambda messages: messages[-1]["content"])
+
+
+@pytest.mark.parametrize(("template", "build"), [("paper", gpt4_messages), ("paper-palm2", palm2_messages)])
+@pytest.mark.parametrize("compat", ["paper", None])
+def test_judge_prompts_are_the_scripts_byte_for_byte(generation_files, tmp_path: Path, template, build, compat) -> None:  # type: ignore[no-untyped-def]
+    a, b, picked = generation_files
+    with LocalChatServer(lambda r: "8 9\nok") as server:
+        settings = LLMSettings(model="m", base_url=server.base_url, progress=False, cache=tmp_path / "c.sqlite")
+        judge_pairwise(a, b, tmp_path / "out", template=template, llm=settings, compat=compat)
+        received = sorted((e.request.messages for e in server.log), key=lambda messages: messages[-1]["content"])
+        bodies = [e.request.body for e in server.log]
+    assert received == expected_judge_messages(picked, build, lima_as_list=compat == "paper")
+    assert all((b["temperature"], b["top_p"], b["max_tokens"]) == (0.0, 1.0, 256) for b in bodies)
+    lima = [m for m in received if "[Question]\n['" in m[-1]["content"] or '[Question]\n["' in m[-1]["content"]]
+    assert len(lima) == (2 * len(picked["lima"]) if compat == "paper" else 0)
