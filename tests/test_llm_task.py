@@ -103,7 +103,8 @@ def test_prompt_file_parser_names_and_sampling_are_checked():
     with pytest.raises(UnknownNameError, match="Did you mean 'number'"):
         PromptTask.from_prompt(parse_prompt_text('parser = "numbr"\n[prompt]\nuser = "hi"\n'))
     with pytest.raises(ConfigError, match="bad sampling"):
-        PromptTask.from_prompt(parse_prompt_text('parser = "text"\nsampling = {temprature = 1}\n[prompt]\nuser = "hi"\n'))
+        bad_sampling = 'parser = "text"\nsampling = {temprature = 1}\n[prompt]\nuser = "hi"\n'
+        PromptTask.from_prompt(parse_prompt_text(bad_sampling))
     with pytest.raises(ConfigError, match="no parser"):
         PromptTask.from_prompt(parse_prompt_text('[prompt]\nuser = "hi"\n'))
     custom = PromptTask.from_prompt(parse_prompt_text('[prompt]\nuser = "hi"\n'), parser=str.upper)

@@ -36,16 +36,17 @@ def gen_prompt_no_input(ins: str, outp: str) -> tuple[str, str]:
         "[Instruction]\n{ins}\n\n[The Start of Answer]\n{outp}\n\n[The End of Answer]\n\n[System]\n{criteria}\n\n"
     )
     criteria = (
-        "We would like you to answer several questions related to the quality of the answer to the given instruction. \n"
-        + "1. Why this answer is not good for the given instruction? " + REFINE_LENSES + REFINE_ASK_2
+        "We would like you to answer several questions related to the quality of the answer to the given "
+        "instruction. \n" + "1. Why this answer is not good for the given instruction? " + REFINE_LENSES + REFINE_ASK_2
     )  # fmt: skip
     return sys_prompt, template.format(ins=ins, outp=outp, criteria=criteria)
 
 
 def gen_prompt_input(ins: str, inp: str, outp: str) -> tuple[str, str]:
     sys_prompt = (
-        "You are a helpful and precise assistant for checking the quality of the answer to a given instruction and its input."
-    )  # fmt: skip
+        "You are a helpful and precise assistant for checking the quality of the answer to a given instruction and "
+        "its input."
+    )
     template = (
         "[Instruction]\n{ins}\n\n[The Start of Input]\n{inp}\n\n[The End of Input]\n\n[The Start of Answer]\n{outp}\n\n"
         "[The End of Answer]\n\n[System]\n{criteria}\n\n"

@@ -347,7 +347,8 @@ def test_cli_dry_run_sends_nothing(cli, pool_sample: Path, tmp_path: Path) -> No
 
 def test_cli_user_prompt_file_and_score(cli, pool_sample: Path, tmp_path: Path) -> None:
     prompt = tmp_path / "strict.toml"
-    prompt.write_text('name = "strict"\n[prompt]\nuser = """Rate strictly: {instruction}\nAnswer: {output}\nScore first."""\n')
+    user = "Rate strictly: {instruction}\nAnswer: {output}\nScore first."
+    prompt.write_text(f'name = "strict"\n[prompt]\nuser = """{user}"""\n')
     out = tmp_path / "scored.jsonl"
 
     def respond(request: ServedRequest) -> str:
