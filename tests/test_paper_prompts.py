@@ -59,10 +59,11 @@ def gen_prompt_input(ins: str, inp: str, outp: str) -> tuple[str, str]:
     return sys_prompt, template.format(ins=ins, inp=inp, outp=outp, criteria=criteria)
 
 
-def script_refine_messages(row: dict[str, str]) -> list[dict[str, str]]:
-    """The script's message for one Alpaca row (no truncation: these rows are short)."""
+def script_refine_messages(row: dict[str, str], cut_output: str | None = None) -> list[dict[str, str]]:
+    """The script's message for one Alpaca row; `cut_output`: the output after the script's cut (not re-stripped)."""
     ins, outp = row["instruction"].strip(), row["output"].strip()
     inp = row["input"].strip() if "input" in row else ""
+    outp = outp if cut_output is None else cut_output
     system, user = gen_prompt_no_input(ins, outp) if inp == "" else gen_prompt_input(ins, inp, outp)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -199,3 +200,48 @@ def test_judge_prompts_are_the_scripts_byte_for_byte(generation_files, tmp_path:
     assert all((b["temperature"], b["top_p"], b["max_tokens"]) == (0.0, 1.0, 256) for b in bodies)
     lima = [m for m in received if "[Question]\n['" in m[-1]["content"] or '[Question]\n["' in m[-1]["content"]]
     assert len(lima) == (2 * len(picked["lima"]) if compat == "paper" else 0)
+
+
+# ---- refine_responses.py's cut: n - budget characters off the output when instruction+input+output is over ------
+
+
+def script_cut(tokenizer, row: dict[str, str], budget: int) -> str:  # type: ignore[no-untyped-def]
+    """The script's `if input_ids.shape[1] > 2048: output_i = output_i[:-gap]`, with `budget` for 2048."""
+    ins, outp = row["instruction"].strip(), row["output"].strip()
+    inp = row["input"].strip() if "input" in row else ""
+    n = tokenizer(ins + inp + outp, return_tensors="pt")["input_ids"].shape[1]
+    return outp[: -(n - budget)] if n > budget else outp
+
+
+def test_compat_paper_cuts_answers_in_characters_as_the_script(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from longsift.tiny import build_tiny_tokenizer
+
+    words = ["the", "answer", "keeps", "going", "with", "more", "words", "about", "colours", "and", "numbers"]
+    texts = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
+    build_tiny_tokenizer(texts * 20, vocab_size=300).save_pretrained(tmp_path / "tok")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    rows = [
+        {"instruction": "Describe colours.", "input": "", "output": " ".join(words * 12)},
+        {"instruction": "Count.", "input": "numbers please", "output": " ".join(words * 30) + " end"},
+        {"instruction": "Short.", "input": "", "output": "the answer"},
+    ]
+    records = [Example.from_alpaca(r["instruction"], r["input"], r["output"], id=f"r{i}", row=i)
+               for i, r in enumerate(rows)]  # fmt: skip
+    shown = {}
+    for compat in ("paper", None):
+        with LocalChatServer(lambda r: "[Better Answer] x [End]") as server:
+            settings = LLMSettings(model="m", base_url=server.base_url, progress=False, tokenizer=str(tmp_path / "tok"),
+                                   cache=tmp_path / f"{compat}.sqlite")  # fmt: skip
+            result = refine(records, settings, max_prompt_tokens=40, compat=compat)
+            shown[compat] = {e.request.messages[1]["content"].split("\n", 2)[1]: e.request.messages for e in server.log}
+        if compat == "paper":
+            assert result.report.truncated == 2
+            assert [r.metadata.get("refine_truncated", False) for r in result.records] == [True, True, False]
+    for row in rows:
+        expected = script_refine_messages(row, cut_output=script_cut(tokenizer, row, 40))
+        assert shown["paper"][row["instruction"]] == expected
+    # the corrected cut keeps the whole prompt within the budget instead: a much shorter answer
+    long_row = rows[0]["instruction"]
+    assert len(shown[None][long_row][1]["content"]) < len(shown["paper"][long_row][1]["content"])

@@ -72,6 +72,7 @@ MAX_PROMPT_TOKENS = typer.Option(2048, "--max-prompt-tokens", help="Cut the answ
 CHARS_PER_TOKEN = typer.Option(3.0, "--chars-per-token", help="Token estimate without --tokenizer (conservative).")
 MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit (default: the prompt file's).")
 RESAMPLE = typer.Option(0, "--resample", help="New samples for a reply that does not parse (0: none).")
+COMPAT = typer.Option(None, "--compat", help="paper: cut answers in characters as the paper's script did.")
 MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
 
 
@@ -87,6 +88,7 @@ def refine(
     max_tokens: int | None = MAX_TOKENS,
     resample: int = RESAMPLE,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    compat: str | None = COMPAT,
     *,
     llm: LLMSettings,
 ) -> None:
@@ -97,7 +99,7 @@ def refine(
     stream = open_source(source, input_format, output, max_record_bytes)
     result = run_refine(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
-        max_tokens=max_tokens, resample=resample, output=output,
+        max_tokens=max_tokens, resample=resample, output=output, compat=compat,
     )  # fmt: skip
     _finish("refine", stream, result, output, fmt)
 

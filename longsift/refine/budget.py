@@ -51,3 +51,13 @@ def fit_answer(answer: str, measure: Callable[[str], int], counter: TokenCounter
             return Fitted(cut, tokens, truncated=True)
         room -= max(1, tokens - budget)
     return None
+
+
+def paper_char_cut(instruction: str, input_text: str, answer: str, counter: TokenCounter, budget: int) -> str:
+    """`--compat paper`: refine_responses.py's cut. It counted instruction + input + output (stripped, joined with
+    nothing) with the Llama-2 tokenizer as called by default (BOS included) and, over 2048 tokens, dropped
+    `n - 2048` *characters* from the end of the output (`output_i[:-gap]`); without a tokenizer, the estimate."""
+    whole = instruction + input_text + answer
+    tokenizer = counter.tokenizer
+    n = len(tokenizer(whole)["input_ids"]) if tokenizer is not None else counter.count(whole)
+    return answer[: -(n - budget)] if n > budget else answer

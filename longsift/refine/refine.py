@@ -28,14 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longsift.errors import ConfigError
 from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask
+from longsift.llm.tokens import TokenCounter
 from longsift.records import Example
 from longsift.refine import passes
 from longsift.refine.better_answer import parse_better_answer
-from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
+from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS, paper_char_cut
 from longsift.refine.fields import Failure, prompt_fields
 
 PROMPT = "refine-paper"
@@ -111,31 +113,56 @@ def refine(
     max_tokens: int | None = None,
     resample: int = 0,
     output: str | Path | None = None,
+    compat: str | None = None,
 ) -> RefineResult:
     """Refine every record's last answer. `settings.tokenizer` counts tokens (else `chars_per_token`);
     `max_tokens` overrides the prompt's completion limit; `resample` gives unparseable replies new samples;
-    `output` places the default cache beside it; `settings.dry_run` only estimates the cost."""
+    `output` places the default cache beside it; `settings.dry_run` only estimates the cost;
+    `compat="paper"` cuts answers in characters as the paper's script did (see budget.paper_char_cut)."""
     records = list(records)
     plain, with_input = load_prompts(prompt, max_tokens)
-    variants = [(with_input if values["input"] else plain, values) for values in map(prompt_fields, records)]
-    done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=max_prompt_tokens,
+    values_list = uncut = [prompt_fields(record) for record in records]
+    paper_cuts = 0
+    if compat == "paper" and max_prompt_tokens is not None:
+        values_list, paper_cuts = _paper_cut(uncut, settings, chars_per_token, max_prompt_tokens)
+    elif compat not in (None, "paper"):
+        raise ConfigError(f"unknown --compat {compat!r}; known: paper")
+    variants = [(with_input if values["input"] else plain, values) for values in values_list]
+    budget = None if compat == "paper" else max_prompt_tokens
+    done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=budget,
                       resample=resample, output=output, description="refine")  # fmt: skip
     report = RefineReport(total=len(records), token_basis=done.token_basis, max_prompt_tokens=max_prompt_tokens)
     report.truncated, report.over_budget = passes.cut_counts(done.prepared)
+    report.truncated += paper_cuts
     if done.dry_run is not None:
         return RefineResult([], report, done.dry_run)
     report.rounds = done.rounds
     refined = [
-        _apply(record, item, outcome, report)
-        for record, item, outcome in zip(records, done.prepared, done.outcomes, strict=True)
+        _apply(record, item, outcome, report, cut_in_chars=cut["answer"] != whole["answer"])
+        for record, item, outcome, cut, whole in zip(
+            records, done.prepared, done.outcomes, values_list, uncut, strict=True
+        )  # fmt: skip
     ]
     return RefineResult(refined, report)
 
 
-def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: RefineReport) -> Example:
+def _paper_cut(
+    values_list: list[dict[str, Any]], settings: LLMSettings, chars_per_token: float, budget: int
+) -> tuple[list[dict[str, Any]], int]:
+    counter = TokenCounter.load(settings.tokenizer, chars_per_token)
+    cut = []
+    for values in values_list:
+        answer = paper_char_cut(values["instruction"], values["input"], values["answer"], counter, budget)
+        cut.append({**values, "answer": answer, "output": answer})
+    return cut, sum(c["answer"] != v["answer"] for c, v in zip(cut, values_list, strict=True))
+
+
+def _apply(
+    record: Example, item: passes.Prepared, outcome: passes.Outcome, report: RefineReport, cut_in_chars: bool = False
+) -> Example:
     original = record.responses[-1]
     extra: dict[str, Any] = {"original_response": original}
-    if item.truncated:
+    if item.truncated or cut_in_chars:
         extra["refine_truncated"] = True
     if not outcome.ok:
         report.counts["failed"] += 1
