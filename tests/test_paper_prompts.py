@@ -244,3 +244,44 @@ def test_compat_paper_cuts_answers_in_characters_as_the_script(tmp_path: Path) -
         assert shown["paper"][row["instruction"]] == expected
     # the corrected budget counts the whole rendered prompt: at 40 tokens the template alone is over, nothing is sent
     assert shown[None] == {}
+
+
+# ---- generation/generate_test.py ------------------------------------------------------------------------------
+
+
+def generate_test_prompt(eval_set: str, row: dict) -> str:  # type: ignore[type-arg]
+    """generate_test.py's `input_data` for one test-set line (col[i] is the set's prompt key)."""
+    value = row[PROMPT_KEYS[eval_set]]
+    if eval_set == "sinstruct" and row["instances"][0]["input"] != "":
+        return (
+            "Below is an instruction that describes a task, paired with an input that provides further context. "
+            "Write a response that appropriately completes the request.\r\n\r\n"
+            f"### Instruction:\r\n{value}\r\n\r\n### Input:\n{row['instances'][0]['input']}\r\n\r\n### Response:"
+        )
+    return (
+        "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+        f"\r\n\r\n### Instruction:\r\n{value}\r\n\r\n### Response:"
+    )
+
+
+def test_compat_paper_generation_prompts_are_generate_test_pys(data_dir: Path, tmp_path: Path) -> None:
+    from longsift.generate import as_paper_asked, generate
+    from longsift.templates import Conversation, get_template
+    from longsift.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "m", ["a b c d e f g"] * 50, vocab_size=64, hidden_size=16,
+                             intermediate_size=32, num_layers=1, num_heads=2)  # fmt: skip
+    from transformers import AutoTokenizer
+
+    template = get_template("paper-generation", AutoTokenizer.from_pretrained(model))
+    prompts = {p.id: p for p in load_eval_set("pairwise", data_dir)}
+    for eval_set, chosen in picked_rows(data_dir).items():
+        for i, row in chosen:
+            asked = as_paper_asked(prompts[f"{eval_set}_{i}"])
+            assert template.prompt(Conversation.from_prompt(asked)) == generate_test_prompt(eval_set, row), asked.id
+    generations = generate(model, "lima,koala", data_dir=data_dir, limit=2, max_new_tokens=2, compat="paper")
+    lima_rows = [json.loads(line) for line in (data_dir / "test" / "lima_test.jsonl").read_text().splitlines()[:2]]
+    lima = [g for g in generations if g.eval_set == "lima"]
+    assert [g.turns[0] for g in lima] == [str(r["conversations"]) for r in lima_rows]
+    assert all(g.metadata["compat"] == "paper" and g.metadata["original_turns"] for g in lima)
+    assert {g.metadata["generation"]["template"] for g in generations} == {"paper-generation"}

@@ -33,6 +33,7 @@ def generate(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the model repo's own code."),
     alpacaeval: Path | None = typer.Option(None, help="Also write AlpacaEval model_outputs.json here."),
     mtbench: Path | None = typer.Option(None, help="Also write a FastChat MT-Bench answer file here."),
+    compat: str | None = typer.Option(None, help="paper: the paper's generation prompt (CRLF Alpaca, LIMA as a list)."),
 ) -> None:
     """Answer an eval set with a model; one Generation record per prompt."""
     from longsift.generate import generate as run_generate
@@ -44,7 +45,7 @@ def generate(
             model, eval_set, output, max_new_tokens=max_new_tokens, batch_size=batch_size,
             batch_tokens=batch_tokens, template=template, backend=backend, data_dir=data_dir, limit=limit,
             model_name=model_name, temperature=temperature, top_p=top_p, seed=seed, dtype=dtype,
-            trust_remote_code=trust_remote_code, alpacaeval=alpacaeval, mtbench=mtbench,
+            trust_remote_code=trust_remote_code, alpacaeval=alpacaeval, mtbench=mtbench, compat=compat,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     finishes = [f for g in generations for f in g.metadata["generation"]["finish_reasons"]]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from longsift.evalsets import load_eval_set
+from longsift.errors import ConfigError
+from longsift.evalsets import load_eval_set, paper_question
 from longsift.generate.base import Backend, Completion, SamplingOptions
 from longsift.generations import (
     append_generation,
@@ -58,9 +59,16 @@ def generate(
     alpacaeval: str | Path | None = None,
     mtbench: str | Path | None = None,
     progress: Progress | None = None,
+    compat: str | None = None,
 ) -> list[Generation]:
-    """Generate for a built-in eval set (or several, comma-separated, or a data file); `limit` caps each set."""
+    """Generate for a built-in eval set (or several, comma-separated, or a data file); `limit` caps each set.
+    `compat="paper"`: the paper's generation prompt (template paper-generation unless `template` says otherwise)
+    and LIMA's question as generate_test.py formatted it (longsift.evalsets.paper_question)."""
     prompts = first_per_set(load_eval_set(eval_set, data_dir), limit)
+    if compat == "paper":
+        prompts, template = [as_paper_asked(p) for p in prompts], template or "paper-generation"
+    elif compat is not None:
+        raise ConfigError(f"unknown --compat {compat!r}; known: paper")
     options = SamplingOptions(max_new_tokens, temperature, top_p, batch_size, seed, batch_tokens)
     engine = BACKENDS.get(backend)(str(model), template=template, dtype=dtype, trust_remote_code=trust_remote_code)
     name = model_name or Path(str(model).rstrip("/")).name
@@ -73,6 +81,15 @@ def generate(
     if mtbench is not None:
         write_mtbench_answers([g for g in generations if g.eval_set == "mtbench"], mtbench, name)
     return generations
+
+
+def as_paper_asked(prompt: EvalPrompt) -> EvalPrompt:
+    """The prompt as the paper's script put it in its template; the original turns stay in metadata."""
+    question = paper_question(prompt.eval_set, prompt.turns)
+    if question == prompt.turns[0]:
+        return prompt
+    meta = {**prompt.metadata, "compat": "paper", "original_turns": list(prompt.turns)}
+    return replace(prompt, turns=(question,), metadata=meta)
 
 
 def first_per_set(prompts: list[EvalPrompt], limit: int | None) -> list[EvalPrompt]:

@@ -56,7 +56,7 @@ def judge_question(generation: Generation, compat: str | None = None) -> str:
     instruction, given = generation.metadata.get("instruction"), generation.metadata.get("input")
     if instruction and given:
         return f"{instruction} Input: {given}"
-    if compat == "paper":
+    if compat == "paper" and generation.metadata.get("compat") != "paper":  # else generated as the paper asked
         return paper_question(generation.eval_set, generation.turns)
     return generation.instruction
 

@@ -39,7 +39,7 @@ OPTIONS: dict[str, set[str]] = {
         "format",
     },
     "tiny-model": {"texts_from", "vocab_size", "seed", "limit"},
-    "refine": {"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens"},
+    "refine": {"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens", "compat"},
     "score": {"input", "name", "llm", "prompt", "max_prompt_tokens", "max_tokens"},
     "train": {"data", "name", "model", "tiny", "recipe", "overrides"},
     "generate": {
@@ -53,8 +53,9 @@ OPTIONS: dict[str, set[str]] = {
         "template",
         "temperature",
         "seed",
+        "compat",
     },
-    "judge": {"a", "b", "template", "llm", "resample", "max_tokens"},
+    "judge": {"a", "b", "template", "llm", "resample", "max_tokens", "parse", "compat"},
     "mtbench": {"answers", "llm", "reference", "max_tokens"},
     "alpacaeval": {"annotations", "model", "difficulty"},
     "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
@@ -131,7 +132,7 @@ def refine_step(context: StageContext) -> dict[str, str]:
     result = refine(
         records, llm_settings(context), prompt=context.option("prompt"),
         max_prompt_tokens=context.option("max_prompt_tokens", 2048), max_tokens=context.option("max_tokens"),
-        chars_per_token=context.option("chars_per_token", 3.0),
+        chars_per_token=context.option("chars_per_token", 3.0), compat=context.option("compat"),
     )  # fmt: skip
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
@@ -175,7 +176,7 @@ def generate_step(context: StageContext) -> dict[str, str]:
         limit=context.option("limit"), max_new_tokens=context.option("max_new_tokens", 512),
         batch_size=context.option("batch_size", 16), backend=context.option("backend", "transformers"),
         template=context.option("template"), temperature=context.option("temperature", 0.0),
-        seed=context.option("seed", context.recipe.seed), data_dir=context.data_dir,
+        seed=context.option("seed", context.recipe.seed), data_dir=context.data_dir, compat=context.option("compat"),
     )  # fmt: skip
     return {"output": str(out)}
 
@@ -188,9 +189,12 @@ def judge_step(context: StageContext) -> dict[str, str]:
     a, b = Path(context.require("a")), Path(context.require("b"))
     model_a, model_b = (next(iter_generations(path)).model for path in (a, b))
     out = layout.judge_dir(context.run_dir, model_a, model_b)
+    if context.option("compat"):  # its own folder, beside the corrected judging of the same pair
+        out = out.with_name(f"{out.name}.{context.option('compat')}")
     judge_pairwise(
         a, b, out, template=context.option("template", "paper"), llm=llm_settings(context),
         resample=context.option("resample", 0), max_tokens=context.option("max_tokens"),
+        parse=context.option("parse"), compat=context.option("compat"),
     )  # fmt: skip
     return {"output": str(out)}
 
