@@ -217,3 +217,33 @@ def test_cli_parse_paper_and_the_template_without_a_paper_reading(cli, files, tm
     assert "paper reading: judged 29 of 29 prompts (0 failed)" in done.stdout
     assert bad.returncode == 2 and "has no paper reading" in bad.stderr and "Traceback" not in bad.stderr
     assert wrong.returncode == 2 and "unknown --parse 'lenient'" in wrong.stderr
+
+
+def test_report_shows_both_readings_and_the_difference_per_test_set(files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from longsift import layout
+    from longsift.report import report
+
+    a, b = files
+    run = tmp_path / "run"
+    with LocalChatServer(respond) as server:
+        for compat in (None, "paper"):
+            out = layout.judge_dir(run, "alpha", "beta")
+            out = out.with_name(f"{out.name}.paper") if compat else out
+            judge_pairwise(a, b, out, llm=settings(server, tmp_path), compat=compat)
+    report(run)
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "Paper reading vs strict reading" in html
+    for folder in ("alpha__vs__beta", "alpha__vs__beta.paper"):
+        summary = orjson.loads((run / "judge" / folder / "summary.json").read_bytes())
+        assert summary["parse"] == ("paper" if folder.endswith(".paper") else "strict")
+        block = html.split(f'data-folder="{folder}"', 1)[1].split("</table>", 1)[0]
+        for eval_set in SETS:
+            row = block.split(f"<td>{eval_set}</td>", 1)[1].split("</tr>", 1)[0]
+            cells = re.findall(r"<td>([^<]*)</td>", row)
+            strict, paper = (
+                summary["readings"]["strict"]["paper"][eval_set],
+                summary["readings"]["paper"]["paper"][eval_set],
+            )
+            assert cells[1:5] == [str(strict[k]) for k in ("win", "tie", "lose", "failed")]
+            assert cells[5:9] == [str(paper[k]) for k in ("win", "tie", "lose", "failed")]
+            assert cells[9].startswith(f"{paper['win'] - strict['win']:+d}")

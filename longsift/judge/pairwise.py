@@ -14,7 +14,7 @@ chosen one (`parse`) gives judgments.jsonl and the policy tables of summary.json
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ def reread(result: Any, parser: PairParser) -> Any:
         return replace(result, status="parse_failed", value=None, error=str(exc))
 
 
-def readings_block(by_reading: dict[str, Sequence[Judgment]]) -> dict[str, dict[str, Any]]:
+def readings_block(by_reading: Mapping[str, Sequence[Judgment]]) -> dict[str, dict[str, Any]]:
     """summary.json's `readings`: per reading the policy tables, as the top level gives them for the chosen one."""
     block = {}
     for reading, judgments in by_reading.items():

@@ -9,6 +9,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
+from longsift import layout
+from longsift.errors import DataError
 from longsift.report import plots
 from longsift.report.collect import Comparison, RunData
 from longsift.report.markup import Html, absent, image, join, number, pct, pre_json, table, tag
@@ -70,7 +72,59 @@ def judging(data: RunData) -> Html:
             tag("div", outcome_table(comparison, index), class_="scroll"),
             image(plots.outcome_bars(comparison.tables), f"win/tie/lose per test set, {comparison.title}"),
         ]  # fmt: skip
+    body.append(readings(data))
     return section("judging", "Pairwise judging", body)
+
+
+# --- the paper's reading of the same replies beside the strict one (summary.json `readings`) ------------------
+
+READING_COUNTS = ("win", "tie", "lose", "failed")
+
+
+def readings(data: RunData) -> Html:
+    """Per judge folder whose summary.json holds both readings: the paper policy's counts under each, and the
+    difference (paper reading minus strict) per test set."""
+    blocks = []
+    for folder in layout.judge_dirs(data.run_dir):
+        try:
+            summary = layout.read_json(folder / layout.SUMMARY) if (folder / layout.SUMMARY).is_file() else None
+        except DataError:
+            continue  # collect() already notes an unreadable summary
+        found = summary.get("readings") if isinstance(summary, dict) else None
+        if isinstance(found, dict) and {"paper", "strict"} <= set(found):
+            blocks.append(readings_table(folder.name, summary, found))
+    if not blocks:
+        return Html("")
+    lead = tag("p", [
+        "The same judge replies read two ways, counted by the paper policy. ", tag("em", "strict"), ": longsift's "
+        "reader, an unreadable reply is a failure. ", tag("em", "paper"), ": the paper's parse_score and "
+        "result_graph.py (int() of both scores; an unreadable reply is [-1, -1], a tie for that order). "
+        "Δ = paper − strict, in prompts and in points of all prompts.",
+    ], class_="lead")  # fmt: skip
+    return tag("div", [tag("h3", "Paper reading vs strict reading"), lead, *blocks], id="readings")
+
+
+def readings_table(folder: str, summary: Mapping[str, Any], found: Mapping[str, Any]) -> Html:
+    strict, paper = found["strict"].get("paper") or {}, found["paper"].get("paper") or {}
+    header = ["Test set", "Prompts", *(f"strict {k}" for k in READING_COUNTS), *(f"paper {k}" for k in READING_COUNTS),
+              *(f"Δ {k}" for k in READING_COUNTS[:3])]  # fmt: skip
+    rows = []
+    for eval_set in strict:
+        s_row, p_row = strict[eval_set], paper.get(eval_set) or {}
+        n = s_row.get("n") or 0
+        deltas = [_delta(p_row.get(k, 0) - s_row.get(k, 0), n) for k in READING_COUNTS[:3]]
+        rows.append([eval_set, number(n), *(number(s_row.get(k)) for k in READING_COUNTS),
+                     *(number(p_row.get(k)) for k in READING_COUNTS), *deltas])  # fmt: skip
+    facts = f"judge/{folder} · its tables above use the {summary.get('parse', 'strict')} reading"
+    if summary.get("compat"):
+        facts += f" · compat: {summary['compat']} (every quirk of the paper's scripts)"
+    return join([tag("p", facts, class_="facts"),
+                 tag("div", table(header, rows, class_="readings", data_folder=folder), class_="scroll")])  # fmt: skip
+
+
+def _delta(count: int, n: int) -> str:
+    points = f" ({100.0 * count / n:+.1f} pp)" if n else ""
+    return f"{count:+d}{points}"
 
 
 def alpacaeval(data: RunData) -> Html:
