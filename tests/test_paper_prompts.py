@@ -285,3 +285,85 @@ def test_compat_paper_generation_prompts_are_generate_test_pys(data_dir: Path, t
     assert [g.turns[0] for g in lima] == [str(r["conversations"]) for r in lima_rows]
     assert all(g.metadata["compat"] == "paper" and g.metadata["original_turns"] for g in lima)
     assert {g.metadata["generation"]["template"] for g in generations} == {"paper-generation"}
+
+
+# ---- refinement/refine_responses_postprocess.py: which replies give a better answer ------------------------------
+
+
+def reference_extract_segments(text: str) -> list[str]:
+    """extract_segments, restated from the script."""
+    import re
+
+    def found(pattern: str) -> list[str]:
+        return [m[1].strip() for m in re.findall(pattern, text, re.DOTALL)]
+
+    better, revised, improved, end = (text.count(t) for t in ("[Better Answer]", "[Revised Answer]",
+                                                              "[Improved Answer]", "[End]"))  # fmt: skip
+    if better >= 2:
+        return found(r"\[(Better Answer)\](.*?)(\[End\]|\[Better Answer\]|$)")
+    if better == 1 and end == 1:
+        return found(r"\[(Better Answer)\](.*?)(\[End\]|End|$)")
+    if revised == 1 and end == 1:
+        return found(r"\[(Revised Answer)\](.*?)(\[End\]|End|$)")
+    if improved == 1 and end == 1:
+        return found(r"\[(Improved Answer)\](.*?)(\[End\]|End|$)")
+    for tag, count in (("[Better Answer]", better), ("[Revised Answer]", revised), ("[Improved Answer]", improved)):
+        if count == 1 and end == 0:
+            return [text.split(tag)[1].strip()]
+    return [""]
+
+
+def reference_better_answer(reply: str) -> str:
+    """main(): more or fewer than one segment is '' (the original output is kept)."""
+    segments = reference_extract_segments(reply)
+    return segments[0] if len(segments) == 1 else ""
+
+
+REFINE_REPLIES = [
+    "Reasons...\n[Better Answer] A fuller answer. [End]",
+    "[Better Answer]\nLine one.\nLine two.\n[End]\nExtra.",
+    "[Better Answer] The End is near, then more. [End]",  # the bare "End" cuts here
+    "[Better Answer] a [Better Answer] b [End]",  # the second start tag is swallowed: one segment
+    "[Better Answer] a [End] [Better Answer] b [End]",  # two segments: none kept
+    "[Better Answer] open to the end",
+    "[Revised Answer] revised one [End]",
+    "[Improved Answer] improved, open",
+    "[Improved Answer] x [End] [End]",  # two [End]: no branch
+    "**Better Answer:** not a tag",
+    "[better answer] lower case [End]",
+    "[Better Answer] [End]",  # empty
+    "",
+    "[Better Answer] trailing\n\n",
+    "[Better Answer] a [Better Answer] b [Better Answer] c",
+    "[Revised Answer] r [Better Answer] b [End]",
+]
+
+
+@pytest.mark.parametrize("reply", REFINE_REPLIES)
+def test_paper_postprocess_reads_as_the_script(reply: str) -> None:
+    from longsift.errors import ParseError
+    from longsift.refine.paper_postprocess import parse_paper_better_answer
+
+    expected = reference_better_answer(reply)
+    if expected:
+        assert parse_paper_better_answer(reply) == expected
+    else:
+        with pytest.raises(ParseError, match="original kept"):
+            parse_paper_better_answer(reply)
+
+
+def test_compat_paper_refine_keeps_what_the_script_kept(tmp_path: Path) -> None:
+    records = [Example.from_alpaca(f"Do case {i}.", "", f"original {i}", id=f"c{i}", row=i)
+               for i in range(len(REFINE_REPLIES))]  # fmt: skip
+
+    def respond(request) -> str:  # type: ignore[no-untyped-def]
+        case = int(request.prompt.split("Do case ", 1)[1].split(".", 1)[0])
+        return REFINE_REPLIES[case]
+
+    with LocalChatServer(respond) as server:
+        settings = LLMSettings(model="m", base_url=server.base_url, progress=False, cache=tmp_path / "c.sqlite")
+        result = refine(records, settings, compat="paper")
+    for record, reply in zip(result.records, REFINE_REPLIES, strict=True):
+        expected = reference_better_answer(reply)
+        assert record.response == (expected or record.metadata["original_response"]), reply
+        assert (record.metadata["refine_status"] == "failed") == (not expected)

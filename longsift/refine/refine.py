@@ -10,14 +10,16 @@ Every input record gives exactly one output record, in input order, with `metada
 Multi-turn records: the last assistant turn is refined, shown with the user turn before it.
 
 How this differs from the paper's scripts (refinement/refine_responses.py and _postprocess.py):
-- prompts: the same two texts (an instruction with an input gets its own system prompt), as prompt files; the
-  script's user turn ends in blank lines that the prompt-file format drops;
+- prompts: the same two texts (an instruction with an input gets its own system prompt), byte for byte, as
+  prompt files;
 - budget: the script cut `n - 2048` characters when instruction + input + output came to n > 2048 Llama-2 tokens;
   here the answer is cut in tokens until the whole prompt fits (see budget.py). The script also capped the reply at
   min(2048, 4050 - prompt tokens); here the prompt file's max_tokens (2048) or --max-tokens;
 - failures: the post-processing kept the original when it found no (or several) `[Better Answer]`, counting them
   only in a printed total (and, as released, appended nothing to the list it saved); here every record says
   what happened, failures are listed, and a later run retries call failures from where it stopped.
+`compat="paper"` switches the budget and the reply reading back to the scripts' (README, "Reproducing the paper
+exactly").
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from longsift.errors import ConfigError
 from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
+from longsift.llm.parsers import Parser
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask
 from longsift.llm.tokens import TokenCounter
@@ -39,6 +42,7 @@ from longsift.refine import passes
 from longsift.refine.better_answer import parse_better_answer
 from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS, paper_char_cut
 from longsift.refine.fields import Failure, prompt_fields
+from longsift.refine.paper_postprocess import parse_paper_better_answer
 
 PROMPT = "refine-paper"
 PROMPT_WITH_INPUT = "refine-paper-input"
@@ -92,14 +96,16 @@ class RefineResult:
     dry_run: DryRunReport | None = None
 
 
-def load_prompts(prompt: str | Path | None = None, max_tokens: int | None = None) -> tuple[PromptTask, PromptTask]:
+def load_prompts(
+    prompt: str | Path | None = None, max_tokens: int | None = None, parser: Parser = parse_better_answer
+) -> tuple[PromptTask, PromptTask]:
     """(without input, with input): the paper's two prompts, or one user prompt file for both."""
     if prompt is not None:
-        task = passes.load_task(prompt, parse_better_answer, max_tokens)
+        task = passes.load_task(prompt, parser, max_tokens)
         return task, task
     return (
-        passes.load_task(PROMPT, parse_better_answer, max_tokens, packaged=True),
-        passes.load_task(PROMPT_WITH_INPUT, parse_better_answer, max_tokens, packaged=True),
+        passes.load_task(PROMPT, parser, max_tokens, packaged=True),
+        passes.load_task(PROMPT_WITH_INPUT, parser, max_tokens, packaged=True),
     )
 
 
@@ -118,9 +124,11 @@ def refine(
     """Refine every record's last answer. `settings.tokenizer` counts tokens (else `chars_per_token`);
     `max_tokens` overrides the prompt's completion limit; `resample` gives unparseable replies new samples;
     `output` places the default cache beside it; `settings.dry_run` only estimates the cost;
-    `compat="paper"` cuts answers in characters as the paper's script did (see budget.paper_char_cut)."""
+    `compat="paper"` cuts answers in characters and reads replies as the paper's scripts did (budget.paper_char_cut,
+    paper_postprocess)."""
     records = list(records)
-    plain, with_input = load_prompts(prompt, max_tokens)
+    parser = parse_paper_better_answer if compat == "paper" else parse_better_answer
+    plain, with_input = load_prompts(prompt, max_tokens, parser)
     values_list = uncut = [prompt_fields(record) for record in records]
     paper_cuts = 0
     if compat == "paper" and max_prompt_tokens is not None:

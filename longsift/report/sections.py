@@ -91,7 +91,7 @@ def readings(data: RunData) -> Html:
         except DataError:
             continue  # collect() already notes an unreadable summary
         found = summary.get("readings") if isinstance(summary, dict) else None
-        if isinstance(found, dict) and {"paper", "strict"} <= set(found):
+        if isinstance(summary, dict) and isinstance(found, dict) and {"paper", "strict"} <= set(found):
             blocks.append(readings_table(folder.name, summary, found))
     if not blocks:
         return Html("")
