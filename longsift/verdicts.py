@@ -127,3 +127,16 @@ def _row(counter: Counter[str]) -> dict[str, Any]:
     row["longer_won"], row["decided_by_length"] = counter["longer_won"], counter["decided_by_length"]
     row["longer_win_pct"] = 100.0 * row["longer_won"] / row["decided_by_length"] if row["decided_by_length"] else None
     return row
+
+
+def figure_percentages(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The bars of the paper's Figure 2 from a paper-policy table, as utils/result_graph.py graph() drew them:
+    int() truncates win and tie percentages of all the set's prompts, and the base model gets the rest
+    (100 - win - tie), so the rounding always lands on "lose". Per test set; the figure has no total."""
+    bars = {}
+    for eval_set, row in table.items():
+        if eval_set == "all" or not row.get("n"):
+            continue
+        win, tie = int(row["win"] / row["n"] * 100), int(row["tie"] / row["n"] * 100)
+        bars[eval_set] = {"win": win, "tie": tie, "lose": 100 - win - tie}
+    return bars

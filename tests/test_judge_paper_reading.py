@@ -247,3 +247,21 @@ def test_report_shows_both_readings_and_the_difference_per_test_set(files, tmp_p
             assert cells[1:5] == [str(strict[k]) for k in ("win", "tie", "lose", "failed")]
             assert cells[5:9] == [str(paper[k]) for k in ("win", "tie", "lose", "failed")]
             assert cells[9].startswith(f"{paper['win'] - strict['win']:+d}")
+
+
+def reference_graph_bars(result: dict[str, int], num_data: int) -> dict[str, int]:
+    """result_graph.py graph(): the bar lengths of one test set."""
+    win = int(result["win"] / num_data * 100)
+    tie = int(result["tie"] / num_data * 100)
+    return {"win": win, "tie": tie, "lose": 100 - win - tie}
+
+
+def test_summary_holds_the_figures_truncated_percentages(files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a, b = files
+    with LocalChatServer(respond) as server:
+        result = judge_pairwise(a, b, tmp_path / "o", llm=settings(server, tmp_path), parse="paper")
+    figure = result.summary["paper_figure_pct"]
+    assert set(figure) == set(SETS)
+    for eval_set, n in SETS.items():
+        assert figure[eval_set] == reference_graph_bars(result.summary["paper"][eval_set], n)
+    assert any(bars["lose"] != round(100 * result.summary["paper"][s]["lose"] / SETS[s]) for s, bars in figure.items())

@@ -30,7 +30,7 @@ from longsift.judge.parsers import PairParser
 from longsift.judge.templates import READINGS, PairTemplate, get_pair_template
 from longsift.llm.settings import LLMSettings
 from longsift.records import Generation, Judgment
-from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
+from longsift.verdicts import POLICIES, PromptOutcome, figure_percentages, prompt_outcomes, tally
 
 GenerationKey = tuple[str, str]  # (eval_set, prompt_id)
 COMPAT = ("paper",)  # `compat` values: every documented quirk of the paper's scripts (README, "Reproducing ...")
@@ -246,8 +246,10 @@ def judge_pairwise(
     }  # fmt: skip
     judgments = by_reading[reading]
     calls = {"sent": run.sent, "cost_usd": run.cost, "rounds": len(run.rounds), **run.counts()}
+    readings = readings_block(by_reading)
+    figure = {"paper_figure_pct": figure_percentages(readings["paper"]["paper"])} if "paper" in readings else {}
     summary, outcomes = summarize(
-        judgments, pairing, parse=reading, compat=compat, readings=readings_block(by_reading),
+        judgments, pairing, parse=reading, compat=compat, readings=readings, **figure,
         judge=judge, template=chosen.name, template_source=chosen.source,
         model_a=pairing.pairs[0][0].model, model_b=pairing.pairs[0][1].model, resample=resample, calls=calls,
         llm=settings.to_dict(),
