@@ -160,3 +160,24 @@ def test_a_judge_that_reads_content_gives_the_same_ab_result_in_both_orders(a, b
         assert (got_a, got_b) == (truth[a], truth[b])
         results.add(verdict)
     assert len(results) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "9" * 5000 + " 8",  # no float() of a 5000-digit number
+        "8" + " " * 100_000 + "x",  # a long run of spaces before a failure: no backtracking blow-up
+        "8 " + "\t " * 50_000 + "9",
+        "12345 8",  # more than 4 digits is no score
+        "8." + "5" * 20 + " 8",
+    ],
+)
+def test_score_pair_is_bounded_on_hostile_first_lines(reply: str) -> None:
+    with pytest.raises(ParseError):
+        parse_score_pair(reply)
+
+
+def test_rating_never_builds_a_huge_int() -> None:
+    with pytest.raises(ParseError, match="not on the 0-10 scale"):
+        parse_rating("Rating: [[" + "9" * 5000 + "]]")
+    assert parse_rating("[[8.]]") == 8.0 and parse_rating("[9]") == 9.0
