@@ -220,18 +220,26 @@ def test_cli_parse_paper_and_the_template_without_a_paper_reading(cli, files, tm
 
 
 def test_report_shows_both_readings_and_the_difference_per_test_set(files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from longsift import layout
-    from longsift.report import report
+    """The paper-study shape: each pair judged corrected and with compat paper by the recipe's judge step."""
+    import yaml
+
+    from longsift.pipeline import load_recipe, run_recipe
 
     a, b = files
     run = tmp_path / "run"
     with LocalChatServer(respond) as server:
-        for compat in (None, "paper"):
-            out = layout.judge_dir(run, "alpha", "beta")
-            out = out.with_name(f"{out.name}.paper") if compat else out
-            judge_pairwise(a, b, out, llm=settings(server, tmp_path), compat=compat)
-    report(run)
-    html = (run / "report.html").read_text(encoding="utf-8")
+        llm = {"model": "judge-m", "base_url": server.base_url, "concurrency": 4}
+        judge = {"a": str(a), "b": str(b), "template": "paper", "llm": llm}
+        stages = [{"name": "vs", "uses": "judge", "with": judge},
+                  {"name": "vs-paper", "uses": "judge", "with": {**judge, "compat": "paper"}},
+                  {"name": "report", "uses": "report"}]  # fmt: skip
+        recipe = tmp_path / "study.yaml"
+        recipe.write_text(yaml.safe_dump({"name": "study", "run_dir": str(run), "stages": stages}))
+        run_recipe(load_recipe(recipe))
+        lima = [e.request.prompt for e in server.log if "answer to lima/" in e.request.prompt]
+    lima_questions = {prompt.split("\n")[1][:2] for prompt in lima}
+    assert lima_questions == {"Qu", "['"}  # the plain question, and the paper's list
+    html = next(run.rglob("report.html")).read_text(encoding="utf-8")
     assert "Paper reading vs strict reading" in html
     for folder in ("alpha__vs__beta", "alpha__vs__beta.paper"):
         summary = orjson.loads((run / "judge" / folder / "summary.json").read_bytes())
@@ -240,10 +248,8 @@ def test_report_shows_both_readings_and_the_difference_per_test_set(files, tmp_p
         for eval_set in SETS:
             row = block.split(f"<td>{eval_set}</td>", 1)[1].split("</tr>", 1)[0]
             cells = re.findall(r"<td>([^<]*)</td>", row)
-            strict, paper = (
-                summary["readings"]["strict"]["paper"][eval_set],
-                summary["readings"]["paper"]["paper"][eval_set],
-            )
+            strict = summary["readings"]["strict"]["paper"][eval_set]
+            paper = summary["readings"]["paper"]["paper"][eval_set]
             assert cells[1:5] == [str(strict[k]) for k in ("win", "tie", "lose", "failed")]
             assert cells[5:9] == [str(paper[k]) for k in ("win", "tie", "lose", "failed")]
             assert cells[9].startswith(f"{paper['win'] - strict['win']:+d}")
