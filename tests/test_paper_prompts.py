@@ -367,3 +367,37 @@ def test_compat_paper_refine_keeps_what_the_script_kept(tmp_path: Path) -> None:
         expected = reference_better_answer(reply)
         assert record.response == (expected or record.metadata["original_response"]), reply
         assert (record.metadata["refine_status"] == "failed") == (not expected)
+
+
+# ---- AlpaGasus rating (gpt4life/alpagasus, rating/chatgpt_rating.py) -------------------------------------------
+
+
+def alpagasus_rating_messages(row: dict[str, str]) -> list[dict[str, str]]:
+    """system_prompt; triplet.format_map(row) + user_prompt ("rating according to the accuracy")."""
+    system_prompt = (
+        "We would like to request your feedback on the performance of AI assistant in response to the instruction "
+        "and the given input displayed following."
+    )
+    user_prompt = (
+        "Please rate according to the accuracy of the response to the instruction and the input. Each assistant "
+        "receives a score on a scale of 0 to 5, where a higher score indicates higher level of the accuracy. Please "
+        "first output a single line containing value indicating the scores. In the subsequent line, please provide "
+        "a comprehensive explanation of your evaluation, avoiding any potential bias. \n\n"
+    )
+    triplet = "###Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{output}\n\n".format_map(row)
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": triplet + user_prompt}]
+
+
+def test_alpagasus_rating_prompt_is_the_scripts(tmp_path: Path) -> None:
+    from longsift.refine import score
+
+    rows = [{"instruction": "Give {one} colour.", "input": "", "output": "Red."},
+            {"instruction": "Add.", "input": "2 and 3", "output": "5\n\nDone."}]  # fmt: skip
+    records = [Example.from_alpaca(r["instruction"], r["input"], r["output"], id=f"s{i}", row=i)
+               for i, r in enumerate(rows)]  # fmt: skip
+    with LocalChatServer(lambda r: "4\nGood.") as server:
+        score(records, LLMSettings(model="m", base_url=server.base_url, progress=False, cache=tmp_path / "c.sqlite"))
+        received = sorted((e.request.messages for e in server.log), key=lambda m: m[1]["content"])
+        bodies = [e.request.body for e in server.log]
+    assert received == sorted((alpagasus_rating_messages(r) for r in rows), key=lambda m: m[1]["content"])
+    assert all((b["temperature"], b["top_p"], b["max_tokens"]) == (0, 1.0, 256) for b in bodies)
