@@ -27,6 +27,7 @@ from longsift.errors import DataError, UsageError
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
 TEMP_PREFIX = ".longsift-tmp-"
+PROBE = "probe"  # the name check_writable's probe files take in place of an output's
 
 
 def side_path(output: str | Path, suffix: str) -> Path:
@@ -70,12 +71,14 @@ def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Temporary files of `path` left by killed processes (their pid is gone); a live writer's are kept."""
-    prefix = f"{TEMP_PREFIX}{path.name}."
+    """Temporary files of `path` (and write probes in its folder) left by killed processes (their pid is gone);
+    a live writer's are kept."""
+    prefixes = (f"{TEMP_PREFIX}{path.name}.", f"{TEMP_PREFIX}{PROBE}.")
     removed = []
     with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
         for entry in entries:
-            pid = entry.name[len(prefix) :].partition(".")[0] if entry.name.startswith(prefix) else ""
+            prefix = next((p for p in prefixes if entry.name.startswith(p)), "")
+            pid = entry.name[len(prefix) :].partition(".")[0] if prefix else ""
             if pid.isdigit() and not _alive(int(pid)):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
@@ -158,7 +161,7 @@ def check_writable(output: str | Path) -> None:
     if not folder.is_dir():
         raise UsageError(f"{path}: {folder} is not a folder")
     try:  # try it: os.access says yes to root on a read-only mount
-        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{PROBE}.{os.getpid()}.", dir=folder)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write in {folder} ({exc.strerror}); choose another output path") from None
     os.close(fd)
