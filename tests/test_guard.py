@@ -62,6 +62,9 @@ FOLDER_COMMANDS = [
         lambda i, o, h: ["judge", "mtbench", str(i), "-o", str(o), *LLM],
         output_is_folder="scores.json",
     ),  # fmt: skip
+    Command(
+        "alpacaeval run", lambda i, o, h: ["alpacaeval", "run", str(i), "-o", str(o)], output_is_folder="score.json"
+    ),
 ]
 SPELLINGS = ["same", "dotdot", "symlink", "hardlink", "side"]
 
