@@ -78,8 +78,8 @@ def remove_stale_temps(path: Path) -> list[Path]:
     with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
         for entry in entries:
             prefix = next((p for p in prefixes if entry.name.startswith(p)), "")
-            pid = entry.name[len(prefix) :].partition(".")[0] if prefix else ""
-            if pid.isdigit() and not _alive(int(pid)):
+            pid, dot, rest = entry.name[len(prefix) :].partition(".") if prefix else ("", "", "")
+            if pid.isdigit() and dot and "." not in rest and not _alive(int(pid)):  # <pid>.<random>, nothing more
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))

@@ -169,11 +169,13 @@ def test_temporaries_of_dead_writers_are_removed_by_the_next_write(tmp_path: Pat
     stale = tmp_path / f"{TEMP_PREFIX}out.json.{dead}.abc123"
     live = tmp_path / f"{TEMP_PREFIX}out.json.{os.getpid()}.def456"
     other = tmp_path / f"{TEMP_PREFIX}other.json.{dead}.abc123"
-    for path in (stale, live, other):
+    longer = tmp_path / f"{TEMP_PREFIX}out.json.{dead}.{dead}.abc123"  # the temporary of `out.json.<dead>`
+    probe = tmp_path / f"{TEMP_PREFIX}probe.{dead}.xyz"
+    for path in (stale, live, other, longer, probe):
         path.write_text("half")
-    assert remove_stale_temps(out) == [stale]
+    assert sorted(remove_stale_temps(out)) == sorted([stale, probe])
     write_text(out, "whole\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name, other.name, longer.name])
 
 
 def _dead_pid() -> int:

@@ -40,11 +40,6 @@ def manifest_path(output: Path) -> Path:
     return side_path(output, "manifest.json")
 
 
-def guard(sources: list[str | None], outputs: list[Path]) -> None:
-    """Before any work: no output (side files included) may be an input, and every output folder is writable."""
-    guard_paths(sources, outputs)
-
-
 def drop_stale_quarantine(output: Path, quarantined: int) -> None:
     """A clean run leaves no quarantine of an earlier run beside its output (it would describe other data)."""
     if not quarantined:
@@ -77,7 +72,7 @@ def convert(
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     fmt = formats.output_format(output, format)
-    guard([source], [output, quarantine_path(output)])
+    guard_paths([source], [output, quarantine_path(output)])  # before any work, side files included
     stream = open_source(source, input_format, output, max_record_bytes)
     written = formats.write(stream, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
@@ -121,7 +116,7 @@ def select(
     chosen = PRESETS.get(preset or "", {})
     by = by or chosen.get("by", "chars")
     fmt = formats.output_format(output, format or chosen.get("format"))
-    guard([source, tokenizer], [output, quarantine_path(output), manifest_path(output)])
+    guard_paths([source, tokenizer], [output, quarantine_path(output), manifest_path(output)])
     with progress_bar(quiet) as on_progress:
         selection = run_select(
             source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
@@ -155,7 +150,7 @@ def stats(
 
     if output_dir is not None:
         written = [output_dir / "stats.json", *(histogram_path(output_dir, unit) for unit in by)]
-        guard([source, compare, tokenizer], written)
+        guard_paths([source, compare, tokenizer], written)
     report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format)
     data = report.to_dict()
     if output_dir is not None:

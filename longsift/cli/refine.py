@@ -32,8 +32,7 @@ def failures_path(output: Path) -> Path:
 
 def guard_refine(source: str, output: Path, prompt: Path | None, llm: LLMSettings) -> None:
     """Before any call: the output, its side files and the cache are none of the inputs, and can be written."""
-    cache = llm.cache_path(output)
-    guard_paths([source, prompt], [output, quarantine_path(output), failures_path(output), *([cache] if cache else [])])
+    guard_paths([source, prompt], [output, quarantine_path(output), failures_path(output), llm.cache_path(output)])
 
 
 def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[longsift.refine.fields.Failure]
