@@ -7,6 +7,7 @@ the one-line message. Every case checks that the input's bytes are unchanged and
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,8 +179,13 @@ def test_side_files_of_two_versions_do_not_collide(cli, tmp_path: Path):
     assert orjson.loads((tmp_path / "x.v1.manifest.json").read_bytes())["output"].endswith("x.v1.json")
     assert orjson.loads((tmp_path / "x.v2.manifest.json").read_bytes())["summary"]["selected"] == 2
     data.write_bytes(CONTENT)  # a clean rerun: the earlier quarantine would describe other data
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{TEMP_PREFIX}x.v1.quarantine.jsonl.{dead.pid}.abc123"  # left by a killed run
+    stale.write_text("half")
     cli("select", str(data), "-o", str(tmp_path / "x.v1.json"), "--k", "1", "-q")
     assert not (tmp_path / "x.v1.quarantine.jsonl").exists() and (tmp_path / "x.v2.quarantine.jsonl").exists()
+    assert not stale.exists()
 
 
 def test_a_quarantine_named_input_is_refused_by_a_real_process(cli, tmp_path: Path):

@@ -13,7 +13,7 @@ import typer
 
 from longsift import formats
 from longsift.formats.load import Quarantine, RecordStream
-from longsift.outputs import guard_paths, side_path, write_bytes
+from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,6 +44,7 @@ def drop_stale_quarantine(output: Path, quarantined: int) -> None:
     """A clean run leaves no quarantine of an earlier run beside its output (it would describe other data)."""
     if not quarantined:
         quarantine_path(output).unlink(missing_ok=True)
+        remove_stale_temps(quarantine_path(output))
 
 
 def open_source(

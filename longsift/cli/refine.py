@@ -20,7 +20,7 @@ from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_pat
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
 from longsift.llm.settings import LLMSettings
-from longsift.outputs import guard_paths, side_path, write_bytes
+from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
 console = Console(stderr=True)
 SHOWN_FAILURES = 20
@@ -39,6 +39,7 @@ def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[long
     path = failures_path(output)
     if not failures:
         path.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
+        remove_stale_temps(path)
         return
     write_bytes(path, b"".join(orjson.dumps(failure.to_dict()) + b"\n" for failure in failures))
     for failure in failures[:SHOWN_FAILURES]:
