@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from longsift.errors import DataError
+from longsift.outputs import atomic_output, write_text
 from longsift.records import Generation
 
 
@@ -45,11 +46,21 @@ def read_generations(path: str | Path) -> list[Generation]:
     return list(latest.values())
 
 
+def read_partial(path: Path) -> list[Generation]:
+    """A resumable partial file, as `read_generations`; a last line torn by a kill is cut off the file, so that
+    the next append starts on a line of its own (the answer it held is generated again)."""
+    with path.open("r+b") as handle:
+        data = handle.read()
+        whole = data.rfind(b"\n") + 1
+        if whole < len(data):
+            handle.truncate(whole)
+    return read_generations(path)
+
+
 def write_generations(generations: Iterable[Generation], path: str | Path) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """All at once: written to a temporary file and renamed onto `path` when complete."""
     count = 0
-    with path.open("wb") as handle:
+    with atomic_output(path) as handle:
         for generation in generations:
             handle.write(orjson.dumps(generation.to_dict()) + b"\n")
             count += 1
@@ -76,9 +87,7 @@ def to_alpacaeval(generation: Generation, generator: str | None = None) -> dict[
 def write_alpacaeval(generations: Iterable[Generation], path: str | Path, generator: str | None = None) -> int:
     """AlpacaEval's model_outputs.json: a JSON list of {instruction, output, generator, dataset}."""
     items = [to_alpacaeval(g, generator) for g in generations]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(items, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     return len(items)
 
 
@@ -105,9 +114,5 @@ def to_mtbench(generation: Generation, model_id: str | None = None, tstamp: floa
 def write_mtbench_answers(generations: Iterable[Generation], path: str | Path, model_id: str | None = None) -> int:
     """FastChat's llm_judge answer file (data/mt_bench/model_answer/MODEL.jsonl), sorted by question_id."""
     records = sorted((to_mtbench(g, model_id) for g in generations), key=lambda r: r["question_id"])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
     return len(records)

@@ -33,6 +33,7 @@ import orjson
 
 from longsift import generations
 from longsift.errors import DataError
+from longsift.outputs import atomic_output, write_bytes
 from longsift.records import Generation, Judgment
 
 SELECT, TRAIN, GENERATE, JUDGE, ALPACAEVAL, MTBENCH, ANALYZE = (
@@ -137,11 +138,9 @@ def read_judgments(path: Path) -> list[Judgment]:
 
 
 def write_jsonl(records: Any, path: Path) -> int:
-    """Write records (anything with to_dict()) one JSON object a line; returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write records (anything with to_dict()) one JSON object a line, whole or not at all; returns the count."""
     count = 0
-    with path.open("wb") as handle:
+    with atomic_output(path) as handle:
         for record in records:
             handle.write(orjson.dumps(record.to_dict()) + b"\n")
             count += 1
@@ -149,6 +148,4 @@ def write_jsonl(records: Any, path: Path) -> int:
 
 
 def write_json(data: Any, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

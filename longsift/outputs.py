@@ -6,21 +6,28 @@
   `x.v1.quarantine.jsonl`), so two outputs never share a side file.
 - `guard_paths(inputs, outputs)` refuses any output that is an input (after resolving links and `..`), and
   checks that each output's folder can be written before any work starts.
+- `unwritable(data, exc)` says which field of a record JSON cannot hold (bytes, a lone surrogate), and
+  `finite(data)` turns NaN and infinities into null, so no writer emits invalid JSON.
+
+A temporary file is named `.longsift-tmp-<output name>.<pid>.<random>`: a SIGKILL leaves it behind, and the next
+write of the same output removes those of processes that are gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, overload
 
-from longsift.errors import UsageError
+from longsift.errors import DataError, UsageError
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
 TEMP_PREFIX = ".longsift-tmp-"
+PROBE = "probe"  # the name check_writable's probe files take in place of an output's
 
 
 def side_path(output: str | Path, suffix: str) -> Path:
@@ -47,7 +54,8 @@ def atomic_output(path: str | Path, mode: str = "wb") -> contextlib.AbstractCont
 @contextlib.contextmanager
 def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.{os.getpid()}.", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         text = "b" not in mode
@@ -60,6 +68,32 @@ def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Temporary files of `path` (and write probes in its folder) left by killed processes (their pid is gone);
+    a live writer's are kept."""
+    prefixes = (f"{TEMP_PREFIX}{path.name}.", f"{TEMP_PREFIX}{PROBE}.")
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            prefix = next((p for p in prefixes if entry.name.startswith(p)), "")
+            pid, dot, rest = entry.name[len(prefix) :].partition(".") if prefix else ("", "", "")
+            if pid.isdigit() and dot and "." not in rest and not _alive(int(pid)):  # <pid>.<random>, nothing more
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _keep_mode(path: Path, tmp: Path) -> None:
@@ -88,7 +122,7 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def guard_paths(inputs: Iterable[str | Path], outputs: Iterable[str | Path]) -> None:
+def guard_paths(inputs: Iterable[str | Path | None], outputs: Iterable[str | Path | None]) -> None:
     """Refuse outputs that are inputs, and outputs whose folder cannot be written: before any work starts."""
     input_paths = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     seen: list[Path] = []
@@ -127,8 +161,83 @@ def check_writable(output: str | Path) -> None:
     if not folder.is_dir():
         raise UsageError(f"{path}: {folder} is not a folder")
     try:  # try it: os.access says yes to root on a read-only mount
-        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{PROBE}.{os.getpid()}.", dir=folder)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write in {folder} ({exc.strerror}); choose another output path") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def finite(data: Any) -> Any:
+    """`data` with NaN and infinities as None (JSON has no such numbers; orjson writes null for them too)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(value) for value in data]
+    return data
+
+
+def record_error(
+    source: str, row: int | None, output: str | Path, data: Any, exc: BaseException | None = None
+) -> DataError:
+    """The one-line error for a record that cannot be written: where it came from, which field, what to do."""
+    return DataError(source, f"cannot write this record to {output}: {unwritable(data, exc)}", row=row)
+
+
+def unwritable(data: Any, exc: BaseException | None = None) -> str:
+    """Why `data` cannot be written as JSON/UTF-8, naming the first offending field and what to do."""
+    found = _offending(data, "")
+    if found is None:
+        return f"cannot be written ({type(exc).__name__}: {exc})"
+    field, value = found
+    where = f"field {field}" if field else "the record"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return (f"{where} holds bytes (a binary column?), which JSON cannot hold: decode or drop that field "
+                "before writing")  # fmt: skip
+    if isinstance(value, str):
+        return (f"{where} holds a lone surrogate ({_surrogate(value)}), which UTF-8 cannot encode: fix that text "
+                "in the source or drop the record")  # fmt: skip
+    if isinstance(value, int):
+        return f"{where} holds an integer beyond 64 bits, which this format cannot hold: store it as a string"
+    return f"{where} holds a {type(value).__name__}, which JSON cannot hold: convert or drop that field"
+
+
+def lone_surrogate(data: Any) -> str | None:
+    """The field of `data` holding a lone surrogate (json.dumps escapes those silently), else None."""
+    found = _offending(data, "", big_ints=False)
+    return found[0] if found is not None and isinstance(found[1], str) else None
+
+
+def _offending(data: Any, field: str, depth: int = 0, big_ints: bool = True) -> tuple[str, Any] | None:
+    if isinstance(data, str):
+        return (field, data) if _surrogate(data) else None
+    if isinstance(data, int) and not isinstance(data, bool):
+        return (field, data) if big_ints and not -(1 << 63) <= data < (1 << 64) else None
+    if isinstance(data, bool | float) or data is None:
+        return None
+    if depth > 64:
+        return None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found = _offending(value, f"{field}.{key}" if field else str(key), depth + 1, big_ints)
+            if found is not None:
+                return found
+        return None
+    if isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            found = _offending(value, f"{field}[{index}]", depth + 1, big_ints)
+            if found is not None:
+                return found
+        return None
+    return field, data
+
+
+def _surrogate(text: str) -> str:
+    """The first lone surrogate of `text` as an escape (empty when there is none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(text[exc.start]):04x}"
+    return ""

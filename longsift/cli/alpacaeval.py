@@ -12,6 +12,7 @@ from rich.table import Table
 
 from longsift.generations import iter_generations
 from longsift.judge import alpacaeval as api
+from longsift.outputs import guard_paths, write_bytes
 
 console = Console(stderr=True)
 app = typer.Typer(help="AlpacaEval 2.0: export model outputs, score annotations (win rate, LC), run alpaca_eval.")
@@ -24,6 +25,7 @@ def export(
     generator: str | None = typer.Option(None, help="Generator name (default: the records' model name)."),
 ) -> None:
     """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
+    guard_paths([generations], [output])
     written = api.export_model_outputs(iter_generations(generations), output, generator)
     if written != 805:
         console.print(f"[yellow]note[/]: {written} outputs; the AlpacaEval set has 805 instructions")
@@ -74,10 +76,13 @@ def run(
     difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv for the LC win rate."),
 ) -> None:
     """Annotate with the alpaca_eval package (the `alpacaeval` extra), then score the annotations here."""
+    guard_paths(
+        [model_outputs, reference_outputs, difficulty], [output_dir / "annotations.json", output_dir / "score.json"]
+    )
     result = api.run_alpaca_eval(
         model_outputs, output_dir, annotators_config, reference_outputs, max_instances, difficulty
     )
-    (output_dir / "score.json").write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    write_bytes(output_dir / "score.json", orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
     print_score(result)
 
 

@@ -13,6 +13,7 @@ import typer
 
 from longsift import formats
 from longsift.formats.load import Quarantine, RecordStream
+from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,7 +33,18 @@ def say(line: str) -> None:
 
 
 def quarantine_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".quarantine.jsonl")
+    return side_path(output, "quarantine.jsonl")
+
+
+def manifest_path(output: Path) -> Path:
+    return side_path(output, "manifest.json")
+
+
+def drop_stale_quarantine(output: Path, quarantined: int) -> None:
+    """A clean run leaves no quarantine of an earlier run beside its output (it would describe other data)."""
+    if not quarantined:
+        quarantine_path(output).unlink(missing_ok=True)
+        remove_stale_temps(quarantine_path(output))
 
 
 def open_source(
@@ -60,10 +72,13 @@ def convert(
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
+    fmt = formats.output_format(output, format)
+    guard_paths([source], [output, quarantine_path(output)])  # before any work, side files included
     stream = open_source(source, input_format, output, max_record_bytes)
-    written = formats.write(stream, output, format)
+    written = formats.write(stream, output, fmt)
+    drop_stale_quarantine(output, stream.report.quarantined)
     console().print(stream.report.summary())
-    console().print(f"wrote {written} records to {output} ({formats.output_format(output, format)})")
+    console().print(f"wrote {written} records to {output} ({fmt})")
 
 
 PRESETS = {"paper": {"by": "nltk", "format": "fastchat"}}  # the paper: NLTK word tokens, FastChat layout
@@ -102,6 +117,7 @@ def select(
     chosen = PRESETS.get(preset or "", {})
     by = by or chosen.get("by", "chars")
     fmt = formats.output_format(output, format or chosen.get("format"))
+    guard_paths([source, tokenizer], [output, quarantine_path(output), manifest_path(output)])
     with progress_bar(quiet) as on_progress:
         selection = run_select(
             source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
@@ -110,6 +126,7 @@ def select(
             on_reject=None if quiet else _show_rejection(),
         )  # fmt: skip
     written = formats.write(selection.examples, output, fmt)
+    drop_stale_quarantine(output, selection.summary.rows_quarantined)
     write_manifest(output, "select", selection.summary.to_dict(), fmt, source)
     for line in selection.summary.lines():
         say(line)
@@ -129,14 +146,16 @@ def stats(
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
 
-    from longsift.select.stats import plot_histograms
+    from longsift.select.stats import histogram_path, plot_histograms
     from longsift.select.stats import stats as run_stats
 
+    if output_dir is not None:
+        written = [output_dir / "stats.json", *(histogram_path(output_dir, unit) for unit in by)]
+        guard_paths([source, compare, tokenizer], written)
     report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format)
     data = report.to_dict()
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "stats.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))
         data["histograms"] = [str(p) for p in plot_histograms(report, output_dir)]
     if json_output:
         typer.echo(orjson.dumps(data).decode())
@@ -201,14 +220,14 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def write_manifest(output: Path, stage: str, summary: dict[str, Any], fmt: str, source: str) -> Path:
-    """`<output stem>.manifest.json`: what ran, on what input, with which versions."""
+    """`<output name without its extension>.manifest.json`: what ran, on what input, with which versions."""
     import platform
 
     import orjson
 
     import longsift
 
-    path = output.with_name(output.name.split(".")[0] + ".manifest.json")
+    path = manifest_path(output)
     source_path = Path(source)
     stat = source_path.stat() if source_path.is_file() else None
     manifest = {
@@ -217,7 +236,7 @@ def write_manifest(output: Path, stage: str, summary: dict[str, Any], fmt: str, 
         "summary": summary,
         "versions": {"longsift": longsift.__version__, "python": platform.python_version()},
     }  # fmt: skip
-    path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2, default=str))
+    write_bytes(path, orjson.dumps(manifest, option=orjson.OPT_INDENT_2, default=str))
     return path
 
 

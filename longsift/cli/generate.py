@@ -37,7 +37,12 @@ def generate(
 ) -> None:
     """Answer an eval set with a model; one Generation record per prompt."""
     from longsift.generate import generate as run_generate
+    from longsift.generate import manifest_path, partial_path
+    from longsift.outputs import guard_paths
 
+    model_files = sorted(Path(model).iterdir()) if Path(model).is_dir() else [model]
+    outputs = [output, partial_path(output), manifest_path(output), alpacaeval, mtbench]
+    guard_paths([*model_files, *eval_set.split(","), data_dir], [o for o in outputs if o is not None])
     columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("generate", total=None)

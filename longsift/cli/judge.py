@@ -45,7 +45,9 @@ def pairwise(
     """Judge A against B on every prompt both files hold, in both orders; win/tie/lose by the paper's and the
     strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
     from longsift.judge.pairwise import judge_pairwise, summary_tables
+    from longsift.outputs import guard_paths
 
+    guard_paths([a, b, template], [output / "judgments.jsonl", output / "summary.json", llm.cache_path(output)])
     result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens,
                             parse=parse, compat=compat)  # fmt: skip
     if result.dry_run is not None:
@@ -94,6 +96,10 @@ def mtbench(
 
     if reference not in ("gpt-4", "inline"):
         raise ConfigError(f"--reference must be gpt-4 or inline, got {reference!r}")
+    from longsift.outputs import guard_paths
+
+    inputs = [answers, data_dir, questions, reference_answers, judge_prompts]
+    guard_paths(inputs, [output / "scores.json", llm.cache_path(output)])
     result = judge_mtbench(
         answers, output, llm=llm, data_dir=data_dir, questions=questions, reference_answers=reference_answers,
         judge_prompts=judge_prompts, reference=reference, resample=resample, max_tokens=max_tokens,  # type: ignore[arg-type]

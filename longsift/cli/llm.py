@@ -12,6 +12,7 @@ from rich.console import Console
 from longsift.cli.llm_options import llm_options
 from longsift.errors import ConfigError, LongsiftError
 from longsift.llm.settings import LLMSettings, default_cache_path
+from longsift.outputs import atomic_output, guard_paths
 
 console = Console(stderr=True)
 llm_app = typer.Typer(
@@ -107,8 +108,8 @@ def export(
     """Write cached calls (request, raw completion, usage, cost, status) as JSON lines."""
     if status not in (None, "ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with _open_cache(cache) as store, output.open("wb") as out:
+    guard_paths([cache or default_cache_path()], [output])
+    with _open_cache(cache) as store, atomic_output(output) as out:
         count = 0
         for entry in store.entries(status, model):
             out.write(orjson.dumps(entry.to_dict()) + b"\n")

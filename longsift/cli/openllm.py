@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longsift.judge import openllm as api
+from longsift.outputs import write_bytes
 
 
 def openllm(
@@ -30,7 +31,7 @@ def openllm(
     batch: int | str = int(batch_size) if batch_size.isdigit() else batch_size
     summary, raw = api.run_openllm(model, names, limit, batch, device, model_args, seed)
     if output is not None:
-        output.write_bytes(orjson.dumps({"summary": summary.to_dict(), "raw": raw}, option=orjson.OPT_INDENT_2))
+        write_bytes(output, orjson.dumps({"summary": summary.to_dict(), "raw": raw}, option=orjson.OPT_INDENT_2))
     table = Table(title=f"Open LLM benchmarks: {model}")
     table.add_column("task")
     table.add_column("score (%)", justify="right")

@@ -16,27 +16,32 @@ import typer
 from rich.console import Console
 
 from longsift import formats
-from longsift.cli.data import open_source
+from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_path
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
 from longsift.llm.settings import LLMSettings
+from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
 console = Console(stderr=True)
 SHOWN_FAILURES = 20
 
 
 def failures_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".failures.jsonl")
+    return side_path(output, "failures.jsonl")
+
+
+def guard_refine(source: str, output: Path, prompt: Path | None, llm: LLMSettings) -> None:
+    """Before any call: the output, its side files and the cache are none of the inputs, and can be written."""
+    guard_paths([source, prompt], [output, quarantine_path(output), failures_path(output), llm.cache_path(output)])
 
 
 def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[longsift.refine.fields.Failure]
     path = failures_path(output)
     if not failures:
         path.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
+        remove_stale_temps(path)
         return
-    with path.open("wb") as handle:
-        for failure in failures:
-            handle.write(orjson.dumps(failure.to_dict()) + b"\n")
+    write_bytes(path, b"".join(orjson.dumps(failure.to_dict()) + b"\n" for failure in failures))
     for failure in failures[:SHOWN_FAILURES]:
         console.print(f"[yellow]failed[/] {failure.line()}", markup=True, highlight=False)
     more = f" ({len(failures) - SHOWN_FAILURES} more)" if len(failures) > SHOWN_FAILURES else ""
@@ -58,6 +63,7 @@ def _finish(stage: str, stream: RecordStream, result: Any, output: Path, fmt: st
         )
         return
     written = formats.write(result.records, output, fmt)
+    drop_stale_quarantine(output, stream.report.quarantined)
     _report_failures(result.report.failures, output)
     console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
     print(result.report.summary())
@@ -96,6 +102,7 @@ def refine(
     from longsift.refine import refine as run_refine
 
     fmt = formats.output_format(output, format)
+    guard_refine(source, output, prompt, llm)
     stream = open_source(source, input_format, output, max_record_bytes)
     result = run_refine(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
@@ -123,6 +130,7 @@ def score(
     from longsift.refine import score as run_score
 
     fmt = formats.output_format(output, format)
+    guard_refine(source, output, prompt, llm)
     stream = open_source(source, input_format, output, max_record_bytes)
     result = run_score(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,

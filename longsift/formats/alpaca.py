@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from longsift.errors import DataError
 from longsift.formats.schema import metadata_of, record_id, text_field
 from longsift.formats.strict import decoder_for
+from longsift.outputs import atomic_output, finite, lone_surrogate, record_error
 from longsift.records import Example
 
 NAME = "alpaca"
@@ -74,16 +76,41 @@ def to_alpaca(example: Example) -> dict[str, Any]:
 
 def write(records: Iterable[Example], path: Path) -> int:
     """A JSON array with indent 4, as the Alpaca release and json.dump(indent=4) write it."""
-    return write_json_array((to_alpaca(r) for r in records), path)
+    return write_json_array(records, path, to_alpaca)
 
 
-def write_json_array(items: Iterable[dict[str, Any]], path: Path) -> int:
-    """Streams `json.dump(list(items), f, indent=4)` byte for byte, without holding the list."""
+def write_json_array(
+    items: Iterable[Any], path: Path, to_item: Callable[[Example], dict[str, Any]] | None = None
+) -> int:
+    """Streams `json.dump(list(items), f, indent=4)` byte for byte, without holding the list, into a temporary
+    file renamed onto `path` when complete. With `to_item`, `items` are Examples (an error names their source
+    row). NaN and infinities are written as null (json.dump would write invalid JSON)."""
     count = 0
-    with path.open("w", encoding="utf-8") as handle:
-        for item in items:
+    with atomic_output(path, "w") as handle:
+        for record in items:
+            item = to_item(record) if to_item is not None else record
             handle.write("[\n    " if count == 0 else ",\n    ")
-            handle.write(json.dumps(item, indent=4).replace("\n", "\n    "))
+            handle.write(_dumps(item, record if to_item is not None else None, count, path).replace("\n", "\n    "))
             count += 1
         handle.write("\n]" if count else "[]")
     return count
+
+
+def _dumps(item: dict[str, Any], example: Example | None, index: int, path: Path) -> str:
+    try:
+        text = json.dumps(item, indent=4, allow_nan=False)
+    except ValueError:  # NaN or an infinity
+        text = json.dumps(finite(item), indent=4)
+    except TypeError as exc:
+        raise _error(item, example, index, path, exc) from None
+    if "\\ud" in text and lone_surrogate(item) is not None:  # json.dumps escapes lone surrogates silently
+        raise _error(item, example, index, path)
+    return text
+
+
+def _error(
+    item: dict[str, Any], example: Example | None, index: int, path: Path, exc: Exception | None = None
+) -> DataError:
+    if example is not None:
+        return record_error(example.source, example.row, path, item, exc)
+    return record_error(f"record {index + 1} (id {item.get('id')!r})", None, path, item, exc)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from longsift.formats.schema import RecordError, checked_messages, message, record_id
+from longsift.outputs import atomic_output, record_error
 from longsift.records import Example
 
 NAME = "messages"
@@ -45,10 +46,14 @@ def to_messages(example: Example) -> dict[str, Any]:
 
 
 def write(records: Iterable[Example], path: Path) -> int:
+    """One JSON object a line, into a temporary file renamed onto `path` when complete (NaN is written as null)."""
     count = 0
-    with path.open("wb") as handle:
+    with atomic_output(path) as handle:
         for record in records:
-            handle.write(orjson.dumps(to_messages(record)))
-            handle.write(b"\n")
+            data = to_messages(record)
+            try:
+                handle.write(orjson.dumps(data) + b"\n")
+            except TypeError as exc:  # orjson.JSONEncodeError: bytes, a lone surrogate, an integer over 64 bits
+                raise record_error(record.source, record.row, path, data, exc) from None
             count += 1
     return count

@@ -92,4 +92,4 @@ def to_fastchat(example: Example) -> dict[str, Any]:
 
 def write(records: Iterable[Example], path: Path) -> int:
     """The paper's released layout: a JSON array, indent 4, ids identity_<source row>."""
-    return write_json_array((to_fastchat(r) for r in records), path)
+    return write_json_array(records, path, to_fastchat)

@@ -21,11 +21,12 @@ from longsift.evalsets import load_eval_set, paper_question
 from longsift.generate.base import Backend, Completion, SamplingOptions
 from longsift.generations import (
     append_generation,
-    read_generations,
+    read_partial,
     write_alpacaeval,
     write_generations,
     write_mtbench_answers,
 )
+from longsift.outputs import write_text
 from longsift.provenance import library_versions
 from longsift.records import EvalPrompt, Generation
 from longsift.registry import Registry
@@ -113,7 +114,7 @@ def generate_prompts(
     progress: Progress | None = None,
 ) -> list[Generation]:
     """Answer every turn of every prompt; with `output`, resume from and append to OUTPUT.partial."""
-    partial = Path(f"{output}.partial") if output is not None else None
+    partial = partial_path(output) if output is not None else None
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
     done = _resume(partial, model_name, engine, options)
@@ -151,7 +152,7 @@ def _resume(partial: Path | None, model_name: str, engine: Backend, options: Sam
     wanted = _settings(engine, options)
     return {
         g.prompt_id: g
-        for g in read_generations(partial)
+        for g in read_partial(partial)
         if g.model == model_name and {k: g.metadata.get("generation", {}).get(k) for k in wanted} == wanted
     }
 
@@ -201,9 +202,19 @@ def write_manifest(
         "hit_max_new_tokens": finishes.count("length"), "new_tokens": new_tokens, "seconds": round(seconds, 2),
         "versions": library_versions(),
     }  # fmt: skip
-    path = output.with_name(output.name + ".manifest.json")
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    path = manifest_path(output)
+    write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def partial_path(output: str | Path) -> Path:
+    """Where finished answers are appended as they come, so a killed run resumes; removed once OUTPUT is whole."""
+    return Path(f"{output}.partial")
+
+
+def manifest_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".manifest.json")
 
 
 __all__ = ["BACKENDS", "Completion", "SamplingOptions", "first_per_set", "generate", "generate_prompts"]

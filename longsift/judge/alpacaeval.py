@@ -26,6 +26,7 @@ from longsift.errors import DataError, LongsiftError, MissingDependencyError
 from longsift.formats.rows import first_char, iter_json_array, iter_jsonl
 from longsift.generations import write_alpacaeval
 from longsift.judge import length_control
+from longsift.outputs import write_bytes
 from longsift.records import Generation
 
 EVAL_SET = "alpacaeval"
@@ -269,7 +270,7 @@ def run_alpaca_eval(
     _, annotations = evaluate(model_outputs=str(model_outputs), is_return_instead_of_print=True, **options)
     records = annotations.to_dict(orient="records") if hasattr(annotations, "to_dict") else list(annotations)
     path = output_dir / "annotations.json"
-    path.write_bytes(orjson.dumps(records, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str))
+    write_bytes(path, orjson.dumps(records, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str))
     return score_annotations(path, difficulty)
 
 

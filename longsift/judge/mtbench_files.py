@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift.errors import DataError
+from longsift.outputs import write_text
 
 FAILED_SCORE = -1.0
 NEED_REFERENCE_CATEGORIES = frozenset({"math", "reasoning", "coding"})  # FastChat's NEED_REF_CATS
@@ -151,15 +152,16 @@ def single_prompt_name(category: str, multi_turn: bool) -> str:
 
 
 def write_judgments(judgments: Iterable[SingleJudgment], path: str | Path, append: bool = True) -> int:
-    """Append (or write) judgments one JSON line each, as FastChat's `play_a_match_single` does."""
+    """Append (or write, whole or not at all) judgments one JSON line each, as FastChat's `play_a_match_single`."""
+    lines = [json.dumps(judgment.to_dict(), ensure_ascii=False) + "\n" for judgment in judgments]
+    if not append:
+        write_text(path, "".join(lines))
+        return len(lines)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with path.open("a" if append else "w", encoding="utf-8") as handle:
-        for judgment in judgments:
-            handle.write(json.dumps(judgment.to_dict(), ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+    return len(lines)
 
 
 def read_judgments(path: str | Path) -> list[SingleJudgment]:

@@ -41,6 +41,7 @@ from longsift.judge.mtbench_files import (
 )
 from longsift.judge.parsers import parse_rating
 from longsift.llm.settings import LLMSettings
+from longsift.outputs import write_bytes
 from longsift.records import Generation, Message
 
 ReferenceSource = Literal["gpt-4", "inline"]
@@ -244,7 +245,7 @@ def judge_mtbench(
         "unanswered": unanswered, "calls": {"sent": run.sent, "cost_usd": run.cost, **run.counts()},
         "inputs": {name: str(path) for name, path in paths.items()} | {"answers": str(answers)},
     }  # fmt: skip
-    (out / "scores.json").write_bytes(orjson.dumps(scores, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    write_bytes(out / "scores.json", orjson.dumps(scores, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     return MTBenchResult(judgments, scores, out)
 
 

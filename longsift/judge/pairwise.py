@@ -29,6 +29,7 @@ from longsift.judge.order import ORDERS, Order, present, reading_to_ab
 from longsift.judge.parsers import PairParser
 from longsift.judge.templates import READINGS, PairTemplate, get_pair_template
 from longsift.llm.settings import LLMSettings
+from longsift.outputs import write_bytes
 from longsift.records import Generation, Judgment
 from longsift.verdicts import POLICIES, PromptOutcome, figure_percentages, prompt_outcomes, tally
 
@@ -263,9 +264,7 @@ def write_outputs(out: Path, judgments: Sequence[Judgment], summary: dict[str, A
     """Written whole, then renamed: a killed run never leaves half a file (the cache keeps its answers)."""
     lines = b"".join(orjson.dumps(j.to_dict()) + b"\n" for j in judgments)
     for name, data in (("judgments.jsonl", lines), ("summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))):
-        partial = out / f".{name}.partial"
-        partial.write_bytes(data)
-        partial.replace(out / name)
+        write_bytes(out / name, data)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from longsift.outputs import write_text
 from longsift.report import sections
 from longsift.report.browser import browser
 from longsift.report.collect import RunData, collect
@@ -85,11 +86,9 @@ def report(
     data = collect(Path(run_dir))
     title = title or f"longsift report: {Path(run_dir).resolve().name}"
     output = Path(output) if output else Path(run_dir) / "report.html"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_html(data, title), encoding="utf-8")
+    write_text(output, render_html(data, title))
     written = {"html": str(output), "markdown": None, "absent": absent_parts(data), "notes": data.notes}
     if markdown is not None:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(render_markdown(data, title, absent_parts(data)), encoding="utf-8")
+        write_text(markdown, render_markdown(data, title, absent_parts(data)))
         written["markdown"] = str(markdown)
     return written

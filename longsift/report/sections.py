@@ -279,7 +279,7 @@ def training(data: RunData) -> Html:
         return section("training", "Training", [absent("no training runs.", "RUN_DIR/train/MODEL/loss.json")])
     rows = []
     for run in data.training:
-        losses = [p["loss"] for p in run.loss]
+        losses = [p["loss"] for p in run.loss if p["loss"] is not None]  # a diverged step's NaN is written null
         epochs = max((p.get("epoch") or 0 for p in run.loss), default=None)
         first, last, low = (losses[0], losses[-1], min(losses)) if losses else (None, None, None)
         rows.append([run.name, number(len(run.loss)), number(epochs), *(number(v, 4) for v in (first, last, low))])

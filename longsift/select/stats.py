@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift.lengths import get_unit
+from longsift.outputs import atomic_output
 from longsift.select.scan import Outcome
 
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
@@ -110,6 +111,10 @@ def stats(
                        report.quarantined, units)  # fmt: skip
 
 
+def histogram_path(out_dir: Path, unit: str) -> Path:
+    return out_dir / f"histogram_{unit}.png"
+
+
 def plot_histograms(report: StatsReport, out_dir: Path) -> list[Path]:
     """One PNG per unit: the corpus' length histogram, over its source's when compared."""
     import matplotlib
@@ -135,8 +140,9 @@ def plot_histograms(report: StatsReport, out_dir: Path) -> list[Path]:
         ax.set_title(f"Response lengths by {name}")
         ax.legend()
         fig.tight_layout()
-        path = out_dir / f"histogram_{name}.png"
-        fig.savefig(path)
+        path = histogram_path(out_dir, name)
+        with atomic_output(path) as handle:
+            fig.savefig(handle, format="png")
         plt.close(fig)
         written.append(path)
     return written

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift.errors import ConfigError
+from longsift.outputs import write_text
 from longsift.registry import Registry
 from longsift.templates.base import Conversation, Rendered, Template
 
@@ -35,7 +36,7 @@ def get_template(name: str, tokenizer: Any, system: str | None = None) -> Templa
 
 def save_template(template: Template, model_dir: str | Path) -> Path:
     path = Path(model_dir) / TEMPLATE_FILE
-    path.write_text(json.dumps(template.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(template.to_dict(), indent=2) + "\n")
     return path
 
 

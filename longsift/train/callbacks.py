@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from longsift.errors import LongsiftError
+from longsift.outputs import atomic_output
 
 
 class TrainingError(LongsiftError):
@@ -102,6 +103,7 @@ def plot_loss(history: list[dict[str, Any]], path: Path, title: str = "training 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_output(path) as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
     return path

@@ -17,6 +17,7 @@ from typing import Any
 
 from longsift.errors import ConfigError
 from longsift.formats.load import RecordStream
+from longsift.outputs import finite, write_text
 from longsift.provenance import library_versions, sha256_of
 from longsift.records import Example
 from longsift.templates import get_template, save_template
@@ -231,6 +232,6 @@ def _tokens_per_second(history: list[dict[str, Any]], seconds: float) -> float |
 def _write_records(output: Path, manifest: dict[str, Any], history: list[dict[str, Any]]) -> None:
     from longsift.train.callbacks import plot_loss
 
-    (output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    (output / "loss.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+    write_text(output / "manifest.json", json.dumps(finite(manifest), indent=2) + "\n")  # NaN loss: null
+    write_text(output / "loss.json", json.dumps(finite(history), indent=1) + "\n")
     plot_loss(history, output / "loss.png", title=f"training loss ({output.name})")
