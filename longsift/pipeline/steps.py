@@ -7,14 +7,16 @@ run, so a stage that died resumes without paying again for the calls it had made
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from longsift import formats, layout
-from longsift.errors import ConfigError
+from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
+from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 
 LLM_KEYS = {"backend", "model", "base_url", "api_key_env", "concurrency", "timeout", "max_attempts", "rpm", "tpm",
@@ -62,27 +64,106 @@ OPTIONS: dict[str, set[str]] = {
 }
 
 
-def llm_settings(context: StageContext) -> Any:
-    from longsift.llm import LLMSettings
+# Steps whose `name` option names a file or folder of the run: it must be one plain path component.
+NAMED = {"select", "refine", "score", "train", "generate"}
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 
-    options = dict(context.option("llm") or {})
+
+def llm_settings(context: StageContext) -> Any:
+    return _llm_settings(context.spec.name, context.option("llm"), context.run_dir, context.console.is_terminal)
+
+
+def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False) -> Any:
+    from longsift.llm import BACKENDS, LLMSettings
+
+    if not isinstance(block, dict | None):
+        raise ConfigError(f"stage {stage!r}: llm must be a mapping of LLM options, not {type(block).__name__}")
+    options = dict(block or {})
     unknown = sorted(set(options) - LLM_KEYS)
     if unknown:
-        raise ConfigError(f"stage {context.spec.name!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
-    cache = context.run_dir / "cache" / "llm.sqlite"
-    return LLMSettings(**options, cache=cache, progress=context.console.is_terminal)
+        raise ConfigError(f"stage {stage!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
+    backend = options.get("backend", "openai")
+    if backend not in BACKENDS:
+        raise ConfigError(f"stage {stage!r}: unknown llm backend {backend!r}; known: {BACKENDS.names()}")
+    try:
+        return LLMSettings(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"stage {stage!r}: bad llm options: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"stage {stage!r}: llm: {exc}") from None
 
 
 def _name(context: StageContext) -> str:
-    return str(context.option("name", context.spec.name))
+    return output_name(context.spec.name, context.options)
+
+
+def output_name(stage: str, options: dict[str, Any]) -> str:
+    """The `name` a stage's files take: one plain file name, so nothing it writes leaves its folder."""
+    name = options.get("name", stage)
+    if not isinstance(name, str) or not _PLAIN_NAME.match(name) or len(name) > 200:
+        raise ConfigError(
+            f"stage {stage!r}: name {name!r} must be a plain file name (letters, digits, '.', '_', '-', '+'; "
+            "no '/', no leading '.'), so that its outputs stay inside the run folder"
+        )
+    return name
+
+
+def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[Path]:
+    """Where a stage will write, as far as its options tell before it runs (judge and mtbench name their
+    files after the models inside their inputs: their folders are given)."""
+    name = output_name(stage, options) if uses in NAMED else stage
+    select = layout.select_dir(run_dir)
+    plans: dict[str, list[Path]] = {
+        "select": [_select_output(run_dir, name, options), select / layout.SUMMARY, select / layout.MANIFEST],
+        "tiny-model": [run_dir / "models" / stage],
+        "refine": [select / f"{name}.jsonl"],
+        "score": [run_dir / "score" / f"{name}.jsonl"],
+        "train": [run_dir / layout.TRAIN / layout.slug(name)],
+        "generate": [layout.generation_file(run_dir, name)],
+        "judge": [run_dir / layout.JUDGE],
+        "mtbench": [run_dir / layout.MTBENCH],
+        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(options.get('model', stage)))}.json"],
+        "analyze": [layout.analysis_file(run_dir)],
+        "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
+    }
+    return plans.get(uses, [])
+
+
+def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[str]:
+    """Every problem with one stage's options that can be found before anything runs."""
+    problems: list[str] = []
+    unknown = sorted(set(options) - OPTIONS.get(uses, set(options)))
+    if unknown:
+        problems.append(f"stage {stage!r} ({uses}): unknown options {unknown}; known: {sorted(OPTIONS[uses])}")
+    if "llm" in OPTIONS.get(uses, set()):
+        try:
+            _llm_settings(stage, options.get("llm"), run_dir)
+        except LongsiftError as exc:
+            problems.append(str(exc))
+    if uses in NAMED:
+        try:
+            output_name(stage, options)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
+    suffix = "jsonl" if options.get("format", "fastchat") == "messages" else "json"
+    return layout.select_dir(run_dir) / f"{name}.{suffix}"
 
 
 def _merge_json(path: Path, key: str, value: Any) -> None:
     """Several select stages share select/summary.json and select/manifest.json, one key each."""
     data = orjson.loads(path.read_bytes()) if path.is_file() else {}
     data[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
+    _write_json(path, data, sort=True)
+
+
+def _write_json(path: Path, data: Any, *, sort: bool = False) -> None:
+    """Whole or not at all (`longsift.outputs`): a killed stage leaves the previous file."""
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_SORT_KEYS if sort else 0)
+    write_bytes(path, orjson.dumps(data, option=options, default=str))
 
 
 def select_step(context: StageContext) -> dict[str, str]:
@@ -91,7 +172,7 @@ def select_step(context: StageContext) -> dict[str, str]:
     context.check_options(OPTIONS["select"])
     source = str(context.require("source"))
     fmt = context.option("format", "fastchat")
-    out = layout.select_dir(context.run_dir) / f"{_name(context)}.{'jsonl' if fmt == 'messages' else 'json'}"
+    out = _select_output(context.run_dir, _name(context), context.options)
     selection = select(
         source, context.option("method", "longest"), context.option("k"), by=context.option("by", "words"),
         tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
@@ -208,7 +289,7 @@ def mtbench_step(context: StageContext) -> dict[str, str]:
     scores = orjson.loads((work / "scores.json").read_bytes())
     model = str(scores.get("model") or answers.stem)
     out = context.run_dir / layout.MTBENCH / f"{layout.slug(model)}.json"
-    layout.write_json({"model": model, **scores}, out)
+    _write_json(out, {"model": model, **scores})
     return {"output": str(out)}
 
 
@@ -220,7 +301,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     score = score_annotations(context.require("annotations"), context.option("difficulty"))
     model = str(context.option("model", _name(context)))
     out = context.run_dir / layout.ALPACAEVAL / f"{layout.slug(model)}.json"
-    layout.write_json({"model": model, **score.to_dict()}, out)
+    _write_json(out, {"model": model, **score.to_dict()})
     return {"output": str(out)}
 
 
