@@ -157,13 +157,7 @@ def _merge_json(path: Path, key: str, value: Any) -> None:
     """Several select stages share select/summary.json and select/manifest.json, one key each."""
     data = orjson.loads(path.read_bytes()) if path.is_file() else {}
     data[key] = value
-    _write_json(path, data, sort=True)
-
-
-def _write_json(path: Path, data: Any, *, sort: bool = False) -> None:
-    """Whole or not at all (`longsift.outputs`): a killed stage leaves the previous file."""
-    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_SORT_KEYS if sort else 0)
-    write_bytes(path, orjson.dumps(data, option=options, default=str))
+    write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
 
 
 def select_step(context: StageContext) -> dict[str, str]:
@@ -289,7 +283,7 @@ def mtbench_step(context: StageContext) -> dict[str, str]:
     scores = orjson.loads((work / "scores.json").read_bytes())
     model = str(scores.get("model") or answers.stem)
     out = context.run_dir / layout.MTBENCH / f"{layout.slug(model)}.json"
-    _write_json(out, {"model": model, **scores})
+    layout.write_json({"model": model, **scores}, out)
     return {"output": str(out)}
 
 
@@ -301,7 +295,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     score = score_annotations(context.require("annotations"), context.option("difficulty"))
     model = str(context.option("model", _name(context)))
     out = context.run_dir / layout.ALPACAEVAL / f"{layout.slug(model)}.json"
-    _write_json(out, {"model": model, **score.to_dict()})
+    layout.write_json({"model": model, **score.to_dict()}, out)
     return {"output": str(out)}
 
 
