@@ -109,6 +109,16 @@ def test_every_shipped_recipe_loads_and_names_only_known_stage_options() -> None
             assert set(stage.options.get("llm", {})) <= LLM_KEYS, (path.name, stage.name)
 
 
+def test_every_shipped_recipe_passes_the_whole_recipe_check(tmp_path: Path) -> None:
+    from longsift.pipeline.recipe import RECIPES_DIR
+    from longsift.pipeline.runner import check_recipe
+
+    for path in sorted(RECIPES_DIR.glob("*.yaml")):
+        recipe = load_recipe(path, [f"run_dir={tmp_path / path.stem}"])
+        run_dir = recipe.resolved_run_dir()
+        check_recipe(recipe, run_dir, {"data": "/data", "run": str(run_dir), "name": recipe.name, "seed": "0"})
+
+
 # -- verified manifests ------------------------------------------------------------------------------------------
 
 
@@ -287,6 +297,18 @@ def test_symlinks_leading_out_of_the_run_folder_are_refused(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="train/m is a symlink"):
         run_recipe(load_recipe(write_recipe(tmp_path, stages)))
     assert list(outside.iterdir()) == []
+
+
+def test_a_step_that_writes_outside_the_run_folder_is_caught(tmp_path: Path) -> None:
+    def escapes(context: StageContext) -> dict[str, str]:
+        out = tmp_path / "outside.txt"
+        out.write_text("x")
+        return {"output": str(out)}
+
+    STEPS.register("escapes", escapes)
+    with pytest.raises(ConfigError, match="outside the run folder"):
+        run_recipe(load_recipe(write_recipe(tmp_path, [{"name": "s", "uses": "escapes"}])))
+    assert not (tmp_path / "run" / ".stages" / "s" / "manifest.json").exists()
 
 
 def test_inputs_may_live_anywhere_and_links_inside_the_run_are_fine(tmp_path: Path) -> None:
