@@ -349,7 +349,7 @@ def test_a_yaml_alias_bomb_is_refused_in_bounded_memory_and_time(tmp_path: Path)
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(alias_bomb())  # 9**9 = 387 million strings once expanded
     assert bomb.stat().st_size < 700
-    with pytest.raises(ConfigError, match="expand to more than 20000 nodes \\(the limit\\)"):
+    with pytest.raises(ConfigError, match="expands to more than 20000 nodes \\(the limit"):
         load_recipe(bomb)
     limit = 1 << 30  # the CLI, in a process that may use 1 GiB at most and 60 s
     code = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
@@ -369,6 +369,11 @@ def test_a_yaml_alias_bomb_is_refused_in_bounded_memory_and_time(tmp_path: Path)
         ("name: x\nstages: " + "[" * 70 + "]" * 70 + "\n", "nested deeper than 64 levels"),
         ("- just\n- a list\n", "a recipe is a YAML mapping"),
         ("name: x\n---\nname: y\n", "invalid YAML: expected a single document"),
+        ("name: x\nname: y\nstages: []\n", "line 2: key 'name' is given twice"),
+        ("name: x\nstages: [{name: a, uses: select, with: {k: 1, k: 2}}]\n", "key 'k' is given twice"),
+        ("name: x\nseed: " + "9" * 5000 + "\nstages: []\n", "invalid YAML value"),
+        ("name: x\nstages: [{name: a, uses: select, with: {[1]: 2}}]\n", "invalid YAML.*unhashable key"),
+        ("name: x\nstages: " + "[1, " * 10 + "]" * 10 + "\n" + "big: [" + "0, " * 30000 + "]\n", "more than 20000"),
         ("name: !!python/object:os.system x\n", "invalid YAML"),
         ("name: x\nstages: [\n", "invalid YAML"),
     ],
@@ -393,9 +398,31 @@ def test_recipe_files_are_bounded_in_size_and_must_be_utf8(tmp_path: Path) -> No
         load_recipe(latin)
 
 
+def test_a_few_anchors_and_merge_keys_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        f"name: x\nrun_dir: {tmp_path / 'run'}\nstages:\n  - &one {{name: one, uses: write-text, with: {{text: a}}}}\n"
+        "  - {<<: *one, name: two}\n"
+    )
+    recipe = load_recipe(path)
+    assert [(s.name, s.options) for s in recipe.stages] == [("one", {"text": "a"}), ("two", {"text": "a"})]
+
+
 def test_an_override_into_a_value_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a mapping|not a mapping"):
         load_recipe(recipe_file(tmp_path), ["name.x=1"])
     levels = ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in ("ab", "bc")]
     with pytest.raises(ConfigError, match="alias bomb"):
         load_recipe(recipe_file(tmp_path), [f"seed=[{', '.join(levels)}, [{', '.join(['*c'] * 30)}]]"])
+
+
+def test_a_run_folder_that_is_a_file_or_holds_files_in_the_way_is_refused(tmp_path: Path) -> None:
+    stages = [{"name": "s", "uses": "select", "with": {"source": "in.json", "k": 1, "name": "picked"}}]
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(ConfigError, match="the run folder .* is a file"):
+        run_recipe(load_recipe(write_recipe(tmp_path, stages)))
+    (tmp_path / "run").unlink()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "select").write_text("in the way")
+    with pytest.raises(ConfigError, match="select is a file, not a folder"):
+        run_recipe(load_recipe(write_recipe(tmp_path, stages)))

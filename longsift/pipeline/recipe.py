@@ -41,6 +41,16 @@ class _BoundedLoader(yaml.SafeLoader):
             _Expansion(self.max_nodes, self.max_depth).size(node, 1)
         return node
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice is an error, not a silent last-one-wins (merge keys `<<` may still be overridden)."""
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    raise ConfigError(f"line {key.start_mark.line + 1}: key {key.value!r} is given twice")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
 
 class _Expansion:
     """Nodes in a composed document with every alias expanded, memoised on the shared nodes: linear time."""
@@ -68,8 +78,8 @@ class _Expansion:
             total += self.size(child, depth + 1)
             if total > self.max_nodes:
                 raise ConfigError(
-                    f"YAML anchors and aliases expand to more than {self.max_nodes} nodes (the limit): an alias "
-                    "bomb? Write the recipe out without them, or raise max_nodes"
+                    f"YAML expands to more than {self.max_nodes} nodes (the limit; an alias counts as often as it "
+                    "is used: an alias bomb?); write the recipe out without anchors and aliases"
                 )
         self.open.discard(id(node))
         self.sizes[id(node)] = total
@@ -84,6 +94,8 @@ def parse_yaml(text: str, *, max_nodes: int = MAX_YAML_NODES, max_depth: int = M
         return loader.get_single_data()
     except RecursionError:
         raise ConfigError(f"YAML nested too deeply to read (limit {max_depth} levels); flatten the recipe") from None
+    except ValueError as exc:  # what a constructor raises on a value it cannot build (a 5,000-digit integer)
+        raise ConfigError(f"invalid YAML value: {exc}") from None
     finally:
         loader.dispose()
 
@@ -154,8 +166,11 @@ def load_recipe(
 
 
 def _read_recipe(path: Path, max_bytes: int) -> str:
-    with path.open("rb") as handle:
-        raw = handle.read(max_bytes + 1)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the recipe ({exc.strerror})") from None
     if len(raw) > max_bytes:
         raise ConfigError(f"{path}: larger than {max_bytes} bytes (the limit for a recipe file); is it a recipe?")
     try:

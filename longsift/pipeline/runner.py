@@ -18,8 +18,8 @@ from typing import Any
 from rich.console import Console
 
 from longsift import layout
-from longsift.errors import ConfigError
-from longsift.outputs import same_file, write_text
+from longsift.errors import ConfigError, UsageError
+from longsift.outputs import check_writable, same_file, write_text
 from longsift.pipeline import manifest
 from longsift.pipeline.recipe import BUILTIN_REFERENCES, Recipe, StageSpec, references, substitute
 from longsift.registry import Registry
@@ -119,7 +119,7 @@ def check_recipe(recipe: Recipe, run_dir: Path, lookup: dict[str, str]) -> None:
             problems.append(f"stage {spec.name!r}: unknown stage kind {spec.uses!r}{hint}; known: {STEPS.names()}")
         known[spec.name] = str(run_dir / spec.name)
         known.update({f"{spec.name}.{key}": str(run_dir / spec.name) for key in OUTPUT_KEYS.get(spec.uses, ())})
-    problems += _symlinks_leading_out(run_dir)
+    problems += _symlinks_leading_out(run_dir) + _run_folder_problems(run_dir)
     if problems:
         count = f"{len(problems)} problems" if len(problems) > 1 else "a problem"
         raise ConfigError(f"recipe {recipe.name!r} has {count}, nothing ran: " + "; ".join(dict.fromkeys(problems)))
@@ -162,6 +162,10 @@ def _path_problems(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> l
     except ConfigError:
         return []  # a bad name: reported by check_stage
     problems = [f"stage {spec.name!r}: {problem}" for path in planned if (problem := outside(path, run_dir))]
+    for path in planned:
+        blocking = [p for p in path.parents if p.is_relative_to(run_dir) and p.exists() and not p.is_dir()]
+        if blocking:
+            problems.append(f"stage {spec.name!r}: writes {path}, but {blocking[0]} is a file, not a folder")
     inputs = [Path(value) for value in manifest.input_paths(options)]
     for path in planned:
         for source in inputs:
@@ -176,6 +180,16 @@ def outside(path: Path, run_dir: Path) -> str | None:
     if not path.resolve().is_relative_to(root):
         return f"writes {path}, which resolves to {path.resolve()}, outside the run folder {root}"
     return None
+
+
+def _run_folder_problems(run_dir: Path) -> list[str]:
+    if run_dir.exists() and not run_dir.is_dir():
+        return [f"the run folder {run_dir} is a file; choose another run_dir"]
+    try:
+        check_writable(run_dir / STATE_DIR / manifest.MANIFEST)
+    except UsageError as exc:
+        return [f"the run folder {run_dir} cannot be written: {exc}"]
+    return []
 
 
 def _symlinks_leading_out(run_dir: Path) -> list[str]:
