@@ -426,3 +426,15 @@ def test_a_run_folder_that_is_a_file_or_holds_files_in_the_way_is_refused(tmp_pa
     (tmp_path / "run" / "select").write_text("in the way")
     with pytest.raises(ConfigError, match="select is a file, not a folder"):
         run_recipe(load_recipe(write_recipe(tmp_path, stages)))
+
+
+def test_two_stages_writing_one_file_are_refused(tmp_path: Path) -> None:
+    stages = [
+        {"name": "a", "uses": "select", "with": {"source": "in.json", "k": 1, "name": "picked"}},
+        {"name": "b", "uses": "select", "with": {"source": "in.json", "k": 2, "name": "picked"}},
+        {"name": "picked", "uses": "select", "with": {"source": "in.json", "k": 3}},
+        {"name": "c", "uses": "select", "with": {"source": "in.json", "k": 2, "name": "other"}},
+    ]
+    with pytest.raises(ConfigError, match="has 2 problems") as caught:
+        run_recipe(load_recipe(write_recipe(tmp_path, stages)))
+    assert "stages 'a' and 'b' both write" in str(caught.value) and "'a' and 'picked'" in str(caught.value)

@@ -107,12 +107,14 @@ def check_recipe(recipe: Recipe, run_dir: Path, lookup: dict[str, str]) -> None:
 
     problems: list[str] = []
     known = dict(lookup)
+    writers: dict[Path, str] = {}  # each output file of the run belongs to one stage
     for spec in recipe.stages:
         problems += _reference_problems(recipe, spec, known)
         options = substitute(spec.options, known | _placeholders(recipe, run_dir, known))
         if spec.uses in STEPS:
             problems += steps.check_stage(spec.uses, spec.name, options, run_dir)
             problems += _path_problems(spec, options, run_dir)
+            problems += _shared_outputs(spec, options, run_dir, writers)
         else:
             suggestions = STEPS.suggest(spec.uses)
             hint = f" (did you mean {' or '.join(map(repr, suggestions))}?)" if suggestions else ""
@@ -171,6 +173,24 @@ def _path_problems(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> l
         for source in inputs:
             if path.exists() and same_file(path, source):
                 problems.append(f"stage {spec.name!r}: its output {path} is its input {source}; rename one")
+    return problems
+
+
+def _shared_outputs(spec: StageSpec, options: dict[str, Any], run_dir: Path, writers: dict[Path, str]) -> list[str]:
+    """Two stages writing one file would each find the other's bytes and rerun forever."""
+    from longsift.pipeline.steps import SHARED_OUTPUTS, planned_outputs
+
+    try:
+        planned = planned_outputs(spec.uses, spec.name, options, run_dir)
+    except ConfigError:
+        return []
+    problems = []
+    for path in planned:
+        if path.relative_to(run_dir).as_posix() in SHARED_OUTPUTS:
+            continue
+        if path in writers:
+            problems.append(f"stages {writers[path]!r} and {spec.name!r} both write {path}; give one another name")
+        writers.setdefault(path, spec.name)
     return problems
 
 

@@ -108,6 +108,12 @@ def output_name(stage: str, options: dict[str, Any]) -> str:
     return name
 
 
+# Written by several stages on purpose: select/ keeps one key per selection in its summary and manifest; judge
+# and mtbench stages name their own files inside these folders after the models they compare.
+SHARED_OUTPUTS = {f"{layout.SELECT}/{layout.SUMMARY}", f"{layout.SELECT}/{layout.MANIFEST}", layout.JUDGE,
+                  layout.MTBENCH}  # fmt: skip
+
+
 def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[Path]:
     """Where a stage will write, as far as its options tell before it runs (judge and mtbench name their
     files after the models inside their inputs: their folders are given)."""
