@@ -438,3 +438,29 @@ def test_two_stages_writing_one_file_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="has 2 problems") as caught:
         run_recipe(load_recipe(write_recipe(tmp_path, stages)))
     assert "stages 'a' and 'b' both write" in str(caught.value) and "'a' and 'picked'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: {**m, "files": {"../outside.txt": m["files"]["first.txt"]}},
+        lambda m: {**m, "files": {"first.txt": "not a record"}},
+        lambda m: {**m, "files": []},
+        lambda m: {**m, "outputs": {"output": 7}},
+    ],
+)
+def test_a_manifest_edited_into_another_shape_proves_nothing(tmp_path: Path, edit) -> None:
+    run_recipe(load_recipe(recipe_file(tmp_path)))
+    (tmp_path / "outside.txt").write_text("a")
+    path = tmp_path / "run" / ".stages" / "first" / "manifest.json"
+    path.write_bytes(orjson.dumps(edit(orjson.loads(path.read_bytes()))))
+    assert run_recipe(load_recipe(recipe_file(tmp_path))).ran == ["first"]
+
+
+def test_a_torn_manifest_means_not_done(tmp_path: Path) -> None:
+    run_recipe(load_recipe(recipe_file(tmp_path)))
+    path = tmp_path / "run" / ".stages" / "second" / "manifest.json"
+    path.write_bytes(path.read_bytes()[:40])
+    result = run_recipe(load_recipe(recipe_file(tmp_path)))
+    assert result.skipped == ["first"] and result.ran == ["second"]
+    assert orjson.loads(path.read_bytes())["status"] == "complete"

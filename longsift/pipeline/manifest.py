@@ -96,7 +96,18 @@ def is_current(manifest: dict[str, Any] | None, digest: str, inputs: dict[str, s
         and manifest.get("status") == "complete"
         and manifest.get("options_digest") == digest
         and manifest.get("inputs") == inputs
-        and isinstance(manifest.get("files"), dict)
+        and _well_formed(manifest)
+    )
+
+
+def _well_formed(manifest: dict[str, Any]) -> bool:
+    """A manifest edited by hand into another shape is no proof that the stage is done."""
+    outputs, files = manifest.get("outputs"), manifest.get("files")
+    return (
+        isinstance(outputs, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in outputs.items())
+        and isinstance(files, dict)
+        and all(isinstance(record, dict) for record in files.values())
     )
 
 
@@ -153,8 +164,11 @@ def output_mismatch(run_dir: Path, stage_dir: Path, manifest: dict[str, Any]) ->
             return f"its output {key!r} ({value}) is missing"
     recorded: dict[str, dict[str, Any]] = manifest["files"]
     refreshed: dict[str, dict[str, Any]] = {}
+    root = run_dir.resolve()
     for name, record in recorded.items():
         file = run_dir / name
+        if not file.resolve().is_relative_to(root):
+            return f"its manifest names {name}, outside the run folder"
         if not file.is_file():
             return f"{name} is missing"
         now = _stat(file)
