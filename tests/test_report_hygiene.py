@@ -20,6 +20,7 @@ MODEL_A = "<script>alert('a')</script>|x"
 MODEL_B = '<img src=x onerror="alert(1)"> [click](javascript:alert(2)) ![i](http://e.test/i.png)'
 JUDGE = "judge | <b>bold</b> *em* `code` ~~s~~ \\ <!-- c -->\n# not a heading"
 SET = "koala<iframe src=//e.test>"
+SUBSET = "<svg onload=alert(3)>|[x](y)"
 
 
 class Tags(HTMLParser):
@@ -52,6 +53,8 @@ def hostile_run(run: Path) -> Path:
                        "length_controlled_winrate": None}, run / "alpacaeval" / "b.json")  # fmt: skip
     layout.write_json({"model": MODEL_A, "overall": 4.0, "turn_1": 5.0, "turn_2": 3.0}, run / "mtbench" / "a.json")
     layout.write_json([{"step": 1, "loss": 1.5}], run / "train" / "m<b>" / layout.LOSS_JSON)
+    subset = [{"instruction": f"q{i}", "input": "", "output": "word " * (i + 1)} for i in range(3)]
+    layout.write_json(subset, run / "select" / f"{SUBSET}.json")
     return run
 
 
@@ -72,7 +75,8 @@ def test_markdown_escapes_every_value_from_the_data(tmp_path: Path) -> None:
                                                                                               table, re.S)}  # fmt: skip
         assert len(counts) == 1, table  # a '|' in a name never adds a cell
     text = re.sub(r"<[^>]+>", "", rendered)
-    for name in (MODEL_A, MODEL_B, SET, " ".join(JUDGE.split()), "<h1>t</h1> | [x](y)"):
+    assert "Selection profile" in markdown
+    for name in (MODEL_A, MODEL_B, SET, SUBSET, " ".join(JUDGE.split()), "<h1>t</h1> | [x](y)"):
         escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
         assert escaped in text, name  # shown as its own text
 
