@@ -464,3 +464,14 @@ def test_a_torn_manifest_means_not_done(tmp_path: Path) -> None:
     result = run_recipe(load_recipe(recipe_file(tmp_path)))
     assert result.skipped == ["first"] and result.ran == ["second"]
     assert orjson.loads(path.read_bytes())["status"] == "complete"
+
+
+def test_train_recipes_are_read_with_the_same_bounds(tmp_path: Path) -> None:
+    from longsift.train.config import RECIPE_DIR, read_recipe
+
+    for path in sorted(RECIPE_DIR.glob("*.yaml")):
+        assert isinstance(read_recipe(path), dict), path.name
+    bomb = tmp_path / "train-bomb.yaml"
+    bomb.write_text(alias_bomb())
+    with pytest.raises(ConfigError, match="train-bomb.yaml: YAML expands to more than 20000 nodes"):
+        read_recipe(bomb)
