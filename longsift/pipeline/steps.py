@@ -135,6 +135,11 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
     return plans.get(uses, [])
 
 
+def planned(context: StageContext) -> list[Path]:
+    """The paths this stage writes: the ones `planned_outputs` promised before the run started."""
+    return planned_outputs(context.spec.uses, context.spec.name, context.options, context.run_dir)
+
+
 def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[str]:
     """Every problem with one stage's options that can be found before anything runs."""
     problems: list[str] = []
@@ -161,7 +166,12 @@ def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
 
 def _merge_json(path: Path, key: str, value: Any) -> None:
     """Several select stages share select/summary.json and select/manifest.json, one key each."""
-    data = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    try:
+        data = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    except orjson.JSONDecodeError:
+        data = {}  # torn by hand or by an older non-atomic write: rebuilt from the stages that run
+    if not isinstance(data, dict):
+        data = {}
     data[key] = value
     write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
 
@@ -172,7 +182,7 @@ def select_step(context: StageContext) -> dict[str, str]:
     context.check_options(OPTIONS["select"])
     source = str(context.require("source"))
     fmt = context.option("format", "fastchat")
-    out = _select_output(context.run_dir, _name(context), context.options)
+    out = planned(context)[0]
     selection = select(
         source, context.option("method", "longest"), context.option("k"), by=context.option("by", "words"),
         tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
@@ -198,7 +208,7 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
         texts.extend(m.content for m in example.messages)
         if len(texts) >= 2 * context.option("limit", 2000):
             break
-    out = context.run_dir / "models" / context.spec.name
+    out = planned(context)[0]
     build_tiny_model(out, texts, vocab_size=context.option("vocab_size", 1024), seed=context.option("seed", 0))
     return {"output": str(out)}
 
@@ -208,7 +218,7 @@ def refine_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["refine"])
     records = list(load(str(context.require("input"))))
-    out = layout.select_dir(context.run_dir) / f"{_name(context)}.jsonl"
+    out = planned(context)[0]
     result = refine(
         records, llm_settings(context), prompt=context.option("prompt"),
         max_prompt_tokens=context.option("max_prompt_tokens", 2048), max_tokens=context.option("max_tokens"),
@@ -224,7 +234,7 @@ def score_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["score"])
     records = list(load(str(context.require("input"))))
-    out = context.run_dir / "score" / f"{_name(context)}.jsonl"
+    out = planned(context)[0]
     result = score(records, llm_settings(context), prompt=context.option("prompt"),
                    max_prompt_tokens=context.option("max_prompt_tokens", 2048))  # fmt: skip
     formats.write(result.records, out, "messages")
@@ -236,7 +246,7 @@ def train_step(context: StageContext) -> dict[str, str]:
     from longsift.train import train
 
     context.check_options(OPTIONS["train"])
-    out = context.run_dir / layout.TRAIN / layout.slug(_name(context))
+    out = planned(context)[0]
     result = train(
         context.require("data"), out, model=context.option("model"), recipe=context.option("recipe"),
         tiny=context.option("tiny", False), overrides=context.option("overrides"), log=context.console.print,
@@ -249,7 +259,7 @@ def generate_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["generate"])
     name = _name(context)
-    out = layout.generation_file(context.run_dir, name)
+    out = planned(context)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     generate(
         context.require("model"), context.option("eval_set", "pairwise"), out, model_name=name,
@@ -300,7 +310,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     context.check_options(OPTIONS["alpacaeval"])
     score = score_annotations(context.require("annotations"), context.option("difficulty"))
     model = str(context.option("model", _name(context)))
-    out = context.run_dir / layout.ALPACAEVAL / f"{layout.slug(model)}.json"
+    out = planned(context)[0]
     layout.write_json({"model": model, **score.to_dict()}, out)
     return {"output": str(out)}
 
@@ -319,8 +329,7 @@ def report_step(context: StageContext) -> dict[str, str]:
     from longsift.report import report
 
     context.check_options(OPTIONS["report"])
-    html = context.run_dir / "report" / "report.html"
-    markdown = html.with_suffix(".md")
+    html, markdown = planned(context)
     report(context.run_dir, html, markdown, title=context.option("title", context.recipe.description or None))
     context.console.print(f"report: {html}")
     return {"output": str(html), "markdown": str(markdown)}
