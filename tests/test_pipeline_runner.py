@@ -475,3 +475,11 @@ def test_train_recipes_are_read_with_the_same_bounds(tmp_path: Path) -> None:
     bomb.write_text(alias_bomb())
     with pytest.raises(ConfigError, match="train-bomb.yaml: YAML expands to more than 20000 nodes"):
         read_recipe(bomb)
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "/abs", ".hidden", "two words"])
+def test_a_recipe_name_is_a_plain_file_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "stages": []}))
+    with pytest.raises(ConfigError, match="name: String should match pattern"):
+        load_recipe(path)

@@ -37,7 +37,7 @@ class StageSpec(BaseModel):
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")  # a file name: the default run_dir is runs/<name>
     description: str = ""
     run_dir: str = "runs/${name}"
     data_dir: str = Field(default_factory=lambda: os.environ.get("LONGSIFT_DATA", "../shared/data"))
