@@ -60,12 +60,27 @@ def select_dir(run_dir: Path) -> Path:
     return Path(run_dir) / SELECT
 
 
+SELECTION_SUFFIXES = (".json", ".jsonl", ".parquet")  # what `longsift.formats.load` reads, gzipped or not
+SIDE_FILE_SUFFIXES = (".manifest.json", ".quarantine.jsonl", ".failures.jsonl")  # outputs.side_path names
+
+
 def selected_files(run_dir: Path) -> list[Path]:
-    """The selected subsets: every file in select/ except the manifest and the summary."""
+    """The selected subsets in select/: data files, not the folder's manifest and summary, not side files
+    (`x.manifest.json`, `x.quarantine.jsonl`, `x.failures.jsonl`), hidden or temporary files, caches."""
     folder = select_dir(run_dir)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name not in (MANIFEST, SUMMARY))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_selection_name(p.name))
+
+
+def is_selection_name(name: str) -> bool:
+    data = name.removesuffix(".gz")
+    return (
+        name not in (MANIFEST, SUMMARY)
+        and not name.startswith(".")
+        and data.endswith(SELECTION_SUFFIXES)
+        and not data.endswith(SIDE_FILE_SUFFIXES)
+    )
 
 
 def train_dirs(run_dir: Path) -> list[Path]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.test_kill_run import manifests_describe_the_files
 
 RECIPE = REPO / "recipes" / "tiny-cpu.yaml"
 REFINE_CALLS = 64  # the refine stage asks once per selected record
@@ -90,3 +91,5 @@ def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Pa
     for name in ("longest-refined-64", "random-64"):
         generations = (run_dir / "generate" / f"{name}.jsonl").read_text().splitlines()
         assert len(generations) == 40
+    manifests_describe_the_files(run_dir)  # every stage's outputs, each file with its size and sha256
+    assert len(list(stages.glob("*/manifest.json"))) == 11

@@ -3,6 +3,9 @@
 Stage options may refer to earlier stages' outputs and to folders with `${...}`:
 `${data}` (the shared data folder), `${run}` (the run folder), `${STAGE}` (that stage's main output) and
 `${STAGE.KEY}` (another output it declared). Unknown keys anywhere are an error.
+
+Recipes are read with the bounded loader of `longsift.safe_yaml` (size, depth, expanded aliases, duplicate
+keys); `load_recipe` takes other limits.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from longsift import safe_yaml
 from longsift.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
+BUILTIN_REFERENCES = ("data", "run", "name", "seed")
 
 
 class StageSpec(BaseModel):
@@ -32,7 +37,7 @@ class StageSpec(BaseModel):
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")  # a file name: the default run_dir is runs/<name>
     description: str = ""
     run_dir: str = "runs/${name}"
     data_dir: str = Field(default_factory=lambda: os.environ.get("LONGSIFT_DATA", "../shared/data"))
@@ -57,19 +62,32 @@ class Recipe(BaseModel):
         return Path(self.run_dir.replace("${name}", self.name))
 
 
-def load_recipe(source: str | Path, overrides: list[str] | None = None) -> Recipe:
+def load_recipe(
+    source: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    max_bytes: int = safe_yaml.MAX_BYTES,
+    max_nodes: int = safe_yaml.MAX_NODES,
+    max_depth: int = safe_yaml.MAX_DEPTH,
+) -> Recipe:
     """A recipe from a YAML file or a shipped recipe name, with `key.path=value` overrides applied."""
     path = _recipe_path(source)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    data = safe_yaml.read_yaml(path, max_bytes=max_bytes, max_nodes=max_nodes, max_depth=max_depth)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a YAML mapping (name:, stages:, ...), not a {type(data).__name__}")
     for override in overrides or []:
         _apply_override(data, override)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(part) for part in error['loc']) or 'recipe'}: {error['msg']}" for error in exc.errors()]
+    return "; ".join(problems)
 
 
 def _recipe_path(source: str | Path) -> Path:
@@ -91,6 +109,8 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
     parts = key.split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict | list):
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} is a value, not a mapping")
         if isinstance(node, list):
             matches = [item for item in node if isinstance(item, dict) and item.get("name") == part]
             if not matches:
@@ -100,7 +120,12 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
         if part not in node and not (i == 0 and part == "stages"):
             node[part] = {}
         node = node[part]
-    node[parts[-1]] = yaml.safe_load(raw)
+    if not isinstance(node, dict):
+        raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1]) or 'the recipe'} is not a mapping")
+    try:
+        node[parts[-1]] = safe_yaml.parse_yaml(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {override!r}: invalid YAML value ({' '.join(str(exc).split())})") from None
 
 
 def substitute(value: Any, lookup: dict[str, str]) -> Any:
@@ -119,3 +144,17 @@ def substitute(value: Any, lookup: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: substitute(v, lookup) for k, v in value.items()}
     return value
+
+
+def references(value: Any) -> list[str]:
+    """The `${...}` keys a stage's options refer to, in order."""
+    found: list[str] = []
+    if isinstance(value, str):
+        found += _REFERENCE.findall(value)
+    elif isinstance(value, list):
+        for item in value:
+            found += references(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            found += references(item)
+    return found

@@ -1,7 +1,14 @@
-"""Run a recipe stage by stage: skip what is done, rerun what changed or died, record every stage."""
+"""Run a recipe stage by stage: skip what is done, rerun what changed or died, record every stage.
+
+Before the first stage runs, the whole recipe is checked and every problem is reported at once: stage kinds,
+every stage's options and `llm:` block, `${...}` references (to stages that come earlier), and the paths it
+will write, which must all stay inside the run folder (no `..`, no absolute names, no symlink leading out).
+Inputs may live anywhere; they are only read.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,12 +17,17 @@ from typing import Any
 
 from rich.console import Console
 
-from longsift.errors import ConfigError
+from longsift import layout
+from longsift.errors import ConfigError, UsageError
+from longsift.outputs import check_writable, same_file, write_text
 from longsift.pipeline import manifest
-from longsift.pipeline.recipe import Recipe, StageSpec, substitute
+from longsift.pipeline.recipe import BUILTIN_REFERENCES, Recipe, StageSpec, references, substitute
 from longsift.registry import Registry
 
 STATE_DIR = ".stages"  # manifests live apart from the artifacts, whose layout the report reads
+# Every folder of a run that a stage writes in: a symlink in one of them must not lead out of the run folder.
+WRITTEN_FOLDERS = (*layout.STAGES, "models", "score", "report", "cache", STATE_DIR)
+OUTPUT_KEYS = {"report": {"output", "markdown"}}  # what `${stage.KEY}` may name; every stage has "output"
 
 
 @dataclass
@@ -71,14 +83,14 @@ def run_recipe(
 ) -> RunResult:
     console = console or Console(stderr=True)
     run_dir = recipe.resolved_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(recipe.data_dir)
     forced = set(force)
     for name in [*forced, *([until] if until else [])]:
         recipe.stage(name)  # fail early on a typo
     lookup = {"data": str(data_dir), "run": str(run_dir), "name": recipe.name, "seed": str(recipe.seed)}
+    check_recipe(recipe, run_dir, lookup)
+    run_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(run_dir)
-    _check_stages(recipe)
     for spec in recipe.stages:
         outputs = _run_stage(recipe, spec, lookup, run_dir, data_dir, spec.name in forced, console, result)
         result.outputs[spec.name] = outputs
@@ -89,15 +101,130 @@ def run_recipe(
     return result
 
 
-def _check_stages(recipe: Recipe) -> None:
-    """An unknown stage kind or option fails before anything runs, not an hour into the run."""
-    from longsift.pipeline.steps import OPTIONS
+def check_recipe(recipe: Recipe, run_dir: Path, lookup: dict[str, str]) -> None:
+    """Every problem a recipe has that can be seen before it runs, all in one error; nothing has run yet."""
+    from longsift.pipeline import steps
 
+    problems: list[str] = []
+    known = dict(lookup)
+    writers: dict[Path, str] = {}  # each output file of the run belongs to one stage
     for spec in recipe.stages:
-        STEPS.get(spec.uses)
-        unknown = sorted(set(spec.options) - OPTIONS.get(spec.uses, set(spec.options)))
-        if unknown:
-            raise ConfigError(f"stage {spec.name!r} ({spec.uses}): unknown options {unknown}")
+        problems += _reference_problems(recipe, spec, known)
+        options = substitute(spec.options, known | _placeholders(recipe, run_dir, known))
+        if spec.uses in STEPS:
+            problems += steps.check_stage(spec.uses, spec.name, options, run_dir)
+            problems += _path_problems(spec, options, run_dir)
+            problems += _shared_outputs(spec, options, run_dir, writers)
+        else:
+            suggestions = STEPS.suggest(spec.uses)
+            hint = f" (did you mean {' or '.join(map(repr, suggestions))}?)" if suggestions else ""
+            problems.append(f"stage {spec.name!r}: unknown stage kind {spec.uses!r}{hint}; known: {STEPS.names()}")
+        known[spec.name] = str(run_dir / spec.name)
+        known.update({f"{spec.name}.{key}": str(run_dir / spec.name) for key in OUTPUT_KEYS.get(spec.uses, ())})
+    problems += _symlinks_leading_out(run_dir) + _run_folder_problems(run_dir)
+    if problems:
+        count = f"{len(problems)} problems" if len(problems) > 1 else "a problem"
+        raise ConfigError(f"recipe {recipe.name!r} has {count}, nothing ran: " + "; ".join(dict.fromkeys(problems)))
+
+
+def _placeholders(recipe: Recipe, run_dir: Path, known: dict[str, str]) -> dict[str, str]:
+    """Stand-ins for references the checks cannot resolve yet (their own problems are reported apart)."""
+    placeholders = {name: str(run_dir / name) for name in (s.name for s in recipe.stages) if name not in known}
+    for spec in recipe.stages:
+        for key in references(spec.options):
+            placeholders.setdefault(key, str(run_dir / key))
+    return placeholders
+
+
+def _reference_problems(recipe: Recipe, spec: StageSpec, known: dict[str, str]) -> list[str]:
+    names = [s.name for s in recipe.stages]
+    problems = []
+    for key in dict.fromkeys(references(spec.options)):
+        if key in known or key in BUILTIN_REFERENCES:
+            continue
+        stage, _, output = key.partition(".")
+        if stage == spec.name:
+            problems.append(f"stage {spec.name!r}: ${{{key}}} refers to the stage itself")
+        elif stage in names and stage not in known:
+            problems.append(f"stage {spec.name!r}: ${{{key}}} refers to stage {stage!r}, which runs later")
+        elif stage in known and output:
+            problems.append(f"stage {spec.name!r}: ${{{key}}}: stage {stage!r} has no output {output!r}")
+        else:
+            builtin = ", ".join(f"${{{name}}}" for name in BUILTIN_REFERENCES)
+            problems.append(f"stage {spec.name!r}: unknown reference ${{{key}}}; known: {builtin} and earlier stages")
+    return problems
+
+
+def _path_problems(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> list[str]:
+    """Outputs leave the run folder by `..`, an absolute name or a symlink; or an output is one of the inputs."""
+    from longsift.pipeline.steps import planned_outputs
+
+    try:
+        planned = [run_dir / STATE_DIR / spec.name, *planned_outputs(spec.uses, spec.name, options, run_dir)]
+    except ConfigError:
+        return []  # a bad name: reported by check_stage
+    problems = [f"stage {spec.name!r}: {problem}" for path in planned if (problem := outside(path, run_dir))]
+    for path in planned:
+        blocking = [p for p in path.parents if p.is_relative_to(run_dir) and p.exists() and not p.is_dir()]
+        if blocking:
+            problems.append(f"stage {spec.name!r}: writes {path}, but {blocking[0]} is a file, not a folder")
+    inputs = [Path(value) for value in manifest.input_paths(options)]
+    for path in planned:
+        for source in inputs:
+            if path.exists() and same_file(path, source):
+                problems.append(f"stage {spec.name!r}: its output {path} is its input {source}; rename one")
+    return problems
+
+
+def _shared_outputs(spec: StageSpec, options: dict[str, Any], run_dir: Path, writers: dict[Path, str]) -> list[str]:
+    """Two stages writing one file would each find the other's bytes and rerun forever."""
+    from longsift.pipeline.steps import SHARED_OUTPUTS, planned_outputs
+
+    try:
+        planned = planned_outputs(spec.uses, spec.name, options, run_dir)
+    except ConfigError:
+        return []
+    problems = []
+    for path in planned:
+        if path.relative_to(run_dir).as_posix() in SHARED_OUTPUTS:
+            continue
+        if path in writers:
+            problems.append(f"stages {writers[path]!r} and {spec.name!r} both write {path}; give one another name")
+        writers.setdefault(path, spec.name)
+    return problems
+
+
+def outside(path: Path, run_dir: Path) -> str | None:
+    """Why `path` is not inside the run folder once `..` and symlinks are resolved (None when it is)."""
+    root = run_dir.resolve()
+    if not path.resolve().is_relative_to(root):
+        return f"writes {path}, which resolves to {path.resolve()}, outside the run folder {root}"
+    return None
+
+
+def _run_folder_problems(run_dir: Path) -> list[str]:
+    if run_dir.exists() and not run_dir.is_dir():
+        return [f"the run folder {run_dir} is a file; choose another run_dir"]
+    try:
+        check_writable(run_dir / STATE_DIR / manifest.MANIFEST)
+    except UsageError as exc:
+        return [f"the run folder {run_dir} cannot be written: {exc}"]
+    return []
+
+
+def _symlinks_leading_out(run_dir: Path) -> list[str]:
+    problems = []
+    for folder in WRITTEN_FOLDERS:
+        top = run_dir / folder
+        if top.is_symlink() and (problem := outside(top, run_dir)):
+            problems.append(f"{top} is a symlink: it {problem.removeprefix('writes ')}")
+            continue
+        for parent, folders, files in os.walk(top):
+            for name in (*folders, *files):
+                link = Path(parent) / name
+                if link.is_symlink() and (problem := outside(link, run_dir)):
+                    problems.append(f"{link} is a symlink: it {problem.removeprefix('writes ')}")
+    return problems
 
 
 def _run_stage(
@@ -116,14 +243,19 @@ def _run_stage(
     inputs = manifest.input_digests(options)
     previous = manifest.read_manifest(context.state_dir)
     if not forced and manifest.is_current(previous, digest, inputs) and previous is not None:
-        console.print(f"[dim]skip[/] {spec.name} ({spec.uses}): done, options and inputs unchanged")
-        result.skipped.append(spec.name)
-        return dict(previous["outputs"])
+        mismatch = manifest.output_mismatch(run_dir, context.state_dir, previous)
+        if mismatch is None:
+            console.print(f"[dim]skip[/] {spec.name} ({spec.uses}): done, options, inputs and outputs unchanged")
+            result.skipped.append(spec.name)
+            return dict(previous["outputs"])
+        console.print(f"rerun {spec.name} ({spec.uses}): {mismatch}", highlight=False, markup=False)
     console.rule(f"{spec.name} ({spec.uses})")
-    context.state_dir.mkdir(parents=True, exist_ok=True)
-    (context.state_dir / "started").write_text(str(time.time()))
+    _confine(spec, options, run_dir)
+    manifest.forget(context.state_dir)
+    write_text(context.state_dir / "started", str(time.time()))
     started = time.time()
     outputs = STEPS.get(spec.uses)(context)
+    files = manifest.describe_outputs(run_dir, outputs)
     manifest.write_manifest(
         context.state_dir,
         {
@@ -134,9 +266,17 @@ def _run_stage(
             "options_digest": digest,
             "inputs": inputs,
             "outputs": outputs,
+            "files": files,
             "versions": manifest.versions(),
             "seconds": round(time.time() - started, 3),
         },
     )
     result.ran.append(spec.name)
     return outputs
+
+
+def _confine(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> None:
+    """The same path checks again with the references resolved, and the symlinks as they are now."""
+    problems = _path_problems(spec, options, run_dir) + _symlinks_leading_out(run_dir)
+    if problems:
+        raise ConfigError(f"stage {spec.name!r} not run: " + "; ".join(problems))

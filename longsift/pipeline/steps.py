@@ -7,14 +7,16 @@ run, so a stage that died resumes without paying again for the calls it had made
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from longsift import formats, layout
-from longsift.errors import ConfigError
+from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
+from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 
 LLM_KEYS = {"backend", "model", "base_url", "api_key_env", "concurrency", "timeout", "max_attempts", "rpm", "tpm",
@@ -63,27 +65,116 @@ OPTIONS: dict[str, set[str]] = {
 }
 
 
-def llm_settings(context: StageContext) -> Any:
-    from longsift.llm import LLMSettings
+# Steps whose `name` option names a file or folder of the run: it must be one plain path component.
+NAMED = {"select", "refine", "score", "train", "generate"}
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 
-    options = dict(context.option("llm") or {})
+
+def llm_settings(context: StageContext) -> Any:
+    return _llm_settings(context.spec.name, context.option("llm"), context.run_dir, context.console.is_terminal)
+
+
+def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False) -> Any:
+    from longsift.llm import BACKENDS, LLMSettings
+
+    if not isinstance(block, dict | None):
+        raise ConfigError(f"stage {stage!r}: llm must be a mapping of LLM options, not {type(block).__name__}")
+    options = dict(block or {})
     unknown = sorted(set(options) - LLM_KEYS)
     if unknown:
-        raise ConfigError(f"stage {context.spec.name!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
-    cache = context.run_dir / "cache" / "llm.sqlite"
-    return LLMSettings(**options, cache=cache, progress=context.console.is_terminal)
+        raise ConfigError(f"stage {stage!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
+    backend = options.get("backend", "openai")
+    if backend not in BACKENDS:
+        raise ConfigError(f"stage {stage!r}: unknown llm backend {backend!r}; known: {BACKENDS.names()}")
+    try:
+        return LLMSettings(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"stage {stage!r}: bad llm options: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"stage {stage!r}: llm: {exc}") from None
 
 
 def _name(context: StageContext) -> str:
-    return str(context.option("name", context.spec.name))
+    return output_name(context.spec.name, context.options)
+
+
+def output_name(stage: str, options: dict[str, Any]) -> str:
+    """The `name` a stage's files take: one plain file name, so nothing it writes leaves its folder."""
+    name = options.get("name", stage)
+    if not isinstance(name, str) or not _PLAIN_NAME.match(name) or len(name) > 200:
+        raise ConfigError(
+            f"stage {stage!r}: name {name!r} must be a plain file name (letters, digits, '.', '_', '-', '+'; "
+            "no '/', no leading '.'), so that its outputs stay inside the run folder"
+        )
+    return name
+
+
+# Written by several stages on purpose: select/ keeps one key per selection in its summary and manifest; judge
+# and mtbench stages name their own files inside these folders after the models they compare.
+SHARED_OUTPUTS = {f"{layout.SELECT}/{layout.SUMMARY}", f"{layout.SELECT}/{layout.MANIFEST}", layout.JUDGE,
+                  layout.MTBENCH}  # fmt: skip
+
+
+def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[Path]:
+    """Where a stage will write, as far as its options tell before it runs (judge and mtbench name their
+    files after the models inside their inputs: their folders are given)."""
+    name = output_name(stage, options) if uses in NAMED else stage
+    select = layout.select_dir(run_dir)
+    plans: dict[str, list[Path]] = {
+        "select": [_select_output(run_dir, name, options), select / layout.SUMMARY, select / layout.MANIFEST],
+        "tiny-model": [run_dir / "models" / stage],
+        "refine": [select / f"{name}.jsonl"],
+        "score": [run_dir / "score" / f"{name}.jsonl"],
+        "train": [run_dir / layout.TRAIN / layout.slug(name)],
+        "generate": [layout.generation_file(run_dir, name)],
+        "judge": [run_dir / layout.JUDGE],
+        "mtbench": [run_dir / layout.MTBENCH],
+        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(options.get('model', stage)))}.json"],
+        "analyze": [layout.analysis_file(run_dir)],
+        "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
+    }
+    return plans.get(uses, [])
+
+
+def planned(context: StageContext) -> list[Path]:
+    """The paths this stage writes: the ones `planned_outputs` promised before the run started."""
+    return planned_outputs(context.spec.uses, context.spec.name, context.options, context.run_dir)
+
+
+def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[str]:
+    """Every problem with one stage's options that can be found before anything runs."""
+    problems: list[str] = []
+    unknown = sorted(set(options) - OPTIONS.get(uses, set(options)))
+    if unknown:
+        problems.append(f"stage {stage!r} ({uses}): unknown options {unknown}; known: {sorted(OPTIONS[uses])}")
+    if "llm" in OPTIONS.get(uses, set()):
+        try:
+            _llm_settings(stage, options.get("llm"), run_dir)
+        except LongsiftError as exc:
+            problems.append(str(exc))
+    if uses in NAMED:
+        try:
+            output_name(stage, options)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
+    suffix = "jsonl" if options.get("format", "fastchat") == "messages" else "json"
+    return layout.select_dir(run_dir) / f"{name}.{suffix}"
 
 
 def _merge_json(path: Path, key: str, value: Any) -> None:
     """Several select stages share select/summary.json and select/manifest.json, one key each."""
-    data = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    try:
+        data = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    except orjson.JSONDecodeError:
+        data = {}  # torn by hand or by an older non-atomic write: rebuilt from the stages that run
+    if not isinstance(data, dict):
+        data = {}
     data[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
+    write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
 
 
 def select_step(context: StageContext) -> dict[str, str]:
@@ -92,7 +183,7 @@ def select_step(context: StageContext) -> dict[str, str]:
     context.check_options(OPTIONS["select"])
     source = str(context.require("source"))
     fmt = context.option("format", "fastchat")
-    out = layout.select_dir(context.run_dir) / f"{_name(context)}.{'jsonl' if fmt == 'messages' else 'json'}"
+    out = planned(context)[0]
     selection = select(
         source, context.option("method", "longest"), context.option("k"), by=context.option("by", "words"),
         tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
@@ -118,7 +209,7 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
         texts.extend(m.content for m in example.messages)
         if len(texts) >= 2 * context.option("limit", 2000):
             break
-    out = context.run_dir / "models" / context.spec.name
+    out = planned(context)[0]
     build_tiny_model(out, texts, vocab_size=context.option("vocab_size", 1024), seed=context.option("seed", 0))
     return {"output": str(out)}
 
@@ -128,7 +219,7 @@ def refine_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["refine"])
     records = list(load(str(context.require("input"))))
-    out = layout.select_dir(context.run_dir) / f"{_name(context)}.jsonl"
+    out = planned(context)[0]
     result = refine(
         records, llm_settings(context), prompt=context.option("prompt"),
         max_prompt_tokens=context.option("max_prompt_tokens", 2048), max_tokens=context.option("max_tokens"),
@@ -144,7 +235,7 @@ def score_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["score"])
     records = list(load(str(context.require("input"))))
-    out = context.run_dir / "score" / f"{_name(context)}.jsonl"
+    out = planned(context)[0]
     result = score(records, llm_settings(context), prompt=context.option("prompt"),
                    max_prompt_tokens=context.option("max_prompt_tokens", 2048))  # fmt: skip
     formats.write(result.records, out, "messages")
@@ -156,7 +247,7 @@ def train_step(context: StageContext) -> dict[str, str]:
     from longsift.train import train
 
     context.check_options(OPTIONS["train"])
-    out = context.run_dir / layout.TRAIN / layout.slug(_name(context))
+    out = planned(context)[0]
     result = train(
         context.require("data"), out, model=context.option("model"), recipe=context.option("recipe"),
         tiny=context.option("tiny", False), overrides=context.option("overrides"), log=context.console.print,
@@ -169,7 +260,7 @@ def generate_step(context: StageContext) -> dict[str, str]:
 
     context.check_options(OPTIONS["generate"])
     name = _name(context)
-    out = layout.generation_file(context.run_dir, name)
+    out = planned(context)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     generate(
         context.require("model"), context.option("eval_set", "pairwise"), out, model_name=name,
@@ -223,7 +314,7 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     context.check_options(OPTIONS["alpacaeval"])
     score = score_annotations(context.require("annotations"), context.option("difficulty"))
     model = str(context.option("model", _name(context)))
-    out = context.run_dir / layout.ALPACAEVAL / f"{layout.slug(model)}.json"
+    out = planned(context)[0]
     layout.write_json({"model": model, **score.to_dict()}, out)
     return {"output": str(out)}
 
@@ -242,8 +333,7 @@ def report_step(context: StageContext) -> dict[str, str]:
     from longsift.report import report
 
     context.check_options(OPTIONS["report"])
-    html = context.run_dir / "report" / "report.html"
-    markdown = html.with_suffix(".md")
+    html, markdown = planned(context)
     report(context.run_dir, html, markdown, title=context.option("title", context.recipe.description or None))
     context.console.print(f"report: {html}")
     return {"output": str(html), "markdown": str(markdown)}

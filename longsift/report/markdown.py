@@ -1,7 +1,14 @@
-"""A Markdown summary of a run for papers and pull requests: the headline numbers, no answers, no plots."""
+"""A Markdown summary of a run for papers and pull requests: the headline numbers, no answers, no plots.
+
+Every value that comes from the run (model, judge and test-set names, titles, paths) goes through `md_text`:
+HTML is escaped to entities and Markdown's inline syntax is backslash-escaped, so a name renders as its own
+text: never as markup, a link, an image or an extra table cell.
+"""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -9,14 +16,18 @@ from longsift.report.collect import RunData
 from longsift.report.markup import number, pct
 from longsift.verdicts import POLICIES
 
+_INLINE_SYNTAX = re.compile(r"([\\`*_\[\]|~])")  # emphasis, code, links and images, table cells, strikethrough
 
-def _cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+def md_text(value: Any) -> str:
+    """`value` as literal Markdown text on one line."""
+    text = " ".join(str(value).split())
+    return html.escape(_INLINE_SYNTAX.sub(r"\\\1", text), quote=False)
 
 
 def md_table(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(md_text(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
@@ -29,18 +40,18 @@ def _share(row: dict[str, Any], key: str) -> str:
 
 
 def markdown(data: RunData, title: str, absent: list[str]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {md_text(title)}", ""]
     if absent:
-        lines += ["Absent from this run: " + "; ".join(absent) + ".", ""]
+        lines += ["Absent from this run: " + "; ".join(map(md_text, absent)) + ".", ""]
     for comparison in data.comparisons:
-        lines += [f"## {comparison.title}", ""]
+        lines += [f"## {md_text(comparison.title)}", ""]
         for policy in (p for p in POLICIES if p in comparison.tables):
             rows = [
                 [s, number(r.get("n")), number(r.get("failed")), _share(r, "win"), _share(r, "tie"), _share(r, "lose"),
                  number(r.get("winning_score"), 3)]
                 for s, r in comparison.tables[policy].items()
             ]  # fmt: skip
-            lines += [f"**{policy} policy**", ""]
+            lines += [f"**{md_text(policy)} policy**", ""]
             lines += md_table(["Test set", "N", "Failed", "Win", "Tie", "Lose", "Winning score"], rows)
     if data.alpacaeval:
         rows = [[m, pct(r.get("win_rate"), 2), number(r.get("standard_error"), 2),
@@ -62,7 +73,8 @@ def markdown(data: RunData, title: str, absent: list[str]) -> str:
 def _length_bias(analysis: dict[str, Any] | None) -> list[str]:
     if not analysis:
         return []
-    lines = ["## Length bias", "", f"Lengths in {analysis['unit']['description']}; ties count half a win.", ""]
+    unit = md_text(analysis["unit"]["description"])
+    lines = ["## Length bias", "", f"Lengths in {unit}; ties count half a win.", ""]
     rows = []
     for comparison in analysis.get("comparisons", []):
         for policy, bias in comparison["policies"].items():
@@ -84,6 +96,6 @@ def _length_bias(analysis: dict[str, Any] | None) -> list[str]:
             selection["subsets"].items()
         )
         rows = [[name, number(p["n"]), number(p["response"].get("mean"), 1)] for name, p in entries]
-        lines += [f"Selection profile ({selection['unit']['description']}):", ""]
+        lines += [f"Selection profile ({md_text(selection['unit']['description'])}):", ""]
         lines += md_table(["Set", "Examples", "Mean response length"], rows)
     return lines

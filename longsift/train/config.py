@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from longsift.errors import ConfigError
+from longsift.safe_yaml import parse_yaml, read_yaml
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "train"
 
@@ -112,7 +113,7 @@ def recipe_names() -> list[str]:
 
 def read_recipe(recipe: str | Path) -> dict[str, Any]:
     path = recipe_path(recipe)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}  # bounded: size, depth, aliases
     if not isinstance(data, dict):
         raise ConfigError(f"recipe {path} must be a mapping of TrainConfig keys")
     return data
@@ -135,7 +136,10 @@ def parse_assignments(assignments: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        value = yaml.safe_load(raw) if raw else None
+        try:
+            value = parse_yaml(raw) if raw else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: invalid YAML value ({' '.join(str(exc).split())})") from None
         for part in reversed(key.split(".")[1:]):
             value = {part: value}
         result = deep_merge(result, {key.split(".")[0]: value})
