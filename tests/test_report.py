@@ -205,5 +205,10 @@ def test_report_cli(tmp_path: Path, cli) -> None:
     result = cli("report", str(run), "-o", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md"))
     assert (tmp_path / "r.html").stat().st_size > 10_000 and (tmp_path / "r.md").is_file()
     assert "absent: length analysis (analyze/analysis.json); selection (select/)" in result.stderr
+    by_nltk = cli("report", str(run), "-o", str(tmp_path / "n.html"), "--markdown", str(tmp_path / "n.md"), "--by",
+                  "nltk")  # fmt: skip
+    assert "absent: selection (select/)" in by_nltk.stderr  # the length analysis was made first, in NLTK tokens
+    assert "Lengths in NLTK word tokens (nltk.word_tokenize)" in (tmp_path / "n.md").read_text()
+    assert layout.read_json(layout.analysis_file(run))["unit"]["name"] == "nltk"
     failed = cli("report", str(tmp_path / "missing"), check=False)
     assert failed.returncode == 2 and "is not a directory" in failed.stderr
