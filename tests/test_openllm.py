@@ -175,3 +175,56 @@ def test_offline_default_tasks_end_in_one_line(tiny_trained, tmp_path: Path, cli
 def test_unknown_local_task_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lm_eval knows no task no_such_task"):
         openllm.run_openllm(str(tmp_path), ["no_such_task"], harness=openllm.HarnessOptions([str(TASKS_DIR)]))
+
+
+def prompt_logprobs(model_dir: Path):
+    """A /v1/completions responder as vLLM answers lm_eval's loglikelihood requests (echo, logprobs=1,
+    max_tokens=1): every prompt token's logprob under the tiny model, the top-1 alternative, one greedy token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+
+    def respond(request) -> list[dict]:
+        body = request.body
+        assert body["echo"] is True and body["logprobs"] == 1 and body["max_tokens"] == 1
+        prompts = body["prompt"] if isinstance(body["prompt"][0], list) else [body["prompt"]]
+        choices = []
+        for index, ids in enumerate(prompts):
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+            best = logprobs.argmax(dim=-1)
+            tokens = [*ids, int(best[-1])]
+            token_logprobs = [None, *(float(logprobs[i - 1, tokens[i]]) for i in range(1, len(tokens)))]
+            top = [None, *({tokenizer.decode([int(best[i - 1])]): float(logprobs[i - 1, best[i - 1]])}
+                           for i in range(1, len(tokens)))]  # fmt: skip
+            choices.append({"index": index, "text": tokenizer.decode(tokens), "finish_reason": "length",
+                            "logprobs": {"tokens": [tokenizer.decode([t]) for t in tokens],
+                                         "token_logprobs": token_logprobs, "top_logprobs": top}})  # fmt: skip
+        return choices
+
+    return respond
+
+
+@needs_lm_eval
+def test_endpoint_variant_through_the_local_server(tiny_trained, tmp_path: Path, cli) -> None:
+    """lm_eval's local-completions model against the project's server, answering with the tiny model's logprobs:
+    the same scores as the in-process run of the same model."""
+    from longsift.llm.server import LocalChatServer
+
+    model = str(tiny_trained.output)
+    common = ["--include-path", str(TASKS_DIR), "--tasks", "longsift_tiny_mc", "--num-fewshot", "1", "--limit", "4"]
+    with LocalChatServer(completions=prompt_logprobs(tiny_trained.output)) as server:
+        cli("openllm", "--base-url", server.base_url, "--model-name", "tiny", "--tokenizer", model, *common,
+            "--log-samples", str(tmp_path / "remote"), "-o", str(tmp_path / "remote.json"))  # fmt: skip
+        assert len(server.log) == 4 * 4 and {e.outcome for e in server.log} == {"ok"}  # 4 questions x 4 choices
+    cli("openllm", model, *common, "--log-samples", str(tmp_path / "local"), "-o", str(tmp_path / "local.json"))
+    remote, local = strict_json(tmp_path / "remote.json"), strict_json(tmp_path / "local.json")
+    assert remote["summary"]["scores"] == pytest.approx(local["summary"]["scores"])
+
+    def logliks(folder: str) -> list[float]:
+        rows = [json.loads(line) for line in (tmp_path / folder / "longsift_tiny_mc.jsonl").read_text().splitlines()]
+        return [choice[0] for row in rows for choice in row["filtered_resps"]]
+
+    assert logliks("remote") == pytest.approx(logliks("local"), abs=1e-3)

@@ -209,10 +209,14 @@ def _load_model(model: str | None, model_args: str, batch_size: int | str, devic
     if endpoint is not None:
         arguments = (f"model={endpoint.model},base_url={endpoint.base_url.rstrip('/')}/completions,"
                      f"tokenizer_backend=huggingface,tokenizer={endpoint.tokenizer},"
-                     f"num_concurrent={endpoint.concurrency},max_retries=2")  # fmt: skip
-        return get_model("local-completions").create_from_arg_string(
-            ",".join(p for p in (arguments, model_args) if p), {"batch_size": batch_size}
-        )
+                     f"num_concurrent={endpoint.concurrency},max_retries=2,"
+                     "add_bos_token=True")  # fmt: skip  # as the in-process model: the same prompts, the same scores
+        try:
+            return get_model("local-completions").create_from_arg_string(
+                ",".join(p for p in (arguments, model_args) if p), {"batch_size": batch_size}
+            )
+        except ModuleNotFoundError:
+            raise LongsiftError("--base-url needs lm-eval's API models: pip install 'lm-eval[api]'") from None
     if not model:
         raise ConfigError("give a model path or id, or --base-url with --model-name and --tokenizer")
     arguments = ",".join(part for part in (f"pretrained={model}", model_args) if part)
