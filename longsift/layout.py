@@ -15,7 +15,8 @@ A run directory holds one folder per stage; every stage is optional and the repo
       alpacaeval/<model>.json          win_rate, standard_error, discrete_win_rate, n_total, avg_length (percent
                                        units, as the leaderboard CSV), length_controlled_winrate (null: no LC)
       mtbench/<model>.json             {"model", "judge", "overall", "turn_1", "turn_2",
-                                        "categories": {<category>: {"score", "turn_1", "turn_2"}}, "n_failed"}
+                                        "categories": {<category>: {"score", "turn_1", "turn_2"}}, "n_judged",
+                                        "n_failed", ...}: built by `mtbench_scores`, read by `read_mtbench`
       analyze/analysis.json            what `longsift analyze RUN_DIR` computed (see longsift.analyze.run)
 
 `<model>`, `<A>`, `<B>` are file-name slugs (`slug`); the real model names live inside the records.
@@ -25,7 +26,7 @@ Each stage folder may also hold a `manifest.json` (resolved config, input hashes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,6 +112,44 @@ def alpacaeval_files(run_dir: Path) -> list[Path]:
 
 def mtbench_files(run_dir: Path) -> list[Path]:
     return sorted(p for p in (Path(run_dir) / MTBENCH).glob("*.json") if p.name != MANIFEST)
+
+
+MTBENCH_TURNS = (1, 2)
+
+
+def mtbench_turn_key(turn: int) -> str:
+    return f"turn_{turn}"
+
+
+def mtbench_scores(
+    overall: float | None, turns: Mapping[int, float], categories: Mapping[str, float],
+    category_turns: Mapping[str, Mapping[int, float]], n_judged: int, n_failed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The scores of `mtbench/<model>.json`: what the MT-Bench judge writes and the report reads (None: no score)."""
+
+    def per_turn(scores: Mapping[int, float]) -> dict[str, float | None]:
+        return {mtbench_turn_key(t): scores.get(t) for t in sorted({*MTBENCH_TURNS, *scores})}
+
+    return {
+        "overall": overall, **per_turn(turns),
+        "categories": {c: {"score": score, **per_turn(category_turns.get(c, {}))} for c, score in categories.items()},
+        "n_judged": n_judged, "n_failed": n_failed,
+    }  # fmt: skip
+
+
+def read_mtbench(path: Path) -> dict[str, Any]:
+    """An `mtbench/<model>.json` in the schema of `mtbench_scores`; files of the earlier layout (`turn_scores`
+    {"1": x}, categories as plain numbers) are read into it. A file that is neither is a DataError."""
+    result = read_json(path)
+    if not isinstance(result, dict) or not ("overall" in result or "categories" in result):
+        raise DataError(str(path), "not an MT-Bench result: neither overall nor categories")
+    legacy = result.pop("turn_scores", None)
+    if isinstance(legacy, dict):
+        for turn, score in legacy.items():
+            result.setdefault(mtbench_turn_key(int(turn)), score)
+    categories = result.get("categories") or {}
+    result["categories"] = {c: v if isinstance(v, dict) else {"score": v} for c, v in categories.items()}
+    return result
 
 
 def analysis_file(run_dir: Path) -> Path:

@@ -72,6 +72,39 @@ def test_reference_against_itself_matches_its_leaderboard_row(data_dir: Path, tm
     assert (score.n_draws, score.n_total, score.avg_length) == (805, 805, int(expected["avg_length"]))
 
 
+AE1_LEADERBOARD = "alpaca_eval/leaderboards/alpaca_eval_1__alpaca_eval_gpt4_leaderboard.csv"
+
+
+def test_avg_length_is_over_the_model_outputs_as_the_leaderboard(data_dir: Path, tmp_path: Path, cli) -> None:
+    """AlpacaEval 1.0 lists gpt4_1106_preview with n_total 804 and avg_length 2049, the mean over all its 805
+    outputs: the annotation that failed still counts in avg_length. Here the annotations lose the row of the
+    longest output (as a failed merge or a judge that never answered would) and fail one more."""
+    outputs_path = data_dir / "alpaca_eval/model_outputs/gpt4_1106_preview.json"
+    outputs = json.loads(outputs_path.read_text())
+    expected = csv_row(data_dir / AE1_LEADERBOARD, "gpt4_1106_preview")
+    longest = max(range(len(outputs)), key=lambda i: len(outputs[i]["output"]))
+    rows = [
+        {"instruction": o["instruction"], "output_1": "ref", "generator_1": "text_davinci_003", "output_2": o["output"],
+         "generator_2": "gpt4_1106_preview", "annotator": "alpaca_eval_gpt4", "preference": None if i == 0 else 2.0}
+        for i, o in enumerate(outputs) if i != longest
+    ]  # fmt: skip
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps(rows))
+    from_annotations = alpacaeval.score_annotations(path, hub=False)
+    assert from_annotations.avg_length != int(expected["avg_length"])  # the longest output is missing there
+    score = alpacaeval.score_annotations(path, hub=False, model_outputs=outputs_path)
+    assert (score.n_total, score.avg_length) == (803, int(expected["avg_length"]))
+    assert (score.win_rate, score.discrete_win_rate) == (from_annotations.win_rate, from_annotations.discrete_win_rate)
+    printed = cli("alpacaeval", "score", str(path), "--no-hub", "--json", "--model-outputs", str(outputs_path))
+    assert json.loads(printed.stdout.splitlines()[-1])["avg_length"] == 2049
+
+
+def test_avg_length_follows_pandas_on_nulls_and_empty_outputs() -> None:
+    # pandas' str.len() gives NaN for null (skipped by mean) and 0 for "" (counted); int() truncates
+    assert alpacaeval.leaderboard_avg_length(["abc", None, "", "abcdefg"]) == 3  # (3 + 0 + 7) / 3
+    assert alpacaeval.leaderboard_avg_length([None]) == 0
+
+
 def test_not_an_annotations_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps([{"instruction": "x", "output": "y"}]))

@@ -28,7 +28,7 @@ from longsift.analyze import (
     win_rate_by_length_difference,
 )
 from longsift.analyze.length_bias import DEFAULT_EDGES
-from longsift.errors import ConfigError
+from longsift.errors import ConfigError, UnknownNameError
 from longsift.records import Example, Generation, Judgment
 from longsift.verdicts import prompt_outcomes
 
@@ -53,6 +53,17 @@ def test_chars_and_words_units() -> None:
     assert length_unit().to_dict()["description"] == "whitespace-separated words"
 
 
+def test_nltk_unit_is_the_registrys_the_papers_count() -> None:
+    from longsift.lengths import get_unit
+
+    # nltk.word_tokenize's doctest sentence (18 tokens, tests/test_lengths.py spells them out) and a clitic
+    texts = ["Good muffins cost $3.88\nin New York.  Please buy me\ntwo of them.\nThanks.", "", "I can't."]
+    unit = length_unit("nltk")
+    assert unit.unit is get_unit("nltk")  # the one registry, not a copy of it
+    assert unit.count(texts).tolist() == [18, 0, 4]  # I ca n't .
+    assert unit.to_dict()["counts"] == "len(nltk.word_tokenize(text))" and unit.name == "nltk"
+
+
 def test_tokens_unit_counts_with_the_given_tokenizer_file(tmp_path: Path) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
@@ -60,16 +71,17 @@ def test_tokens_unit_counts_with_the_given_tokenizer_file(tmp_path: Path) -> Non
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(tmp_path / "tokenizer.json"))
-    unit = length_unit(tokenizer=tmp_path)  # a folder holding tokenizer.json; the unit defaults to tokens
-    # "hello, world" is 2 words but 3 tokens: the pre-tokenizer splits the comma off; "" is 0 tokens.
-    assert unit.name == "tokens" and str(tmp_path) in unit.description
-    assert unit.count(["hello, world", "", "hello"]).tolist() == [3, 0, 1]
+    for where in (tmp_path, tmp_path / "tokenizer.json"):  # a folder holding tokenizer.json, or the file itself
+        unit = length_unit(tokenizer=where)  # the unit defaults to tokens
+        # "hello, world" is 2 words but 3 tokens: the pre-tokenizer splits the comma off; "" is 0 tokens.
+        assert unit.name == "tokens" and str(where) in unit.description
+        assert unit.count(["hello, world", "", "hello"]).tolist() == [3, 0, 1]
 
 
 def test_tokens_without_a_tokenizer_and_unknown_units_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs a tokenizer"):
         length_unit("tokens")
-    with pytest.raises(ConfigError, match="unknown length unit"):
+    with pytest.raises(UnknownNameError, match="unknown length unit .bytes.*Known: chars, nltk, tokens, words"):
         length_unit("bytes")
     with pytest.raises(ConfigError, match="not found"):
         length_unit(tokenizer=tmp_path / "missing")

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from runfixture import MODEL_A, MODEL_B, build_run
 
 from longsift import formats, layout
 from longsift.analyze import analyze
 from longsift.formats.load import load_all
+from longsift.pipeline import load_recipe, run_recipe
 from longsift.records import Example
 
 # Word counts of the fixture's answers: HOSTILE is 5 whitespace words, "<model> answers <set>/<id>:" is 3.
@@ -24,8 +26,7 @@ def test_analyze_a_run_directory_from_the_cli(tmp_path: Path, cli) -> None:
     run = build_run(tmp_path / "run")
     source = [Example.from_alpaca(f"task {i}", "", " ".join(["w"] * (i + 1)), id=str(i), row=i) for i in range(4)]
     formats.write(source, tmp_path / "pool.jsonl")  # responses of 1, 2, 3, 4 words: mean 2.5
-    formats.write(source[2:], run / "select" / "longest-2.jsonl")  # 3 and 4 words: mean 3.5
-    layout.write_json({"source": str(tmp_path / "pool.jsonl")}, run / "select" / "manifest.json")
+    select_in_run(run, tmp_path / "pool.jsonl", "words")  # the real select step: 3 and 4 words, mean 3.5
 
     result = cli("analyze", str(run), "--bootstrap", "200")
     assert "wrote" in result.stderr
@@ -59,10 +60,17 @@ def test_analyze_bare_files_prints_json(tmp_path: Path, cli) -> None:
     run = build_run(tmp_path / "run")
     judgments = layout.judge_dir(run, MODEL_A, MODEL_B)  # a folder holding judgments.jsonl
     generation_a, generation_b = (layout.generation_file(run, m) for m in (MODEL_A, MODEL_B))
-    result = cli("analyze", str(judgments), "-g", str(generation_a), "-g", str(generation_b), "--unit", "chars",
+    result = cli("analyze", str(judgments), "-g", str(generation_a), "-g", str(generation_b), "--by", "chars",
                  "--bootstrap", "50")  # fmt: skip
     analysis = json.loads(result.stdout)
-    assert analysis["unit"] == {"name": "chars", "description": "characters"}
+    assert (analysis["unit"]["name"], analysis["unit"]["description"], analysis["unit"]["source"]) == (
+        "chars", "characters", "asked",
+    )  # fmt: skip
+    old = cli("analyze", str(judgments), "-g", str(generation_a), "--unit", "chars", "--bootstrap", "50")
+    assert json.loads(old.stdout)["unit"]["name"] == "chars"  # the former option name still works, and says so
+    assert [line for line in old.stderr.splitlines() if "deprecated" in line] == [
+        "warning: --unit is deprecated, use --by (the option `select` takes)"
+    ]
     text = layout.read_generations(generation_a)[-1].outputs[0]  # v3
     assert analysis["lengths"]["models"][MODEL_A]["by_eval_set"]["vicuna"]["max"] == len(text)
     assert not (run / "analyze").exists()  # bare files: nothing written without -o
@@ -71,12 +79,61 @@ def test_analyze_bare_files_prints_json(tmp_path: Path, cli) -> None:
 def test_analyze_errors_are_one_line(tmp_path: Path, cli) -> None:
     result = cli("analyze", str(tmp_path / "nothing-here"), check=False)
     assert result.returncode == 2 and "neither a run directory nor a judgments file" in result.stderr
-    result = cli("analyze", "--selection", str(tmp_path / "x.json"), "--unit", "tokens", check=False)
+    result = cli("analyze", "--selection", str(tmp_path / "x.json"), "--by", "tokens", check=False)
     assert result.returncode == 2 and "needs a tokenizer" in result.stderr
     bad = tmp_path / "judgments.jsonl"
     bad.write_text('{"prompt_id": "1"}\n')
     result = cli("analyze", str(bad), check=False)
     assert result.returncode == 2 and "judgments.jsonl:1" in result.stderr and "Judgment" in result.stderr
+
+
+def select_in_run(run: Path, source: Path, by: str, k: int = 2) -> None:
+    """The pipeline's select step into RUN/select (it writes the subset, summary.json and manifest.json)."""
+    recipe = run.parent / "select-recipe.yaml"
+    stage = {"name": f"longest-{k}", "uses": "select", "with": {"source": str(source), "k": k, "by": by}}
+    recipe.write_text(yaml.safe_dump({"name": "s", "run_dir": str(run), "stages": [stage]}))
+    run_recipe(load_recipe(recipe))
+
+
+# responses whose NLTK token counts differ from their word counts: (words, nltk tokens)
+PUNCTUATED = [("Yes.", 1, 2), ("Well, I can't say.", 4, 7), ("Go (now) [fast]!", 3, 8), ("a b c d e f", 6, 6)]
+
+
+def punctuated_pool(path: Path) -> Path:
+    examples = [Example.from_alpaca(f"task {i}", "", text, id=str(i), row=i) for i, (text, _, _) in
+                enumerate(PUNCTUATED)]  # fmt: skip
+    formats.write(examples, path)
+    return path
+
+
+def test_analyze_by_nltk_counts_the_papers_unit(tmp_path: Path, cli) -> None:
+    pool = punctuated_pool(tmp_path / "pool.jsonl")
+    result = cli("analyze", "--selection", str(pool), "--by", "nltk", "--bootstrap", "10")
+    profile = json.loads(result.stdout)["selection"]
+    assert profile["unit"]["name"] == "nltk" and profile["unit"]["counts"] == "len(nltk.word_tokenize(text))"
+    assert profile["subsets"]["pool"]["response"]["mean"] == sum(t for _, _, t in PUNCTUATED) / 4
+    words = json.loads(cli("analyze", "--selection", str(pool), "--by", "words").stdout)["selection"]
+    assert words["subsets"]["pool"]["response"]["mean"] == sum(w for _, w, _ in PUNCTUATED) / 4
+
+
+def test_analyze_defaults_to_the_unit_the_selection_was_made_in(tmp_path: Path, cli) -> None:
+    pool = punctuated_pool(tmp_path / "pool.jsonl")
+    # a run: the select step by nltk keeps "Go (now) [fast]!" (8) and "Well, I can't say." (7); by words it would
+    # keep "a b c d e f" (6) and "Well, ..." (4)
+    run = build_run(tmp_path / "run")
+    select_in_run(run, pool, "nltk")
+    analysis = analyze([run], bootstrap=10)
+    assert (analysis["unit"]["name"], analysis["unit"]["source"]) == ("nltk", "selection")
+    assert analysis["selection"]["subsets"]["longest-2"]["response"]["mean"] == (8 + 7) / 2
+    assert analysis["selection"]["source"]["response"]["mean"] == sum(t for _, _, t in PUNCTUATED) / 4
+    asked = analyze([run], by="chars", bootstrap=10)
+    assert (asked["unit"]["name"], asked["unit"]["source"]) == ("chars", "asked")
+    # a subset written by `longsift select` carries its unit in NAME.manifest.json
+    subset = tmp_path / "alone" / "longest.json"
+    cli("select", str(pool), "-o", str(subset), "--k", "2", "--preset", "paper", "--quiet")
+    profile = json.loads(cli("analyze", "--selection", str(subset)).stdout)
+    assert (profile["unit"]["name"], profile["unit"]["source"]) == ("nltk", "selection")
+    assert profile["selection"]["subsets"]["longest"]["response"]["mean"] == (8 + 7) / 2
 
 
 def test_selection_profile_on_the_shared_pool_and_lima(data_dir: Path, alpaca_pool: Path, tmp_path: Path) -> None:
@@ -86,7 +143,7 @@ def test_selection_profile_on_the_shared_pool_and_lima(data_dir: Path, alpaca_po
     longest_rows = sorted(sorted(range(len(pool)), key=lambda i: (-words[i], i))[:1000])
     formats.write([pool[i] for i in longest_rows], tmp_path / "pool-longest-1k.jsonl")
     lima = data_dir / "lima" / "fastchat_lima_1k.json"
-    result = analyze(selection=[tmp_path / "pool-longest-1k.jsonl", lima], source=alpaca_pool, unit="words")
+    result = analyze(selection=[tmp_path / "pool-longest-1k.jsonl", lima], source=alpaca_pool, by="words")
     profile = result["selection"]
     assert profile["unit"]["name"] == "words"
     assert profile["source"]["n"] == len(pool)

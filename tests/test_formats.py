@@ -115,7 +115,7 @@ def test_fastchat_writer_is_the_papers_layout(tmp_path: Path) -> None:
     out = tmp_path / "paper.json"
     write(sample_examples()[:2], out, "fastchat")
     data = json.loads(out.read_text())
-    assert [d["id"] for d in data] == ["identity_0", "identity_3"]
+    assert [d["id"] for d in data] == ["identity_0", "1"]  # a row without an id of its own, then an own id
     assert data[0]["conversations"][0]["value"] == (
         "Below is an instruction that describes a task. Write a response that appropriately completes the request. "
         "### Instruction: Name a colour."
@@ -134,11 +134,7 @@ def test_paper_lima_file_round_trips(data_dir: Path, tmp_path: Path) -> None:
     assert "### Instruction" not in examples[0].prompt  # the preamble is recognised and kept apart
     out = tmp_path / "lima.json"
     write(examples, out, "fastchat")
-    original = json.loads(source.read_text())
-    again = json.loads(out.read_text())
-    assert [(d["id"], d["conversations"], d["score"]) for d in again] == [
-        (d["id"], d["conversations"], d["score"]) for d in original
-    ]
+    assert out.read_bytes() == source.read_bytes()  # ids, `score` before `conversations`, escapes, no newline
 
 
 def test_every_format_round_trips_through_every_other(tmp_path: Path) -> None:

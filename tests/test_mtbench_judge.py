@@ -59,11 +59,15 @@ def test_scores_per_turn_category_and_overall_with_failures_apart(tmp_path: Path
 
         scores = orjson.loads((out / "scores.json").read_bytes())
         assert scores == orjson.loads(orjson.dumps(result.scores, option=orjson.OPT_NON_STR_KEYS))
-        assert scores["turn_scores"] == {"1": (8 + 9 + 3 + 8.5 + 10) / 5, "2": (6 + 5 + 7 + 2) / 4}
+        # the schema of layout.mtbench_scores, which the report reads
+        assert (scores["turn_1"], scores["turn_2"]) == ((8 + 9 + 3 + 8.5 + 10) / 5, (6 + 5 + 7 + 2) / 4)
         assert scores["overall"] == pytest.approx((8 + 9 + 3 + 8.5 + 10 + 6 + 5 + 7 + 2) / 9)
-        assert scores["categories"] == pytest.approx(
-            {"writing": (8 + 9 + 6) / 3, "reasoning": 4.0, "math": 7.75, "extraction": 6.0}
-        )
+        assert scores["categories"] == {
+            "writing": {"score": (8 + 9 + 6) / 3, "turn_1": 8.5, "turn_2": 6.0},
+            "reasoning": {"score": 4.0, "turn_1": 3.0, "turn_2": 5.0},
+            "math": {"score": 7.75, "turn_1": 8.5, "turn_2": 7.0},
+            "extraction": {"score": 6.0, "turn_1": 10.0, "turn_2": 2.0},
+        }  # fmt: skip
         assert (scores["n_judged"], scores["n_failed"]) == (9, 1)
         assert scores["failed"] == [{"question_id": 82, "turn": 2, "error": "parse_failed: no [[rating]] in the reply"}]
         assert len(scores["unanswered"]) == 75 and scores["model"] == "vicuna"

@@ -1,14 +1,20 @@
-"""Open LLM benchmarks: task specs, score extraction and the paper-style average on hand-made lm_eval results."""
+"""Open LLM benchmarks: task specs, score extraction and the paper-style average on hand-made lm_eval results;
+then lm-evaluation-harness end to end on the tiny model with a local multiple-choice task (tests/data)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from longsift.errors import ConfigError
 from longsift.judge import openllm
+
+TASKS_DIR = Path(__file__).parent / "data" / "openllm_tasks"  # longsift_tiny_mc and longsift_tiny_mc_short
+needs_lm_eval = pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval is not installed")
 
 
 def results(task: str, **metrics: float) -> dict:
@@ -89,3 +95,136 @@ def test_cli_without_lm_eval_says_how_to_install(tmp_path: Path, cli) -> None:
 def test_cli_rejects_unknown_tasks_before_importing_anything(tmp_path: Path, cli) -> None:
     result = cli("openllm", str(tmp_path / "model"), "--tasks", "arc,gsm8k", check=False)
     assert result.returncode == 2 and "unknown Open LLM task(s) gsm8k" in result.stderr
+
+
+def test_plain_turns_numpy_and_friends_into_json_types() -> None:
+    value = {"acc": np.float64(0.5), "n": np.int64(3), "ok": np.bool_(True), "v": np.array([1.5, 2.0]),
+             "t": (np.float32(0.25), "x"), 7: float("nan"), "f": len}  # fmt: skip
+    assert openllm.plain(value) == {"acc": 0.5, "n": 3, "ok": True, "v": [1.5, 2.0], "t": [0.25, "x"], "7": None,
+                                    "f": str(len)}  # fmt: skip
+    assert json.loads(json.dumps(openllm.plain(value), allow_nan=False))["n"] == 3
+
+
+def strict_json(path: Path) -> dict:
+    """JSON as the standard library reads it, refusing NaN / Infinity (not JSON)."""
+    return json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in {path}"))
+
+
+@needs_lm_eval
+def test_local_tasks_end_to_end_on_the_tiny_model(tiny_trained, tmp_path: Path, cli) -> None:
+    out, logs = tmp_path / "openllm.json", tmp_path / "samples"
+    result = cli("openllm", str(tiny_trained.output), "--include-path", str(TASKS_DIR), "--tasks",
+                 "longsift_tiny_mc,longsift_tiny_mc_short", "--num-fewshot", "2", "--seed", "3", "--log-samples",
+                 str(logs), "-o", str(out), env={"HF_DATASETS_OFFLINE": "1"})  # fmt: skip
+    written = strict_json(out)
+    assert written["complete"] is True
+    for task in ("longsift_tiny_mc", "longsift_tiny_mc_short"):
+        samples = [json.loads(line) for line in (logs / f"{task}.jsonl").read_text().splitlines()]
+        assert len(samples) == 6  # the test split
+        # the score is lm_eval's acc_norm, and it is what the per-sample logs say
+        assert written["summary"]["scores"][task] == pytest.approx(100 * np.mean([s["acc_norm"] for s in samples]))
+        assert written["raw"][task]["n-shot"] == {task: 2}
+        contexts = {s["arguments"][0][0] for s in samples}
+        assert all(c.count("\n\n") == 2 for c in contexts)  # two shots before every question
+    assert written["summary"]["average"] is None  # tasks of your own stay out of the paper's average
+    assert "longsift_tiny_mc_short" in result.stdout
+
+
+@needs_lm_eval
+def test_one_model_load_the_seed_reaches_the_shots_and_the_chat_template(tiny_trained, tmp_path: Path,
+                                                                          monkeypatch) -> None:  # fmt: skip
+    from lm_eval.models.huggingface import HFLM
+
+    loads: list[str] = []
+    original = HFLM.__init__
+
+    def counting(self, *args, **kwargs):  # the real constructor, counted
+        loads.append(str(kwargs.get("pretrained")))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(HFLM, "__init__", counting)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+    def contexts(seed: int, chat: bool = False, tasks: tuple[str, ...] = ("longsift_tiny_mc",)) -> list[str]:
+        folder = tmp_path / f"s{seed}{chat}{len(tasks)}"
+        options = openllm.HarnessOptions([str(TASKS_DIR)], chat, folder, seed, num_fewshot=3)
+        openllm.run_openllm(str(tiny_trained.output), list(tasks), limit=3, harness=options)
+        rows = [json.loads(line) for line in (folder / "longsift_tiny_mc.jsonl").read_text().splitlines()]
+        return [row["arguments"][0][0] for row in rows]
+
+    first = contexts(1, tasks=("longsift_tiny_mc", "longsift_tiny_mc_short"))
+    assert len(loads) == 1  # two tasks, one model
+    assert contexts(1) == first  # the same seed, the same shots
+    assert contexts(2) != first  # --seed reaches lm_eval's fewshot_random_seed
+    chat = contexts(1, chat=True)
+    assert all("<|im_start|>user" in c and "<|im_start|>assistant" in c for c in chat)  # the model's own template
+    assert all("<|im_start|>" not in c for c in first)
+
+
+@needs_lm_eval
+def test_offline_default_tasks_end_in_one_line(tiny_trained, tmp_path: Path, cli) -> None:
+    result = cli("openllm", str(tiny_trained.output), "--tasks", "arc", "--limit", "1", "-o", str(tmp_path / "o.json"),
+                 env={"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}, check=False)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "'arc' (arc_challenge) needs its dataset from the Hugging Face hub" in line and "--include-path" in line
+    assert not (tmp_path / "o.json").exists()  # nothing ran: no file, rather than an empty one
+
+
+@needs_lm_eval
+def test_unknown_local_task_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="lm_eval knows no task no_such_task"):
+        openllm.run_openllm(str(tmp_path), ["no_such_task"], harness=openllm.HarnessOptions([str(TASKS_DIR)]))
+
+
+def prompt_logprobs(model_dir: Path):
+    """A /v1/completions responder as vLLM answers lm_eval's loglikelihood requests (echo, logprobs=1,
+    max_tokens=1): every prompt token's logprob under the tiny model, the top-1 alternative, one greedy token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+
+    def respond(request) -> list[dict]:
+        body = request.body
+        assert body["echo"] is True and body["logprobs"] == 1 and body["max_tokens"] == 1
+        prompts = body["prompt"] if isinstance(body["prompt"][0], list) else [body["prompt"]]
+        choices = []
+        for index, ids in enumerate(prompts):
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+            best = logprobs.argmax(dim=-1)
+            tokens = [*ids, int(best[-1])]
+            token_logprobs = [None, *(float(logprobs[i - 1, tokens[i]]) for i in range(1, len(tokens)))]
+            top = [None, *({tokenizer.decode([int(best[i - 1])]): float(logprobs[i - 1, best[i - 1]])}
+                           for i in range(1, len(tokens)))]  # fmt: skip
+            choices.append({"index": index, "text": tokenizer.decode(tokens), "finish_reason": "length",
+                            "logprobs": {"tokens": [tokenizer.decode([t]) for t in tokens],
+                                         "token_logprobs": token_logprobs, "top_logprobs": top}})  # fmt: skip
+        return choices
+
+    return respond
+
+
+@needs_lm_eval
+def test_endpoint_variant_through_the_local_server(tiny_trained, tmp_path: Path, cli) -> None:
+    """lm_eval's local-completions model against the project's server, answering with the tiny model's logprobs:
+    the same scores as the in-process run of the same model."""
+    from longsift.llm.server import LocalChatServer
+
+    model = str(tiny_trained.output)
+    common = ["--include-path", str(TASKS_DIR), "--tasks", "longsift_tiny_mc", "--num-fewshot", "1", "--limit", "4"]
+    with LocalChatServer(completions=prompt_logprobs(tiny_trained.output)) as server:
+        cli("openllm", "--base-url", server.base_url, "--model-name", "tiny", "--tokenizer", model, *common,
+            "--log-samples", str(tmp_path / "remote"), "-o", str(tmp_path / "remote.json"))  # fmt: skip
+        assert len(server.log) == 4 * 4 and {e.outcome for e in server.log} == {"ok"}  # 4 questions x 4 choices
+    cli("openllm", model, *common, "--log-samples", str(tmp_path / "local"), "-o", str(tmp_path / "local.json"))
+    remote, local = strict_json(tmp_path / "remote.json"), strict_json(tmp_path / "local.json")
+    assert remote["summary"]["scores"] == pytest.approx(local["summary"]["scores"])
+
+    def logliks(folder: str) -> list[float]:
+        rows = [json.loads(line) for line in (tmp_path / folder / "longsift_tiny_mc.jsonl").read_text().splitlines()]
+        return [choice[0] for row in rows for choice in row["filtered_resps"]]
+
+    assert logliks("remote") == pytest.approx(logliks("local"), abs=1e-3)

@@ -69,7 +69,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 
 
 def test_headline_tables_show_the_hand_computed_numbers(rendered: tuple[Path, str, str]) -> None:
-    _, html, _ = rendered
+    run, html, _ = rendered
     page = Page(html)
     all_row = next(r for r in page.rows if r[0] == "all" and len(r) == 12)
     # Test set, Prompts, Judged, Failed | paper Win Tie Lose WS | strict Win Tie Lose WS
@@ -78,11 +78,15 @@ def test_headline_tables_show_the_hand_computed_numbers(rendered: tuple[Path, st
     assert tuple(all_row[8:12]) == EXPECTED["strict"]["all"]
     koala = next(r for r in page.rows if r[0] == "koala" and len(r) == 12)
     assert tuple(koala[4:7]) == EXPECTED["paper"]["koala"]
-    alpaca = {r[0]: r for r in page.rows if len(r) == 7 and r[0] in ("a", MODEL_B)}
-    assert alpaca["a"][1] == "6.00%" and alpaca["a"][3] == "n/a: LC needs the instruction-difficulty table"
-    assert alpaca[MODEL_B][3] == "4.25%"
+    alpaca = {r[0]: r for r in page.rows if len(r) == 7 and r[0] in ("alpaca-7b", "synthetic")}
+    # alpaca-7b's real annotations scored by the alpacaeval step: the leaderboard's 2.59, no LC without df_gamed
+    assert alpaca["alpaca-7b"][1] == "2.59%"
+    assert alpaca["alpaca-7b"][3] == "n/a: LC needs the instruction-difficulty table"
+    lc = layout.read_json(run / "alpacaeval" / "synthetic.json")["length_controlled_winrate"]
+    assert alpaca["synthetic"][3] == f"{lc:.2f}%"
+    # the MT-Bench step's scores, per turn (scripted grades in runfixture)
     mtbench = next(r for r in page.rows if r[0] == MODEL_A and r[1] == "gpt-4")
-    assert mtbench[2:5] == ["5.00", "3.50", "4.25"]
+    assert mtbench[2:6] == ["5.00", "3.50", "4.25", "0"]
     assert next(r for r in page.rows if r[0] == "math")[1] == "1.50"
     bias = next(r for r in page.rows if r[0] == "paper" and len(r) == 6)
     assert bias[1].startswith("70.0% (") and bias[3].startswith("100.0%")  # as in test_analyze_cli
@@ -124,7 +128,7 @@ def test_markdown_summary(rendered: tuple[Path, str, str]) -> None:
     assert markdown.startswith("# longsift report: run\n")
     assert "| all | 6 | 1 | 60.0% (3) | 20.0% (1) | 20.0% (1) | 1.400 |" in markdown
     assert "| all | 6 | 1 | 40.0% (2) | 40.0% (2) | 20.0% (1) | 1.200 |" in markdown
-    assert "| a | 6.00% | 0.73 | n/a (needs the difficulty table) | 805 |" in markdown
+    assert "| alpaca-7b | 2.59% | 0.49 | n/a (needs the difficulty table) | 805 |" in markdown
     assert f"| {MODEL_A} | 5.00 | 3.50 | 4.25 |" in markdown
     assert "Absent from this run: selection (select/)." in markdown
     assert "Lengths in whitespace-separated words" in markdown
@@ -201,5 +205,10 @@ def test_report_cli(tmp_path: Path, cli) -> None:
     result = cli("report", str(run), "-o", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md"))
     assert (tmp_path / "r.html").stat().st_size > 10_000 and (tmp_path / "r.md").is_file()
     assert "absent: length analysis (analyze/analysis.json); selection (select/)" in result.stderr
+    by_nltk = cli("report", str(run), "-o", str(tmp_path / "n.html"), "--markdown", str(tmp_path / "n.md"), "--by",
+                  "nltk")  # fmt: skip
+    assert "absent: selection (select/)" in by_nltk.stderr  # the length analysis was made first, in NLTK tokens
+    assert "Lengths in NLTK word tokens (nltk.word_tokenize)" in (tmp_path / "n.md").read_text()
+    assert layout.read_json(layout.analysis_file(run))["unit"]["name"] == "nltk"
     failed = cli("report", str(tmp_path / "missing"), check=False)
     assert failed.returncode == 2 and "is not a directory" in failed.stderr

@@ -15,6 +15,7 @@ import pytest
 from chromium_cdp import Chromium, find_chromium
 from runfixture import EXPECTED, build_large_run, build_run
 
+from longsift import layout
 from longsift.analyze import analyze
 from longsift.report import report
 
@@ -75,7 +76,8 @@ def test_report_renders_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
     assert cells[:3] == ["6", "5", "1"]
     assert tuple(cells[3:7]) == EXPECTED["paper"]["all"] and tuple(cells[7:11]) == EXPECTED["strict"]["all"]
     alpacaeval = chromium.evaluate("document.getElementById('alpacaeval-table').innerText")
-    assert "n/a: LC needs the instruction-difficulty table" in alpacaeval and "4.25%" in alpacaeval
+    lc = layout.read_json(run / "alpacaeval" / "synthetic.json")["length_controlled_winrate"]
+    assert "n/a: LC needs the instruction-difficulty table" in alpacaeval and f"{lc:.2f}%" in alpacaeval
 
     assert apply(chromium)["visible"] == 12  # both judges' verdicts on the 6 prompts
     assert apply(chromium, comparison="1", outcome="win")["visible"] == 6  # palm-2 gives A every prompt

@@ -1,76 +1,65 @@
-"""Length units and length distributions of model responses.
+"""Length distributions of model responses, in any unit of the one registry (`longsift.lengths`).
 
-Units: `chars`, `words` (whitespace-separated) and `tokens` of a Hugging Face tokenizer given by path (no special
-tokens). Without a tokenizer the default unit is `words`, and every result says which unit it was counted in.
+Units are those `select` counts in: `chars`, `words` (whitespace-separated), `nltk` (the paper's
+`len(nltk.word_tokenize(text))`) and `tokens` of a tokenizer (path, hub id, or a `tokenizer.json` file; no
+special tokens). Without a choice the unit is `tokens` when a tokenizer is given, else `words`; every result
+says which unit it was counted in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from longsift.errors import ConfigError, MissingDependencyError
+from longsift.errors import ConfigError
+from longsift.lengths import UNITS, Unit, get_unit, record_lengths
 from longsift.records import Generation
 
-UNITS = ("chars", "words", "tokens")
 PERCENTILES = (10, 25, 50, 75, 90)
-_BATCH = 2000  # tokenizing in chunks keeps memory near 1 GB on long corpora
+_DESCRIPTIONS = {
+    "chars": "characters", "words": "whitespace-separated words", "nltk": "NLTK word tokens (nltk.word_tokenize)",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LengthUnit:
-    name: str
-    description: str
-    count_batch: Callable[[Sequence[str]], list[int]]
+    """A registry unit with what analyses need on top: numpy counts and a human description."""
+
+    unit: Unit
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+    @property
+    def description(self) -> str:
+        if self.name == "tokens":
+            return f"tokens of {self.unit.describe().get('tokenizer')} (no special tokens)"
+        return _DESCRIPTIONS.get(self.name, self.name)
 
     def count(self, texts: Iterable[str]) -> np.ndarray:
-        texts = list(texts)
-        counts: list[int] = []
-        for start in range(0, len(texts), _BATCH):
-            counts.extend(self.count_batch(texts[start : start + _BATCH]))
-        return np.asarray(counts, dtype=np.int64)
+        return np.asarray(self.unit.count(list(texts)), dtype=np.int64)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "description": self.description}
+    def count_records(self, responses: Sequence[Sequence[str]]) -> np.ndarray:
+        """Per record, the sum of its turns' counts, as `select` measures a record."""
+        return np.asarray(record_lengths(self.unit.count, responses), dtype=np.int64)
 
-
-def length_unit(unit: str | None = None, tokenizer: str | Path | None = None) -> LengthUnit:
-    """`tokens` when a tokenizer path is given, else `words`; `chars` on request."""
-    unit = unit or ("tokens" if tokenizer else "words")
-    if unit == "chars":
-        return LengthUnit("chars", "characters", lambda texts: [len(t) for t in texts])
-    if unit == "words":
-        return LengthUnit("words", "whitespace-separated words", lambda texts: [len(t.split()) for t in texts])
-    if unit == "tokens":
-        if not tokenizer:
-            raise ConfigError("the 'tokens' unit needs a tokenizer: pass --tokenizer PATH (or use --unit words)")
-        return LengthUnit("tokens", f"tokens of {tokenizer} (no special tokens)", _token_counter(Path(tokenizer)))
-    raise ConfigError(f"unknown length unit {unit!r}; choose one of {', '.join(UNITS)}")
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, **self.unit.describe()}
 
 
-def _token_counter(path: Path) -> Callable[[Sequence[str]], list[int]]:
-    """A `tokenizers` file loads without transformers; a tokenizer folder goes through AutoTokenizer."""
-    if not path.exists():
-        raise ConfigError(f"tokenizer {path} not found (give a tokenizer.json or a local tokenizer folder)")
-    file = path if path.is_file() else path / "tokenizer.json"
-    if file.is_file():
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise MissingDependencyError("tokenizers", "hf", "counting tokens") from None
-        fast = Tokenizer.from_file(str(file))
-        return lambda texts: [len(e.ids) for e in fast.encode_batch(list(texts), add_special_tokens=False)]
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise MissingDependencyError("transformers", "train", "counting tokens with a tokenizer folder") from None
-    slow = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
-    return lambda texts: [len(ids) for ids in slow(list(texts), add_special_tokens=False)["input_ids"]]
+def length_unit(by: str | None = None, tokenizer: str | Path | None = None) -> LengthUnit:
+    """The registry's unit `by` (default: `tokens` when a tokenizer is given, else `words`)."""
+    by = by or ("tokens" if tokenizer else "words")
+    UNITS.get(by)  # an unknown name fails here, with suggestions
+    if tokenizer and by == "tokens" and not Path(tokenizer).exists() and Path(tokenizer).is_absolute():
+        raise ConfigError(f"tokenizer {tokenizer} not found (give a tokenizer.json, a tokenizer folder or a hub id)")
+    return LengthUnit(get_unit(by, str(tokenizer) if tokenizer else None))
 
 
 def describe(lengths: Sequence[int] | np.ndarray) -> dict[str, Any]:
@@ -93,15 +82,10 @@ def histogram(lengths_by_group: dict[str, np.ndarray], bins: int = 20) -> dict[s
     return {"edges": edges.tolist(), "counts": counts}
 
 
-def response_text(generation: Generation) -> str:
-    """Every turn's answer; a single-turn generation gives its one output."""
-    return "\n\n".join(generation.outputs)
-
-
 def response_lengths(generations: Iterable[Generation], unit: LengthUnit) -> dict[tuple[str, str, str], int]:
-    """(model, eval_set, prompt_id) -> response length, counted in one batched pass."""
+    """(model, eval_set, prompt_id) -> response length (the sum over its turns), counted in one batched pass."""
     generations = list(generations)
-    counts = unit.count(response_text(g) for g in generations)
+    counts = unit.count_records([g.outputs for g in generations])
     return {(g.model, g.eval_set, g.prompt_id): int(c) for g, c in zip(generations, counts, strict=True)}
 
 

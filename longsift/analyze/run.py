@@ -2,7 +2,8 @@
 
 The result is one JSON-ready dict, written to RUN_DIR/analyze/analysis.json for a run directory:
 
-    unit            {"name", "description"}: the length unit of every length below
+    unit            {"name", "description", "source", ...}: the length unit of every length below (`source` says
+                    whether it was asked for or is the unit the selection was made in)
     settings        tolerance, edges, bootstrap resamples, seed, histogram bins
     lengths         {"models": {model: {"all": stats, "by_eval_set": {set: stats}}}, "histogram": {...}}
     comparisons     [{"model_a", "model_b", "judge", "prompts", "policies": {policy: length_bias + "skipped"}}]
@@ -65,27 +66,36 @@ def analyze_records(
 
 def analyze(
     paths: Sequence[Path] = (), *, generations: Sequence[Path] = (), selection: Sequence[Path] = (),
-    source: Path | None = None, unit: str | None = None, tokenizer: Path | None = None,
+    source: Path | None = None, by: str | None = None, tokenizer: str | Path | None = None,
     tolerance: float = DEFAULT_TOLERANCE, bootstrap: int = 1000, seed: int = 0, output: Path | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Analyze one run directory, or judgments files (each a judgments.jsonl or a folder holding one).
 
     For a run directory, generations, selected subsets and the selection's source (select/manifest.json "source")
-    are found in it; explicit options add to them. The result goes to `output`, by default
-    RUN_DIR/analyze/analysis.json for a run directory (nothing is written for bare files without `output`).
+    are found in it; explicit options add to them. Lengths are counted in `by` (any unit `select` takes;
+    `unit` is its former name), by default in the unit the selection was made in (select/summary.json, or a
+    subset's `<name>.manifest.json`), else `tokens` with a tokenizer, else `words`. The result goes to `output`,
+    by default RUN_DIR/analyze/analysis.json for a run directory (nothing is written for bare files without
+    `output`).
     """
     if not (paths or generations or selection):
         raise ConfigError("nothing to analyze: give a run directory, judgments files, --generations or --selection")
-    counter = length_unit(unit, tokenizer)
     run_dir = Path(paths[0]) if len(paths) == 1 and layout.is_run_dir(Path(paths[0])) else None
     judgment_files = _judgment_files(run_dir, paths)
     generation_files = [*(layout.generation_files(run_dir) if run_dir else []), *map(Path, generations)]
     selection_files = [*(layout.selected_files(run_dir) if run_dir else []), *map(Path, selection)]
+    by = by or unit
+    chosen = {"source": "asked"} if by or tokenizer else selection_unit(run_dir, selection_files)
+    if chosen.get("by"):
+        by, tokenizer = chosen["by"], chosen.get("tokenizer")
+    counter = length_unit(by, tokenizer)
     if source is None and run_dir is not None:
         source = _manifest_source(run_dir)
     judgments = [j for path in judgment_files for j in layout.read_judgments(path)]
     records = [g for path in generation_files for g in layout.read_generations(path)]
     result = analyze_records(judgments, records, unit=counter, tolerance=tolerance, bootstrap=bootstrap, seed=seed)
+    result["unit"]["source"] = chosen["source"]
     if selection_files:
         subsets = {_subset_name(path): _examples(path) for path in selection_files}
         result["selection"] = compare_selections(subsets, _examples(source) if source else None, counter)
@@ -99,6 +109,28 @@ def analyze(
     if output is not None:
         layout.write_json(result, output)
     return result
+
+
+def selection_unit(run_dir: Path | None, selection_files: Sequence[Path]) -> dict[str, Any]:
+    """The unit the selection was made in: {"by", "tokenizer", "source"}, or {"source": "default"} when the
+    selections name none or disagree. Length-based selections (`longest`) decide over the others (a random
+    subset's unit says nothing about the study's unit)."""
+    summaries = []
+    if run_dir is not None and (layout.select_dir(run_dir) / layout.SUMMARY).is_file():
+        data = layout.read_json(layout.select_dir(run_dir) / layout.SUMMARY)
+        summaries += [v for v in data.values() if isinstance(v, Mapping)] if isinstance(data, Mapping) else []
+    for path in selection_files:
+        manifest = path.with_name(path.name.split(".")[0] + ".manifest.json")  # `longsift select`'s side file
+        data = layout.read_json(manifest) if manifest.is_file() else None
+        if isinstance(data, Mapping) and isinstance(data.get("summary"), Mapping):
+            summaries.append(data["summary"])
+    units = [(s, s["unit"]) for s in summaries if isinstance(s.get("unit"), Mapping) and s["unit"].get("unit")]
+    by_length = [u for s, u in units if (s.get("method") or {}).get("method") == "longest"] or [u for _, u in units]
+    found = {(u["unit"], u.get("tokenizer")) for u in by_length}
+    if len(found) != 1:
+        return {"source": "default"}
+    ((name, tokenizer),) = found
+    return {"by": name, "tokenizer": tokenizer, "source": "selection"}
 
 
 def _judgment_files(run_dir: Path | None, paths: Sequence[Path]) -> list[Path]:

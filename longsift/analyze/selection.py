@@ -18,7 +18,7 @@ from longsift.records import Example
 
 def profile(examples: Iterable[Example], unit: LengthUnit) -> dict[str, Any]:
     examples = list(examples)
-    response = unit.count(e.response for e in examples)
+    response = unit.count_records([e.responses for e in examples])  # as `select` counts: per assistant turn
     instruction = unit.count(e.prompt for e in examples)
     return {
         "n": len(examples),

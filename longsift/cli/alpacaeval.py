@@ -38,9 +38,12 @@ def score(
     difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv (instruction difficulties) for LC."),
     hub: bool = typer.Option(True, help="Look for df_gamed.csv in the Hugging Face cache / hub when no path is given."),
     json: bool = typer.Option(False, "--json", help="Print one JSON object (percent units, as the leaderboard)."),
+    model_outputs: Path | None = typer.Option(
+        None, "--model-outputs", help="The model_outputs.json annotated: avg_length over it, as the leaderboard."
+    ),
 ) -> None:
     """Win rate, standard error, discrete win rate and length-controlled win rate of an annotations file."""
-    result = api.score_annotations(annotations, difficulty, hub=hub)
+    result = api.score_annotations(annotations, difficulty, hub=hub, model_outputs=model_outputs)
     if result.length_controlled_winrate is None:
         console.print(f"[yellow]LC unavailable[/]: {result.length_controlled_note}", highlight=False, soft_wrap=True)
     if json:

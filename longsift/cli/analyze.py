@@ -19,10 +19,14 @@ def analyze(
     generations: list[Path] = typer.Option([], "--generations", "-g", help="Generation JSONL files (repeatable)."),
     selection: list[Path] = typer.Option([], "--selection", help="A selected subset to profile (repeatable)."),
     source: Path | None = typer.Option(None, "--source", help="The corpus the subsets were selected from."),
-    unit: str | None = typer.Option(
-        None, "--unit", help="chars, words or tokens (default: tokens with --tokenizer, else words)."
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="Length unit, as `select --by`: chars, words, nltk or tokens (default: the unit the "
+        "selection was made in, else tokens with --tokenizer, else words).",
     ),  # fmt: skip
-    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Hugging Face tokenizer file or folder."),
+    unit: str | None = typer.Option(None, "--unit", hidden=True, help="Deprecated name of --by."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer path, tokenizer.json or hub id."),
     tolerance: float = typer.Option(0.10, help="Length-matched: |len_a - len_b| / max <= tolerance."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
@@ -40,8 +44,11 @@ def analyze(
     from longsift.analyze import analyze as run
 
     paths = paths or []
+    if unit is not None:
+        console.print("warning: --unit is deprecated, use --by (the option `select` takes)")
+        by = by or unit
     result = run(
-        paths, generations=generations, selection=selection, source=source, unit=unit, tokenizer=tokenizer,
+        paths, generations=generations, selection=selection, source=source, by=by, tokenizer=tokenizer,
         tolerance=tolerance, bootstrap=bootstrap, seed=seed, output=output,
     )  # fmt: skip
     _print_summary(result)

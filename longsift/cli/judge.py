@@ -109,10 +109,10 @@ def mtbench(
         print(result.dry_run.render())
         return
     s = result.scores
-    turns = ", ".join(f"turn {t}: {v:.3f}" for t, v in s["turn_scores"].items())
+    turns = ", ".join(f"turn {t}: {s[f'turn_{t}']:.3f}" for t in (1, 2) if s.get(f"turn_{t}") is not None)
     overall = "-" if s["overall"] is None else f"{s['overall']:.3f}"
     for category, value in s["categories"].items():
-        print(f"  {category:<12} {value:.3f}")
+        print(f"  {category:<12} {value['score']:.3f}")
     print(f"{s['model']}: overall {overall} ({turns}); {s['n_judged']} graded, {s['n_failed']} failed; wrote {output}")
 
 

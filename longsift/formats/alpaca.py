@@ -70,7 +70,7 @@ def _refuse_blank(line: Any) -> None:
 
 
 def to_alpaca(example: Example) -> dict[str, Any]:
-    meta = {k: v for k, v in example.metadata.items() if k not in ("instruction", "input")}
+    meta = {k: v for k, v in example.metadata.items() if k not in ("instruction", "input", "source_keys")}
     return {"instruction": example.instruction, "input": example.input, "output": example.response, **meta}
 
 

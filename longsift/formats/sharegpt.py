@@ -1,7 +1,9 @@
 """ShareGPT / FastChat layout: {"id", "conversations": [{"from": "human"|"gpt"|"system", "value"}]}.
 
 The paper's files put the Alpaca preamble inside the human turn; the reader recognises it and keeps the
-bare instruction and input, and the writer puts it back, so paper files round-trip byte for byte.
+bare instruction and input, and the writer puts it back. A record keeps its own id, its extra keys and their
+order (the LIMA file has `score` before `conversations`, the Alpaca files after), so the paper's released
+files round-trip byte for byte.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from longsift.records import Example, Message
 NAME = "sharegpt"
 KEYS = frozenset({"conversations"})
 _KNOWN = {"id", "conversations"}
+# metadata key holding the source record's keys in order, kept only when the default layout below differs
+SOURCE_KEYS = "source_keys"
+_DEFAULT_EXTRAS = ("score",)  # written after `conversations` when the record has no source_keys
 SPEAKERS = {
     "human": "user", "user": "user",
     "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant",
@@ -42,9 +47,16 @@ def parse(data: dict[str, Any], row: int, source: str) -> Example:
         messages.append(message(role, turn.get("value"), f"conversations[{i}]"))
     rid = record_id(data, row)
     meta = metadata_of(data, _KNOWN)
+    if _default_keys(meta) != list(data):
+        meta[SOURCE_KEYS] = list(data)
     messages, alpaca_fields = _strip_alpaca_preamble(messages)
     meta.update(alpaca_fields)
     return Example(rid, checked_messages(messages), source, row, meta)
+
+
+def _default_keys(metadata: dict[str, Any]) -> list[str]:
+    """The keys the writer puts out for a record without source_keys: the paper's Alpaca/Evol layout."""
+    return ["id", "conversations", *(k for k in _DEFAULT_EXTRAS if k in metadata)]
 
 
 def _strip_alpaca_preamble(messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
@@ -57,8 +69,8 @@ def _strip_alpaca_preamble(messages: list[Message]) -> tuple[list[Message], dict
         if not text.startswith(head):
             continue
         body = text[len(head) :]
-        instruction, sep, input_text = body.partition(_INPUT) if has_input else (body, "", "")
-        if has_input and not sep:
+        instruction, _, input_text = body.partition(_INPUT) if has_input else (body, "", "")
+        if has_input and not input_text:  # the writer could not tell it from the no-input preamble: keep as is
             return messages, {}
         user = f"{instruction}\n\n{input_text}" if input_text else instruction
         messages = [*messages[:first], Message("user", user), *messages[first + 1 :]]
@@ -83,13 +95,29 @@ def to_fastchat(example: Example) -> dict[str, Any]:
             if "instruction" in example.metadata:
                 value = paper_prompt(example.instruction, example.input)
         turns.append({"from": {"user": "human", "assistant": "gpt", "system": "system"}[m.role], "value": value})
-    item: dict[str, Any] = {"id": f"identity_{example.row}" if example.row >= 0 else example.id}
-    item["conversations"] = turns
-    if "score" in example.metadata:
-        item["score"] = example.metadata["score"]
+    meta = example.metadata
+    keys = meta.get(SOURCE_KEYS) or _default_keys(meta)
+    item: dict[str, Any] = {} if "id" in keys else {"id": fastchat_id(example)}
+    for key in keys:
+        if key == "id":
+            item["id"] = fastchat_id(example)
+        elif key == "conversations":
+            item["conversations"] = turns
+        elif key in meta:
+            item[key] = meta[key]
+    for key in _DEFAULT_EXTRAS:  # e.g. a score added by a later stage
+        if key in meta and key not in item:
+            item[key] = meta[key]
     return item
 
 
+def fastchat_id(example: Example) -> str:
+    """The record's own id; `identity_<source row>` (the paper's naming) for records whose source had none."""
+    if example.row >= 0 and example.id == str(example.row):
+        return f"identity_{example.row}"
+    return example.id
+
+
 def write(records: Iterable[Example], path: Path) -> int:
-    """The paper's released layout: a JSON array, indent 4, ids identity_<source row>."""
+    """The paper's released layout: a JSON array, indent 4, ASCII escapes, no final newline (json.dump)."""
     return write_json_array(records, path, to_fastchat)

@@ -5,7 +5,12 @@ Scoring follows alpaca_eval's `metrics/winrate.py` and `metrics/helpers.py` exac
   a missing preference (None/NaN) or one outside [1, 2] is a failed annotation and leaves n_total.
 - win rate = 100 * mean(preference - 1); standard error = 100 * its standard error of the mean (ddof=1);
 - discrete win rate rounds each preference to 1 or 2 (half to even, draws kept as 1.5) before the mean;
-- n_wins / n_wins_base count preferences above / below 1.5; avg_length = int(mean len(output_2)) in characters.
+- n_wins / n_wins_base count preferences above / below 1.5.
+- avg_length is alpaca_eval's `int(model_outputs["output"].str.len().mean())` (main.py): characters, truncated, over
+  every row of the model's outputs file, whether or not its annotation succeeded or survived the merge with the
+  reference (AlpacaEval 1.0's gpt4_1106_preview row: n_total 804, avg_length over its 805 outputs). Rows whose
+  output is not a string (null) are left out of the mean, as pandas skips NaN. Without the outputs file it is
+  taken from the annotations' output_2, one row each, which is the same number when every output was annotated.
 The length-controlled win rate is in `longsift.judge.length_control`; it needs AlpacaEval's instruction
 difficulties (`df_gamed.csv`), which come from a path the user gives or the Hugging Face hub when reachable.
 """
@@ -109,8 +114,13 @@ def _describe(preferences: np.ndarray) -> dict[str, Any]:
     }
 
 
-def score_annotations(path: str | Path, difficulty: str | Path | None = None, *, hub: bool = True) -> AlpacaEvalScore:
+def score_annotations(
+    path: str | Path, difficulty: str | Path | None = None, *, hub: bool = True,
+    model_outputs: str | Path | None = None,
+) -> AlpacaEvalScore:  # fmt: skip
     """Score an alpaca_eval annotations file (`annotations.json[.gz]`, output_1 = reference, output_2 = model).
+
+    `model_outputs` (the `model_outputs.json` that was annotated) gives avg_length as the leaderboard computes it.
 
     The length-controlled win rate needs the instruction-difficulty table: `difficulty` (a path to
     `df_gamed.csv`), else the Hugging Face hub when `hub` and it is reachable; otherwise it is None and
@@ -125,13 +135,20 @@ def score_annotations(path: str | Path, difficulty: str | Path | None = None, *,
     model, baseline = _single(rows, "generator_2", path), _single(rows, "generator_1", path)
     preferences = [_preference(row.get("preference")) for row in rows]
     metrics = head_to_head(preferences)
-    lengths = [len(row["output_2"]) for row in rows if isinstance(row.get("output_2"), str)]
+    outputs = [row.get("output") for row in read_rows(model_outputs)] if model_outputs else None
     lc, note, weights = _length_controlled(rows, preferences, model, baseline, difficulty, hub)
     return AlpacaEvalScore(
         model=model, baseline=baseline, annotator=_single(rows, "annotator", path), **metrics,
-        avg_length=int(np.mean(lengths)) if lengths else 0, length_controlled_winrate=lc,
+        avg_length=leaderboard_avg_length(outputs if outputs is not None else [r.get("output_2") for r in rows]),
+        length_controlled_winrate=lc,
         length_controlled_note=note, length_controlled_weights=weights,
     )  # fmt: skip
+
+
+def leaderboard_avg_length(outputs: Iterable[Any]) -> int:
+    """alpaca_eval's `int(outputs.str.len().mean())`: mean characters of the string outputs, truncated; 0 if none."""
+    lengths = [len(text) for text in outputs if isinstance(text, str)]
+    return int(sum(lengths) / len(lengths)) if lengths else 0
 
 
 def _single(rows: list[dict[str, Any]], key: str, path: str | Path) -> str:
@@ -271,7 +288,8 @@ def run_alpaca_eval(
     records = annotations.to_dict(orient="records") if hasattr(annotations, "to_dict") else list(annotations)
     path = output_dir / "annotations.json"
     write_bytes(path, orjson.dumps(records, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str))
-    return score_annotations(path, difficulty)
+    # with max_instances alpaca_eval averages over the shuffled subset it annotated: the annotations hold it
+    return score_annotations(path, difficulty, model_outputs=model_outputs if max_instances is None else None)
 
 
 def _import_alpaca_eval() -> Any:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longsift import layout
 from longsift.errors import DataError
 from longsift.outputs import write_text
 
@@ -176,6 +177,13 @@ class ModelScores:
     categories: dict[str, float] = field(default_factory=dict)
     n_judged: int = 0
     n_failed: int = 0
+    category_turns: dict[str, dict[int, float]] = field(default_factory=dict)  # category -> turn -> mean
+
+    def to_layout(self) -> dict[str, Any]:
+        """The scores as `mtbench/<model>.json` holds them (`longsift.layout.mtbench_scores`)."""
+        return layout.mtbench_scores(
+            self.overall, self.turn_scores, self.categories, self.category_turns, self.n_judged, self.n_failed
+        )
 
 
 def score_judgments(
@@ -194,15 +202,18 @@ def score_judgments(
     for model in sorted(set(kept) | set(failed)):
         rows = kept[model]
         by_turn, by_category = defaultdict(list), defaultdict(list)
+        by_category_turn: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
         for judgment in rows:
             by_turn[judgment.turn].append(judgment.score)
             if judgment.question_id in category_of:
                 by_category[category_of[judgment.question_id]].append(judgment.score)
+                by_category_turn[category_of[judgment.question_id]][judgment.turn].append(judgment.score)
         results[model] = ModelScores(
             model, {turn: _mean(scores) for turn, scores in sorted(by_turn.items())},
             _mean([j.score for j in rows]) if rows else None,
             {category: _mean(scores) for category, scores in sorted(by_category.items())},
             len(rows), failed[model],
+            {c: {t: _mean(s) for t, s in sorted(turns.items())} for c, turns in sorted(by_category_turn.items())},
         )  # fmt: skip
     return results
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from longsift.judge.mtbench_files import (
     NEED_REFERENCE_CATEGORIES,
     Answer,
     JudgePrompt,
+    ModelScores,
     Question,
     SingleJudgment,
     read_answers,
@@ -240,7 +241,7 @@ def judge_mtbench(
     ]
     scores = {
         "model": model_name, "judge": judge, "reference": reference,
-        **(asdict(scored) if scored else {"turn_scores": {}, "overall": None, "categories": {}}),
+        **(scored or ModelScores(model_name, {}, None)).to_layout(),
         "n_judged": len(judgments) - len(failed), "n_failed": len(failed), "failed": failed,
         "unanswered": unanswered, "calls": {"sent": run.sent, "cost_usd": run.cost, **run.counts()},
         "inputs": {name: str(path) for name, path in paths.items()} | {"answers": str(answers)},

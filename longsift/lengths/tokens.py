@@ -28,14 +28,17 @@ class Tokens:
         if not tokenizer:
             raise ConfigError("the 'tokens' unit needs a tokenizer: pass --tokenizer PATH_OR_HUB_ID")
         try:
-            from transformers import AutoTokenizer
+            from transformers import AutoTokenizer, PreTrainedTokenizerFast
         except ImportError as exc:
             raise MissingDependencyError("transformers", "train", "counting tokenizer tokens") from exc
         offline = _offline()
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(
-                tokenizer, use_fast=True, local_files_only=offline, trust_remote_code=False
-            )
+            if os.path.isfile(tokenizer):  # a bare tokenizer.json, as `tokenizers` saves it
+                self._tokenizer: Any = PreTrainedTokenizerFast(tokenizer_file=tokenizer)
+            else:
+                self._tokenizer = AutoTokenizer.from_pretrained(
+                    tokenizer, use_fast=True, local_files_only=offline, trust_remote_code=False
+                )
         except (OSError, ValueError) as exc:
             where = "not a local tokenizer folder and not in the Hugging Face cache (HF_HUB_OFFLINE is set)"
             reason = where if offline and not os.path.isdir(tokenizer) else str(exc).splitlines()[0]

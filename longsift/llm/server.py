@@ -1,6 +1,7 @@
 """A real OpenAI-protocol HTTP server on 127.0.0.1: the test double for remote LLMs, and `longsift serve`.
 
-It speaks POST /v1/chat/completions and GET /v1/models over real HTTP, answers through a responder function
+It speaks POST /v1/chat/completions and GET /v1/models (and POST /v1/completions when given a completions
+responder) over real HTTP, answers through a responder function
 (request -> reply text or Completion), and can misbehave on purpose: fixed latency, a share of 429s (with
 Retry-After), 500s, timeouts (it sleeps past the client's deadline), malformed JSON and garbage bodies. Which
 request fails is decided by hashing (seed, request, attempt number), so a rerun misbehaves the same way.
@@ -145,8 +146,10 @@ class LocalChatServer:
     def __init__(
         self, responder: Responder = echo, *, model: str = "local-test", latency: float = 0.0,
         faults: Faults | None = None, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0,
+        completions: CompletionsResponder | None = None,
     ) -> None:  # fmt: skip
         self.responder, self.model, self.latency = responder, model, latency
+        self.completions = completions  # POST /v1/completions (text completions, e.g. echo + prompt logprobs)
         self.faults = faults or Faults()
         self.api_key = api_key
         self.log = RequestLog()
@@ -244,6 +247,8 @@ class LocalChatServer:
 
 
 _JSON = {"Content-Type": "application/json"}
+# the /v1/completions answer: one OpenAI "choices" entry per prompt of the request (text, logprobs, ...)
+CompletionsResponder = Callable[[ServedRequest], list[dict[str, Any]]]
 SAMPLING_FIELDS = ("temperature", "max_tokens", "top_p", "seed", "n", "stop")
 
 
@@ -302,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if self.path.rstrip("/") in ("/v1/completions", "/completions") and owner.completions is not None:
+            return self._text_completions(raw)
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             return self._send(*_error(404, f"no route {self.path}", "not_found"))
         try:
@@ -315,6 +322,29 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.latency:
             time.sleep(owner.latency)
         status, payload, headers, outcome = owner.answer(request)
+        owner.log.add(LogEntry(request, outcome, status, time.time()))
+        self._send(status, payload, headers)
+
+    def _text_completions(self, raw: bytes) -> None:
+        owner = self.server.owner
+        try:
+            body = orjson.loads(raw)
+            if not isinstance(body, dict) or "prompt" not in body:
+                raise ValueError("a JSON object with 'prompt' is required")
+        except ValueError as exc:
+            return self._send(*_error(400, f"bad request body: {exc}", "invalid_request_error"))
+        key = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        request = ServedRequest(key, owner.log.next_attempt(key), body, self.headers.get("Authorization"), time.time())
+        try:
+            assert owner.completions is not None
+            choices = owner.completions(request)
+            status, payload, headers, outcome = 200, orjson.dumps({
+                "id": f"cmpl-{key[:16]}", "object": "text_completion", "created": int(time.time()),
+                "model": body.get("model", owner.model), "choices": choices,
+            }), _JSON, "ok"  # fmt: skip
+        except ScriptedError as exc:
+            status, payload, headers = _error(exc.status, exc.message, "scripted")
+            outcome = f"http {exc.status}"
         owner.log.add(LogEntry(request, outcome, status, time.time()))
         self._send(status, payload, headers)
 

@@ -183,11 +183,9 @@ def _alpacaeval(data: RunData) -> None:
 
 def _mtbench(data: RunData) -> None:
     for path in layout.mtbench_files(data.run_dir):
-        result = _safe(data, path, layout.read_json)
-        if isinstance(result, dict) and ("overall" in result or "categories" in result):
+        result = _safe(data, path, layout.read_mtbench)
+        if result is not None:
             data.mtbench[str(result.get("model") or path.stem)] = result
-        elif result is not None:
-            data.notes.append(f"mtbench/{path.name} has neither overall nor categories")
 
 
 def _analysis(data: RunData) -> None:
