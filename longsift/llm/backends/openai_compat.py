@@ -202,11 +202,12 @@ def _detail_item(item: Any) -> str:
 
 def retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait, from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date); None (the
-    engine's own backoff) for a value that is not one: "later", negative, NaN, an unreadable date. Capped."""
+    engine's own backoff) for a value that is not one: "later", negative, NaN, an unreadable date, or a wait over
+    MAX_RETRY_AFTER (a huge value is a broken header, not a plan)."""
     wait = _seconds(headers.get("retry-after-ms"), 1000.0)
     if wait is None:
         wait = _seconds(headers.get("retry-after"), 1.0)
-    return None if wait is None else min(wait, MAX_RETRY_AFTER)
+    return None if wait is None or wait > MAX_RETRY_AFTER else wait
 
 
 def _seconds(value: str | None, per_second: float) -> float | None:
