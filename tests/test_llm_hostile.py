@@ -88,6 +88,10 @@ def assert_no_key(root: Path, *outputs) -> None:  # outputs: CompletedProcess
         assert KEY not in output.stdout and KEY not in output.stderr
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
 def alpaca_corpus(path: Path, n: int) -> Path:
     rows = [{"instruction": f"Task T{i:03d}: explain item {i}.", "input": "", "output": f"Original answer {i}."}
             for i in range(n)]  # fmt: skip
@@ -225,8 +229,9 @@ def test_judge_mtbench_against_a_hostile_server(tmp_path: Path, cli, data_dir: P
     questions = [orjson.loads(line)["question_id"] for line in (data_dir / "mt_bench" / "question.jsonl").open("rb")]
     chosen = questions[:12]
     answers = tmp_path / "answers.jsonl"
+    turns = [{"index": 0, "turns": ["answer {q} turn 1", "answer {q} turn 2"]}]
     rows = [{"question_id": q, "answer_id": f"id{q}", "model_id": "graded", "tstamp": 0.0,
-             "choices": [{"index": 0, "turns": [f"answer {q} turn 1", f"answer {q} turn 2"]}]} for q in chosen]  # fmt: skip
+             "choices": json.loads(json.dumps(turns).replace("{q}", str(q)))} for q in chosen]  # fmt: skip
     answers.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = tmp_path / "mt"
     with LocalChatServer(lambda r: "Solid.\nRating: [[7]]", faults=hostile(5), api_key=KEY) as server:
