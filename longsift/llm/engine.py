@@ -104,6 +104,7 @@ class Engine:
         self.prices = prices if prices is not None else load_prices(self.settings.prices)
         self.console = console or Console(stderr=True)
         self._rng = random.Random(self.settings.seed)
+        self._model_checked = False
 
     @classmethod
     def from_settings(cls, settings: LLMSettings, output: str | Path | None = None) -> Engine:
@@ -155,6 +156,8 @@ class Engine:
                 done[key] = CallResult(request, key, "skipped", error="never attempted (--retry-failed)")
             else:
                 todo.append((key, request, entry))
+        if todo and isinstance(self.backend, RemoteBackend) and not self._model_checked:
+            await self.check_model(self.backend)
         if todo:
             with RunProgress(description, len(todo), self.settings.progress, self.console) as progress:
                 run = _Run(self, stats, progress, done, since)
@@ -203,10 +206,15 @@ class Engine:
         return rejected.reason if rejected is not None else entry.error
 
     async def check_model(self, backend: RemoteBackend) -> None:
-        """Stop before sending when the endpoint lists its models and --model is not among them."""
+        """Stop before sending when the endpoint lists its models and --model is not among them (once per engine)."""
+        self._model_checked = True
         if not self.settings.check_model or not hasattr(backend, "list_models"):
             return
-        served = await backend.list_models(min(self.settings.timeout, MODEL_LIST_TIMEOUT))
+        await backend.open(1)
+        try:
+            served = await backend.list_models(min(self.settings.timeout, MODEL_LIST_TIMEOUT))
+        finally:
+            await backend.close()
         if served and not model_listed(backend.model, served):
             shown = ", ".join(served[:8]) + (f" (and {len(served) - 8} more)" if len(served) > 8 else "")
             raise ConfigError(
@@ -259,7 +267,6 @@ class _Run:
         await backend.open(self.settings.concurrency)
         heartbeat = asyncio.create_task(self.heartbeat()) if self.engine.cache is not None else None
         try:
-            await self.engine.check_model(backend)
             await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             if heartbeat is not None:
