@@ -154,7 +154,8 @@ def test_ping_and_user_errors_are_one_line(tmp_path, cli):
         )
         unknown = cli("llm", "ping", "--base-url", server.base_url, "--model", "m", check=False)
         assert unknown.returncode == 2 and len(server.log) == 1  # said at once: nothing sent for the unknown model
-        assert unknown.stderr.strip().startswith("error: model 'm' is not served at") and "served-model" in unknown.stderr
+        message = unknown.stderr.strip()
+        assert message.startswith("error: model 'm' is not served at") and "served-model" in message
         bad = cli("llm", "ping", "--base-url", server.base_url, "--model", "m", "--concurrency", "0", check=False)
         assert bad.returncode == 2 and bad.stderr.strip() == "error: --concurrency must be at least 1, got 0"
     down = cli("llm", "ping", "--base-url", url, "--model", "m", "--max-attempts", "1", check=False)

@@ -76,7 +76,8 @@ def test_every_reply_format_through_the_server(tmp_path: Path) -> None:
     assert [f.id for f in report.failures] == [r.id for r in records[accepted:-1]]
     # an empty reply is no reply (retried by the next run); every other rejected reply was read and did not parse
     assert all(
-        (f.raw is not None and f.status == "parse_failed") or (f.status == "call_failed" and f.error.startswith("empty"))
+        (f.raw is not None and f.status == "parse_failed")
+        or (f.status == "call_failed" and f.error.startswith("empty"))
         for f in report.failures
     )
     assert sum(f.status == "call_failed" for f in report.failures) == sum(not r.strip() for r in REJECTED_REPLIES)
