@@ -195,19 +195,28 @@ class Cache:
     def claim(self, key: str, owner: Owner, since: float) -> tuple[str, CacheEntry | None]:
         """("mine", None): send it; ("busy", None): another live process is asking; ("done", entry): someone
         wrote this key's row after `since` (the start of the caller's run): that is the answer, send nothing."""
+        return self.claim_many([key], owner, since)[key]
+
+    def claim_many(self, keys: Sequence[str], owner: Owner, since: float) -> dict[str, tuple[str, CacheEntry | None]]:
+        """`claim` for several keys in one transaction."""
         now = time.time()
+        found: dict[str, tuple[str, CacheEntry | None]] = {}
         with self._transaction() as db:
-            row = db.execute("SELECT * FROM calls WHERE key = ? AND updated_at >= ?", (key, since)).fetchone()
-            if row is not None:
-                return "done", _entry(row)
-            lease = db.execute("SELECT owner, host, pid, expires FROM leases WHERE key = ?", (key,)).fetchone()
-            if lease is not None and lease[0] != owner.token and _lease_live(lease, now):
-                return "busy", None
-            db.execute(
-                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
-                (key, owner.token, owner.host, owner.pid, now + owner.ttl),
-            )
-        return "mine", None
+            for key in keys:
+                row = db.execute("SELECT * FROM calls WHERE key = ? AND updated_at >= ?", (key, since)).fetchone()
+                if row is not None:
+                    found[key] = ("done", _entry(row))
+                    continue
+                lease = db.execute("SELECT owner, host, pid, expires FROM leases WHERE key = ?", (key,)).fetchone()
+                if lease is not None and lease[0] != owner.token and _lease_live(lease, now):
+                    found[key] = ("busy", None)
+                    continue
+                db.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                    (key, owner.token, owner.host, owner.pid, now + owner.ttl),
+                )
+                found[key] = ("mine", None)
+        return found
 
     def renew(self, owner: Owner) -> None:
         self._execute("UPDATE leases SET expires = ? WHERE owner = ?", (time.time() + owner.ttl, owner.token))

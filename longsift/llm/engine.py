@@ -7,6 +7,7 @@ answer to the cache as soon as it lands, so a killed run loses at most the reque
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import random
 import time
@@ -37,6 +38,7 @@ from longsift.llm.settings import LLMSettings
 from longsift.llm.types import CallResult, ChatRequest, Completion
 
 T = TypeVar("T")
+Item = tuple[str, ChatRequest, "CacheEntry | None"]  # (key, request, its cache row if any)
 MAX_RETRY_AFTER = 300.0  # a server asking for more is waited on this long, then tried again
 MODEL_LIST_TIMEOUT = 10.0
 DEFAULT_OUTPUT_ESTIMATE = 256
@@ -241,53 +243,71 @@ class _Run:
         self.owner = Owner.new(self.settings.lease_seconds)
         self.stopped: str | None = None  # why the whole run stopped (the model does not exist)
 
-    async def remote(self, todo: list[tuple[str, ChatRequest, CacheEntry | None]]) -> None:
+    async def remote(self, todo: list[Item]) -> None:
+        """Workers send what the feeder hands them; the feeder claims requests in batches (one transaction each)
+        and keeps those another process is asking aside, looking at them again with growing delays."""
         backend = self.engine.backend
         assert isinstance(backend, RemoteBackend)
-        queue: asyncio.Queue[tuple[str, ChatRequest, CacheEntry | None] | None] = asyncio.Queue()
-        for item in todo:
-            queue.put_nowait(item)
         workers = min(self.settings.concurrency, len(todo))
-        remaining = len(todo)
-        waits: dict[str, int] = {}
-        loop = asyncio.get_running_loop()
+        work: asyncio.Queue[Item | None] = asyncio.Queue()
+        taken = asyncio.Event()
 
         async def worker() -> None:
-            nonlocal remaining
-            while (item := await queue.get()) is not None:
-                if self.stopped is None and not await self.take(backend, item):
-                    waits[item[0]] = waits.get(item[0], 0) + 1  # another process is asking: look again later
-                    loop.call_later(_poll_delay(waits[item[0]]), queue.put_nowait, item)
-                    continue
-                remaining -= 1
-                if remaining == 0 or self.stopped is not None:
-                    for _ in range(workers):
-                        queue.put_nowait(None)
+            while (item := await work.get()) is not None:
+                taken.set()
+                if self.stopped is None:
+                    key, request, prior = item
+                    await self.call(backend, key, request, prior.attempts if prior else 0)
+
+        async def feeder() -> None:
+            try:
+                await self.feed(todo, work, taken, workers)
+            finally:
+                for _ in range(workers):
+                    work.put_nowait(None)
 
         await backend.open(self.settings.concurrency)
         heartbeat = asyncio.create_task(self.heartbeat()) if self.engine.cache is not None else None
         try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            await asyncio.gather(feeder(), *(worker() for _ in range(workers)))
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
                 await self.store(self.engine.cache.release, self.owner)  # type: ignore[union-attr]
             await backend.close()
 
-    async def take(self, backend: RemoteBackend, item: tuple[str, ChatRequest, CacheEntry | None]) -> bool:
-        """Claim and send one request, or take the answer another process wrote; False: another process holds
-        it now (wait)."""
-        key, request, prior = item
+    async def feed(self, todo: list[Item], work: asyncio.Queue[Item | None], taken: asyncio.Event, size: int) -> None:
         cache = self.engine.cache
-        if cache is not None:
-            state, entry = await self.fetch(cache.claim, key, self.owner, self.since)
-            if state == "busy":
-                return False
-            if state == "done" and entry is not None:
-                self.answered_elsewhere(key, request, entry)
-                return True
-        await self.call(backend, key, request, prior.attempts if prior else 0)
-        return True
+        if cache is None:  # nothing shared: no claims
+            for item in todo:
+                work.put_nowait(item)
+            return
+        loop = asyncio.get_running_loop()
+        pending = collections.deque(todo)
+        waiting: list[tuple[float, Item]] = []  # (when to look again, item): another process is asking
+        rounds: collections.Counter[str] = collections.Counter()
+        while (pending or waiting) and self.stopped is None:
+            while work.qsize() >= size:  # claim just ahead of the workers, not the whole run at once
+                taken.clear()
+                await taken.wait()
+            now = loop.time()
+            waiting.sort(key=lambda entry: entry[0])
+            due = [item for when, item in waiting[:size] if when <= now]
+            del waiting[: len(due)]
+            batch = due + [pending.popleft() for _ in range(min(size - len(due), len(pending)))]
+            if not batch:
+                await asyncio.sleep(max(0.0, waiting[0][0] - now))
+                continue
+            claims = await self.fetch(cache.claim_many, [key for key, _, _ in batch], self.owner, self.since)
+            for item in batch:
+                state, entry = claims[item[0]]
+                if state == "mine":
+                    work.put_nowait(item)
+                elif state == "done" and entry is not None:
+                    self.answered_elsewhere(item[0], item[1], entry)
+                else:
+                    rounds[item[0]] += 1
+                    waiting.append((now + _poll_delay(rounds[item[0]]), item))
 
     async def heartbeat(self) -> None:
         """Renew this run's leases while its requests are in flight."""
