@@ -75,10 +75,11 @@ def test_redaction_removes_the_key_and_credential_patterns(monkeypatch):
         "see bearer abc.DEF_123",
         "old key sk-abcdefghijklmnop0",
         f"cut in half: {KEY[: len(KEY) // 2]}",
+        "GET https://bob:abc.DEF_123@proxy.example/v1/models failed",
     ]
     for text in texts:
         cleaned = redact(text)
-        assert KEY not in cleaned and "abcdef123456" not in cleaned and "zz9zz9" not in cleaned
+        assert KEY[: len(KEY) // 2] not in cleaned and "abcdef123456" not in cleaned and "zz9zz9" not in cleaned
         assert "abc.DEF_123" not in cleaned and "sk-abcdefghijklmnop0" not in cleaned and redact(cleaned) == cleaned
     assert redact_secrets(f"an answer about Authorization: Bearer headers, with {KEY}") == (
         "an answer about Authorization: Bearer headers, with [REDACTED]"

@@ -3,8 +3,8 @@ logged, printed or written (cache rows, failure lists, record metadata, judgment
 
 What is removed: the value of every API-key variable in use (read from the environment at the moment of redaction,
 so a key is never copied into longsift's own state), `Authorization: ...`, `Bearer ...`, `api-key` / `x-api-key`
-headers and `sk-...`-style key patterns. Servers and proxies echo request headers in their error bodies; this is
-where such an echo stops.
+headers, `sk-...`-style key patterns and `user:password@` in URLs. Servers and proxies echo request headers in
+their error bodies; this is where such an echo stops.
 
 Answers (completion text) get only the exact key values removed (`redact_secrets`): the header patterns would also
 rewrite an honest answer about HTTP authentication.
@@ -31,6 +31,7 @@ PATTERNS = (
     re.compile(rf"(?i)((?:x-)?api[-_]?key[\"']?\s{{0,8}}[:=]\s{{0,8}}[\"']?){_VALUE}"),
     re.compile(r"(?i)(\bbearer\s{1,8})[A-Za-z0-9._~+/=\-]+"),
     re.compile(r"()\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(\bhttps?://)[^/\s@:\[\]]+:[^/\s@\[\]]+(?=@)"),  # user:password@ in a URL
 )
 
 
