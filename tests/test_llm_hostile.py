@@ -119,6 +119,12 @@ def test_refine_against_a_hostile_server(tmp_path: Path, cli, seed: int) -> None
         done = cli("refine", str(corpus), "-o", str(out), "--format", "messages", *common_flags(server),
                    env=ENV, check=False)  # fmt: skip
         outcomes = last_outcomes(server, task_mark)
+        before = len(server.log)
+        rerun = cli("refine", str(corpus), "-o", str(tmp_path / "out" / "again.jsonl"), "--format", "messages",
+                    *common_flags(server), env=ENV, check=False)  # fmt: skip
+        resent = {task_mark(e.request) for e in server.log.entries()[before:]}
+    # a rerun pays again only for what had no answer: answers (parseable or not) and cut-off replies are final
+    assert resent == {mark for mark, outcome in outcomes.items() if outcome not in {*ANSWERED, "length", "huge"}}
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert len(records) == 30 and len(outcomes) == 30
     failures = {
@@ -137,7 +143,7 @@ def test_refine_against_a_hostile_server(tmp_path: Path, cli, seed: int) -> None
     assert done.returncode == expected_exit(failed, 30), done.stderr
     if done.returncode:
         assert done.stderr.strip().splitlines()[-1].startswith(f"error: refine: {failed} of 30 failed")
-    assert_no_key(tmp_path, done)
+    assert_no_key(tmp_path, done, rerun)
 
 
 def score_reply(request: ServedRequest) -> str:
