@@ -235,9 +235,11 @@ def test_judge_mtbench_against_a_hostile_server(tmp_path: Path, cli, data_dir: P
     questions = [orjson.loads(line)["question_id"] for line in (data_dir / "mt_bench" / "question.jsonl").open("rb")]
     chosen = questions[:12]
     answers = tmp_path / "answers.jsonl"
-    turns = [{"index": 0, "turns": ["answer {q} turn 1", "answer {q} turn 2"]}]
-    rows = [{"question_id": q, "answer_id": f"id{q}", "model_id": "graded", "tstamp": 0.0,
-             "choices": json.loads(json.dumps(turns).replace("{q}", str(q)))} for q in chosen]  # fmt: skip
+    rows = [
+        {"question_id": q, "answer_id": f"id{q}", "model_id": "graded", "tstamp": 0.0,
+         "choices": [{"index": 0, "turns": [f"answer {q} turn 1", f"answer {q} turn 2"]}]}
+        for q in chosen
+    ]  # fmt: skip
     answers.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = tmp_path / "mt"
     with LocalChatServer(lambda r: "Solid.\nRating: [[7]]", faults=hostile(5), api_key=KEY) as server:
