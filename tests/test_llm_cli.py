@@ -85,8 +85,10 @@ def test_api_key_is_sent_as_bearer_and_never_written(tmp_path, cli):
                 "--api-key-env",
                 "MY_WRONG_KEY",
                 env=env,
+                check=False,
             ),  # fmt: skip
         ]
+        assert outputs[-1].returncode == 1  # every call failed: the answers file is written, the exit says so
         cache = tmp_path / "run" / "llm-cache.sqlite"  # the default: beside the output
         outputs.append(cli("llm", "cache", "export", "--cache", str(cache), "-o", str(tmp_path / "export.jsonl")))
         outputs.append(cli("llm", "cache", "stats", "--cache", str(cache), "--json"))
@@ -107,7 +109,7 @@ def test_rerun_with_retry_failed_and_dry_run_from_the_cli(tmp_path, cli):
     out = tmp_path / "answers.jsonl"
     with LocalChatServer(faults=Faults(rate_500=0.5, seed=2)) as server:
         common = ["-o", str(out), "--base-url", server.base_url, "--model", "gpt-4o", "--max-attempts", "1",
-                  "--backoff", "0.01"]  # fmt: skip
+                  "--backoff", "0.01", "--max-failed", "0.9"]  # fmt: skip
         dry = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common, "--dry-run")
         assert len(server.log) == 0 and "to send:        30" in dry.stdout and "estimated cost: $" in dry.stdout
         first = cli("llm", "run", str(tmp_path / "prompts.jsonl"), *common)
@@ -145,11 +147,15 @@ def test_cache_stats_export_and_clear(tmp_path, cli):
 def test_ping_and_user_errors_are_one_line(tmp_path, cli):
     with LocalChatServer(model="served-model") as server:
         url = server.base_url
-        ok = cli("llm", "ping", "--base-url", server.base_url, "--model", "m")
+        ok = cli("llm", "ping", "--base-url", server.base_url, "--model", "served-model")
         assert (
             "served models: served-model" in ok.stdout
             and "reply: 'echo: Reply with the single word: pong'" in ok.stdout
         )
+        unknown = cli("llm", "ping", "--base-url", server.base_url, "--model", "m", check=False)
+        assert unknown.returncode == 2 and len(server.log) == 1  # said at once: nothing sent for the unknown model
+        message = unknown.stderr.strip()
+        assert message.startswith("error: model 'm' is not served at") and "served-model" in message
         bad = cli("llm", "ping", "--base-url", server.base_url, "--model", "m", "--concurrency", "0", check=False)
         assert bad.returncode == 2 and bad.stderr.strip() == "error: --concurrency must be at least 1, got 0"
     down = cli("llm", "ping", "--base-url", url, "--model", "m", "--max-attempts", "1", check=False)

@@ -239,13 +239,13 @@ def test_usage_and_cost_are_recorded_and_cached_calls_cost_nothing_new(tmp_path)
 def test_n_choices_and_finish_reason_are_kept(tmp_path):
     def responder(request):
         n = request.body.get("n", 1)
-        return Completion("a0", "length", Usage(3, 4), tuple(f"a{i}" for i in range(n)))
+        return Completion("a0", "stop", Usage(3, 4), tuple(f"a{i}" for i in range(n)))
 
     with LocalChatServer(responder) as server:
         report = run_requests([ChatRequest.of("x", Sampling(n=3))], settings_for(server, tmp_path))
         cached = run_requests([ChatRequest.of("x", Sampling(n=3))], settings_for(server, tmp_path))
     for result in (report[0], cached[0]):
-        assert result.completion.choices == ("a0", "a1", "a2") and result.completion.finish_reason == "length"
+        assert result.completion.choices == ("a0", "a1", "a2") and result.completion.finish_reason == "stop"
 
 
 def test_a_429_with_retry_after_holds_back_every_request_not_only_its_own(tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from longsift.errors import ConfigError, DataError
+from longsift.errors import ConfigError, DataError, ParseError
 from longsift.judge.mtbench_files import Answer, read_answers, read_judge_prompts, read_questions
-from longsift.judge.mtbench_grade import grade_items, read_model_answers, references
+from longsift.judge.mtbench_grade import grade_items, parse_rating, read_model_answers, references
 from longsift.records import Generation
 
 
@@ -113,3 +113,20 @@ def test_answer_files_in_both_layouts(tmp_path: Path, bench) -> None:  # type: i
     bad.write_text('{"prompt_id": "x", "eval_set": "mtbench", "model": "m", "turns": [], "outputs": []}\n')
     with pytest.raises(DataError, match="bad.jsonl:1"):
         read_model_answers(bad)
+
+
+@pytest.mark.parametrize(
+    "reply, rating",
+    [("Rating: [[8]]", 8.0), ("[[8.5]] then [[3]]", 8.5), ("Rating: [7]", 7.0), ("[[08]]", 8.0), ("[[10]]", 10.0),
+     ("[[9.]]", 9.0), ("no double [[x]] but [6]", 6.0)],
+)  # fmt: skip
+def test_ratings_are_read_as_fastchat_reads_them(reply: str, rating: float) -> None:
+    assert parse_rating(reply) == rating
+
+
+@pytest.mark.parametrize(
+    "reply", ["Rating: [[" + "9" * 5000 + "]]", "[[11]]", "[[" + "1" * 17 + "]]", "nothing here", "[[" + "9" * 10**6]
+)
+def test_unreadable_or_huge_ratings_are_parse_failures_never_crashes(reply: str) -> None:
+    with pytest.raises(ParseError):
+        parse_rating(reply)

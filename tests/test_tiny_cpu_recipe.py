@@ -35,7 +35,9 @@ def cached_calls(run_dir: Path) -> dict[str, float]:
         return {}
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            return dict(db.execute("SELECT key, updated_at FROM calls WHERE status = 'ok'").fetchall())
+            # answered: an answer, or a reply cut off at max_tokens (a final failure that keeps its reply)
+            query = "SELECT key, updated_at FROM calls WHERE status = 'ok' OR text IS NOT NULL"
+            return dict(db.execute(query).fetchall())
     except sqlite3.OperationalError:  # created but no table yet
         return {}
 

@@ -7,11 +7,12 @@ import sys
 import typer
 
 from longsift.errors import LongsiftError
+from longsift.llm.redact import redact
 
 
 def run_app(app: typer.Typer) -> None:
     try:
         app(standalone_mode=True)
     except LongsiftError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))  # 2: the user's to fix; a stage that ran but failed says 1

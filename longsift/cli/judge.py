@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
+from longsift.llm.outcomes import raise_if_failed, record_failure_kind
 from longsift.llm.settings import LLMSettings
 
 judge_app = typer.Typer(help="LLM-as-judge: pairwise in both orders, MT-Bench single grading.", no_args_is_help=True)
@@ -71,6 +72,8 @@ def pairwise(
         f"{summary['calls']['sent']} "
         f"calls sent; wrote {output / 'judgments.jsonl'} and {output / 'summary.json'}"
     )
+    kinds = [record_failure_kind("failed", j.error) for j in result.judgments if j.status == "failed"]
+    raise_if_failed("judge pairwise", len(result.judgments), [k for k in kinds if k], llm.max_failed)  # type: ignore[arg-type]
 
 
 @judge_app.command()
@@ -114,6 +117,9 @@ def mtbench(
     for category, value in s["categories"].items():
         print(f"  {category:<12} {value['score']:.3f}")
     print(f"{s['model']}: overall {overall} ({turns}); {s['n_judged']} graded, {s['n_failed']} failed; wrote {output}")
+    kinds = [record_failure_kind("failed", failure["error"]) for failure in s["failed"]]
+    total = s["n_judged"] + s["n_failed"]
+    raise_if_failed("judge mtbench", total, [k for k in kinds if k], llm.max_failed)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

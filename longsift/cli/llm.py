@@ -11,6 +11,7 @@ from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
 from longsift.errors import ConfigError, LongsiftError
+from longsift.llm.outcomes import failure_kind, raise_if_failed
 from longsift.llm.settings import LLMSettings, default_cache_path
 from longsift.outputs import atomic_output, guard_paths
 
@@ -63,6 +64,8 @@ def run(
     for failure in report.failures[:10]:
         console.print(f"[red]failed[/] {failure.request.tag}: {failure.error}", highlight=False)
     print(report.stats.summary())
+    kinds = [failure_kind(failure.error) for failure in report.failures]
+    raise_if_failed("llm run", len(report.results), kinds, llm.max_failed)  # type: ignore[arg-type]
 
 
 @cache_app.command()
@@ -111,7 +114,7 @@ def export(
     guard_paths([cache or default_cache_path()], [output])
     with _open_cache(cache) as store, atomic_output(output) as out:
         count = 0
-        for entry in store.entries(status, model):
+        for entry in store.entries(status, model):  # entries come redacted from the cache (longsift.llm.redact)
             out.write(orjson.dumps(entry.to_dict()) + b"\n")
             count += 1
     print(f"exported {count} calls to {output}")

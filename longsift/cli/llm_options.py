@@ -57,6 +57,15 @@ def _parameters(model_flags: tuple[str, ...]) -> list[inspect.Parameter]:
                                           "(default: a stated characters-per-token estimate).")),
         ("batch_size", int, _option(d.batch_size, "--batch-size", help="Batch size of local backends.")),
         ("progress", bool, _option(True, "--progress/--no-progress", help="Show a progress bar.")),
+        ("max_failed", str | None, _option(None, "--max-failed", help="Exit 1 (after writing the outputs) when more "
+                                           "records than this failed: a fraction (0.5, 50%) or a count (10); "
+                                           "default 0.5. A stage where every record failed always exits 1.")),
+        ("max_response_bytes", int, _option(d.max_response_bytes, "--max-response-bytes", help="Read at most this "
+                                            "much of an HTTP reply; a longer one is a failure (oversized).")),
+        ("max_reply_chars", int | None, _option(None, "--max-reply-chars", help="Longest reply text accepted "
+                                                "(default: 64 characters per max token, at least 65,536).")),
+        ("check_model", bool, _option(True, "--model-check/--no-model-check", help="Stop at once when the endpoint "
+                                      "lists its models (GET /models) and --model is not among them.")),
     ]  # fmt: skip
     return [inspect.Parameter(f"llm_{n}", inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t) for n, t, o in specs]
 

@@ -19,6 +19,7 @@ from longsift import formats
 from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_path
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
+from longsift.llm.outcomes import raise_if_failed, record_failure_kind
 from longsift.llm.settings import LLMSettings
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
@@ -48,8 +49,10 @@ def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[long
     console.print(f"{len(failures)} failures listed in {path}{more}", highlight=False)
 
 
-def _finish(stage: str, stream: RecordStream, result: Any, output: Path, fmt: str) -> None:
-    """Write the records, list failures, and print the summary line last (stdout)."""
+def _finish(
+    stage: str, stream: RecordStream, result: Any, output: Path, fmt: str, max_failed: float | int = 0.5
+) -> None:
+    """Write the records, list failures, print the summary line (stdout); then exit 1 when too many failed."""
     console.print(stream.report.summary(), highlight=False)
     if result.dry_run is not None:
         print(result.dry_run.render())
@@ -67,6 +70,8 @@ def _finish(stage: str, stream: RecordStream, result: Any, output: Path, fmt: st
     _report_failures(result.report.failures, output)
     console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
     print(result.report.summary())
+    kinds = (record_failure_kind(f.status, f.error) for f in result.report.failures)
+    raise_if_failed(stage, result.report.total, [k for k in kinds if k is not None], max_failed)
 
 
 INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
@@ -108,7 +113,7 @@ def refine(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
         max_tokens=max_tokens, resample=resample, output=output, compat=compat,
     )  # fmt: skip
-    _finish("refine", stream, result, output, fmt)
+    _finish("refine", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
 
 
 @llm_options
@@ -136,7 +141,7 @@ def score(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
         max_tokens=max_tokens, resample=resample, output=output,
     )  # fmt: skip
-    _finish("score", stream, result, output, fmt)
+    _finish("score", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

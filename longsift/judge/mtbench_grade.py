@@ -15,6 +15,7 @@ File reading/writing and show_result-style scores live in `longsift.judge.mtbenc
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 import orjson
 
-from longsift.errors import ConfigError, DataError
+from longsift.errors import ConfigError, DataError, ParseError
 from longsift.formats.rows import iter_jsonl
 from longsift.judge.mtbench_files import (
     NEED_REFERENCE_CATEGORIES,
@@ -40,12 +41,17 @@ from longsift.judge.mtbench_files import (
     single_prompt_name,
     write_judgments,
 )
-from longsift.judge.parsers import parse_rating
 from longsift.llm.settings import LLMSettings
 from longsift.outputs import write_bytes
 from longsift.records import Generation, Message
 
 ReferenceSource = Literal["gpt-4", "inline"]
+# FastChat's patterns (llm_judge/common.py: "[[8.5]]", else "[8.5]"), in an equivalent form whose quantifiers
+# cannot backtrack (possessive), so that any reply is read in linear time.
+RATING = re.compile(r"\[\[(\d++(?:\.\d*+)?)\]\]")
+RATING_FALLBACK = re.compile(r"\[(\d++(?:\.\d*+)?)\]")
+MAX_RATING_CHARS = 16
+HIGHEST_RATING = 10.0
 EVAL_SET = "mtbench"
 SAMPLING = {"temperature": 0.0, "max_tokens": 2048}  # FastChat's for GPT-4 judges
 
@@ -127,6 +133,26 @@ def grade_items(
             reference = refs.get(question.question_id) if question.category in NEED_REFERENCE_CATEGORIES else None
             items.append(GradeItem(question, answer, turn, prompts[name], reference))
     return items, unanswered
+
+
+def parse_rating(reply: str) -> float:
+    """FastChat's reading of a single-grade reply: the first "[[x]]", else the first "[x]"; x in 0-10.
+
+    FastChat evaluates x with ast.literal_eval and records -1 when nothing matches; here x is read with float()
+    after a length check (a 5,000-digit "[[999…9]]" is a failure, not a crash), a reply without a rating raises
+    ParseError so the failure is counted apart, and a rating above 10 (which FastChat would average in) is
+    rejected.
+    """
+    match = RATING.search(reply) or RATING_FALLBACK.search(reply)
+    if match is None:
+        raise ParseError("no [[rating]] in the reply", reply)
+    text = match.group(1)
+    if len(text) > MAX_RATING_CHARS:
+        raise ParseError(f"a rating of {len(text):,} characters is not a rating in 0-10", reply)
+    value = float(text)
+    if not 0.0 <= value <= HIGHEST_RATING:
+        raise ParseError(f"rating {text} is outside 0-{HIGHEST_RATING:g}", reply)
+    return value
 
 
 def grade_task(max_tokens: int | None = None) -> Any:

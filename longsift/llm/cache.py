@@ -2,11 +2,22 @@
 
 A row holds the request (messages + sampling, for audit and export), the raw completion, why it stopped, token
 usage, cost, and status: "ok" rows are final and served on every rerun; "failed" rows keep the reason and the
-number of attempts but are retried by the next run. Nothing about transport is stored: no URL, header or key.
+number of attempts but are retried by the next run. Nothing about transport is stored: no URL, header or key;
+error texts pass longsift.llm.redact on the way in and on the way out (rows written by older versions).
+
+Processes sharing one cache file pay for a request once: before sending, a process claims the request's key (a
+row in `leases`: owner token, host, pid, expiry). Others wait for the owner's answer instead of sending. The owner
+renews its leases while the requests are in flight; a lease ends when the answer (or failure) is committed, when it
+expires, or at once when its owner's pid is gone on the same host (a killed process). What remains: a request in
+flight when its process is SIGKILLed may be paid again by the process that takes it over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
@@ -18,6 +29,7 @@ from typing import Any
 import orjson
 
 from longsift.errors import ConfigError
+from longsift.llm.redact import redact, redact_optional, redact_secrets
 from longsift.llm.types import ChatRequest, Completion, Usage
 
 SCHEMA = """
@@ -39,6 +51,13 @@ CREATE TABLE IF NOT EXISTS calls (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_status ON calls (status);
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    expires REAL NOT NULL
+);
 """
 _LOOKUP_CHUNK = 500
 
@@ -129,20 +148,85 @@ class Cache:
             completion.finish_reason, usage.prompt_tokens, usage.completion_tokens, cost, None, attempts,
         )  # fmt: skip
 
+    def put_rejected(
+        self, key: str, backend: str, model: str, request: ChatRequest, completion: Completion, error: str,
+        attempts: int,
+    ) -> None:  # fmt: skip
+        """A reply that came but is no answer (cut off): status failed, the reply kept."""
+        usage = completion.usage
+        self._upsert(
+            key, backend, model, request, "failed", completion.text, orjson.dumps(list(completion.choices)).decode(),
+            completion.finish_reason, usage.prompt_tokens, usage.completion_tokens, None, redact(error), attempts,
+        )  # fmt: skip
+
     def put_failed(self, key: str, backend: str, model: str, request: ChatRequest, error: str, attempts: int) -> None:
+        error = redact(error)
         self._upsert(key, backend, model, request, "failed", None, None, None, None, None, None, error, attempts)
 
     def _upsert(self, key: str, backend: str, model: str, request: ChatRequest, *values: Any) -> None:
+        """Write the row and end this key's lease, in one transaction."""
         now = time.time()
         body = orjson.dumps({"messages": request.message_dicts(), "sampling": request.sampling.to_dict()}).decode()
-        self._execute(
-            """INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (key) DO UPDATE SET status=excluded.status, text=excluded.text, choices=excluded.choices,
-               finish_reason=excluded.finish_reason, prompt_tokens=excluded.prompt_tokens,
-               completion_tokens=excluded.completion_tokens, cost=excluded.cost, error=excluded.error,
-               attempts=excluded.attempts, updated_at=excluded.updated_at""",
-            (key, backend, model, body, *values, now, now),
-        )
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET status=excluded.status, text=excluded.text,
+                   choices=excluded.choices, finish_reason=excluded.finish_reason,
+                   prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens,
+                   cost=excluded.cost, error=excluded.error, attempts=excluded.attempts,
+                   updated_at=excluded.updated_at""",
+                (key, backend, model, body, *values, now, now),
+            )
+            db.execute("DELETE FROM leases WHERE key = ?", (key,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- leases: one payment per request across processes ------------------------------------------------------
+
+    def claim(self, key: str, owner: Owner, since: float) -> tuple[str, CacheEntry | None]:
+        """("mine", None): send it; ("busy", None): another live process is asking; ("done", entry): someone
+        wrote this key's row after `since` (the start of the caller's run): that is the answer, send nothing."""
+        return self.claim_many([key], owner, since)[key]
+
+    def claim_many(self, keys: Sequence[str], owner: Owner, since: float) -> dict[str, tuple[str, CacheEntry | None]]:
+        """`claim` for several keys in one transaction."""
+        now = time.time()
+        found: dict[str, tuple[str, CacheEntry | None]] = {}
+        with self._transaction() as db:
+            for key in keys:
+                row = db.execute("SELECT * FROM calls WHERE key = ? AND updated_at >= ?", (key, since)).fetchone()
+                if row is not None:
+                    found[key] = ("done", _entry(row))
+                    continue
+                lease = db.execute("SELECT owner, host, pid, expires FROM leases WHERE key = ?", (key,)).fetchone()
+                if lease is not None and lease[0] != owner.token and _lease_live(lease, now):
+                    found[key] = ("busy", None)
+                    continue
+                db.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                    (key, owner.token, owner.host, owner.pid, now + owner.ttl),
+                )
+                found[key] = ("mine", None)
+        return found
+
+    def renew(self, owner: Owner) -> None:
+        self._execute("UPDATE leases SET expires = ? WHERE owner = ?", (time.time() + owner.ttl, owner.token))
+
+    def release(self, owner: Owner) -> None:
+        """End every lease of `owner` (its run is over, answered or not)."""
+        self._execute("DELETE FROM leases WHERE owner = ?", (owner.token,))
+
+    def leases(self) -> list[tuple[str, str, str, int, float]]:
+        return [tuple(row) for row in self._execute("SELECT key, owner, host, pid, expires FROM leases")]
 
     def entries(self, status: str | None = None, model: str | None = None) -> Iterator[CacheEntry]:
         where, args = _filters(status, model)
@@ -197,9 +281,62 @@ def _filters(status: str | None, model: str | None) -> tuple[str, list[str]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who holds a lease: a random token per run, with host and pid so that a dead owner is seen at once."""
+
+    token: str
+    host: str
+    pid: int
+    ttl: float
+
+    @classmethod
+    def new(cls, ttl: float) -> Owner:
+        return cls(secrets.token_hex(8), socket.gethostname(), os.getpid(), ttl)
+
+
+def _lease_live(lease: tuple[Any, ...], now: float) -> bool:
+    _, host, pid, expires = lease
+    if expires <= now:
+        return False
+    return host != socket.gethostname() or _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, but not ours to signal (or we cannot tell): trust the expiry
+    return True
+
+
 def _entry(row: tuple[Any, ...]) -> CacheEntry:
+    """A row as an entry; odd rows (from older versions or other tools) are read, never a crash."""
     (key, backend, model, request, status, text, choices, finish, p_tok, c_tok, cost, error, attempts, made, upd) = row
     completion = None
-    if status == "ok":
-        completion = Completion(text, finish, Usage(p_tok, c_tok), tuple(orjson.loads(choices)) if choices else ())
-    return CacheEntry(key, backend, model, orjson.loads(request), status, completion, cost, error, attempts, made, upd)
+    if status == "ok" or text is not None:  # failed rows with a text hold a rejected reply (cut off)
+        texts = _choices(choices)
+        text = redact_secrets(text if isinstance(text, str) else "")
+        completion = Completion(text, finish, Usage(_int(p_tok), _int(c_tok)), texts or (text,))
+    try:
+        body = orjson.loads(request)
+    except (orjson.JSONDecodeError, TypeError):
+        body = {}
+    error = redact_optional(error if error is None or isinstance(error, str) else str(error))
+    return CacheEntry(key, backend, model, body, status, completion, cost, error, _int(attempts) or 0, made, upd)
+
+
+def _choices(raw: Any) -> tuple[str, ...]:
+    try:
+        values = orjson.loads(raw) if raw else []
+    except (orjson.JSONDecodeError, TypeError):
+        return ()
+    if not isinstance(values, list):
+        return ()
+    return tuple(redact_secrets(v) if isinstance(v, str) else "" for v in values)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

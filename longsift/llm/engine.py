@@ -7,6 +7,7 @@ answer to the cache as soon as it lands, so a killed run loses at most the reque
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import random
 import time
@@ -17,17 +18,29 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from longsift.errors import LongsiftError
-from longsift.llm.backends import Backend, LocalBackend, PermanentError, RemoteBackend, TransientError, make_backend
-from longsift.llm.cache import Cache, CacheEntry
+from longsift.errors import ConfigError, LongsiftError
+from longsift.llm.backends import (
+    Backend,
+    LocalBackend,
+    ModelNotFound,
+    PermanentError,
+    RemoteBackend,
+    TransientError,
+    make_backend,
+)
+from longsift.llm.cache import Cache, CacheEntry, Owner
 from longsift.llm.limiter import RateLimiter
+from longsift.llm.outcomes import FINAL_FAILURES, Rejection, check_completion
 from longsift.llm.pricing import PriceTable
 from longsift.llm.progress import RunProgress, format_cost
+from longsift.llm.redact import redact
 from longsift.llm.settings import LLMSettings
 from longsift.llm.types import CallResult, ChatRequest, Completion
 
 T = TypeVar("T")
+Item = tuple[str, ChatRequest, "CacheEntry | None"]  # (key, request, its cache row if any)
 MAX_RETRY_AFTER = 300.0  # a server asking for more is waited on this long, then tried again
+MODEL_LIST_TIMEOUT = 10.0
 DEFAULT_OUTPUT_ESTIMATE = 256
 CHARS_PER_TOKEN = 4.0
 
@@ -93,6 +106,7 @@ class Engine:
         self.prices = prices if prices is not None else load_prices(self.settings.prices)
         self.console = console or Console(stderr=True)
         self._rng = random.Random(self.settings.seed)
+        self._model_checked = False
 
     @classmethod
     def from_settings(cls, settings: LLMSettings, output: str | Path | None = None) -> Engine:
@@ -121,6 +135,7 @@ class Engine:
 
     async def run(self, requests: Sequence[ChatRequest], description: str = "LLM calls") -> RunReport:
         started = time.monotonic()
+        since = time.time()  # rows written from now on by another process are this run's answers (see claim)
         keys = [self.key(r) for r in requests]
         unique = dict(zip(keys, requests, strict=True))
         stats = RunStats(requests=len(requests), unique=len(unique))
@@ -129,12 +144,13 @@ class Engine:
         todo: list[tuple[str, ChatRequest, CacheEntry | None]] = []
         for key, request in unique.items():
             entry = known.get(key)
-            if entry is not None and entry.ok:
-                done[key] = CallResult(request, key, "ok", entry.completion, None, entry.attempts, entry.cost, True)
-                stats.cached += 1
+            standing = self.from_cache(request, key, entry)
+            if standing is not None:
+                done[key] = standing
+                stats.cached += standing.ok
             elif self.settings.cache_only:  # report what the cache holds, send nothing
                 done[key] = (
-                    CallResult(request, key, "failed", None, entry.error, entry.attempts)
+                    CallResult(request, key, "failed", None, self.cached_error(request, entry), entry.attempts)
                     if entry is not None
                     else CallResult(request, key, "skipped", error="not in the cache (cache-only run)")
                 )
@@ -142,9 +158,11 @@ class Engine:
                 done[key] = CallResult(request, key, "skipped", error="never attempted (--retry-failed)")
             else:
                 todo.append((key, request, entry))
+        if todo and isinstance(self.backend, RemoteBackend) and not self._model_checked:
+            await self.check_model(self.backend)
         if todo:
             with RunProgress(description, len(todo), self.settings.progress, self.console) as progress:
-                run = _Run(self, stats, progress, done)
+                run = _Run(self, stats, progress, done, since)
                 try:
                     if isinstance(self.backend, LocalBackend):
                         await run.local(todo)
@@ -152,6 +170,8 @@ class Engine:
                         await run.remote(todo)
                 finally:
                     run.writer.shutdown(wait=True)
+            if run.stopped is not None:
+                raise ConfigError(run.stopped)
         results = [done[key] for key in keys]
         stats.ok = sum(r.status == "ok" for r in done.values())
         stats.failed = sum(r.status == "failed" for r in done.values())
@@ -167,6 +187,43 @@ class Engine:
         ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
+    def rejection(self, request: ChatRequest, completion: Completion) -> Rejection | None:
+        """Why a completion does not count as an answer to `request` (cut off, empty, oversized), or None."""
+        return check_completion(completion, self.settings.reply_char_limit(request.sampling.max_tokens))
+
+    def from_cache(self, request: ChatRequest, key: str, entry: CacheEntry | None) -> CallResult | None:
+        """The cached outcome that stands: an answer, or a final failure (a reply cut off or unfinished: the
+        same request gets the same reply, so it is not paid for again unless --retry-failed); None: ask."""
+        if entry is None or entry.completion is None:
+            return None
+        rejected = self.rejection(request, entry.completion)
+        if rejected is None and entry.ok:
+            return CallResult(request, key, "ok", entry.completion, None, entry.attempts, entry.cost, True)
+        if rejected is not None and rejected.kind in FINAL_FAILURES and not self.settings.retry_failed:
+            return CallResult(request, key, "failed", entry.completion, rejected.reason, entry.attempts, None, True)
+        return None
+
+    def cached_error(self, request: ChatRequest, entry: CacheEntry) -> str | None:
+        rejected = self.rejection(request, entry.completion) if entry.completion is not None else None
+        return rejected.reason if rejected is not None else entry.error
+
+    async def check_model(self, backend: RemoteBackend) -> None:
+        """Stop before sending when the endpoint lists its models and --model is not among them (once per engine)."""
+        self._model_checked = True
+        if not self.settings.check_model or not hasattr(backend, "list_models"):
+            return
+        await backend.open(1)
+        try:
+            served = await backend.list_models(min(self.settings.timeout, MODEL_LIST_TIMEOUT))
+        finally:
+            await backend.close()
+        if served and not model_listed(backend.model, served):
+            shown = ", ".join(served[:8]) + (f" (and {len(served) - 8} more)" if len(served) > 8 else "")
+            raise ConfigError(
+                f"model {backend.model!r} is not served at {self.settings.resolved_base_url()}; it serves: {shown} "
+                "(pass --no-model-check if it serves models it does not list)"
+            )
+
     def estimate_tokens(self, request: ChatRequest) -> int:
         return int(request.approx_chars() / CHARS_PER_TOKEN) + (request.sampling.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
 
@@ -174,35 +231,109 @@ class Engine:
 class _Run:
     """The mutable state of one run: counts, progress, results; and the two ways of calling a backend."""
 
-    def __init__(self, engine: Engine, stats: RunStats, progress: RunProgress, done: dict[str, CallResult]) -> None:
+    def __init__(
+        self, engine: Engine, stats: RunStats, progress: RunProgress, done: dict[str, CallResult], since: float
+    ) -> None:
         self.engine, self.stats, self.progress, self.done = engine, stats, progress, done
         self.settings = engine.settings
         self.model = engine.backend.key_model()
         self.limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
         self.writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llm-cache-writer")
+        self.since = since
+        self.owner = Owner.new(self.settings.lease_seconds)
+        self.stopped: str | None = None  # why the whole run stopped (the model does not exist)
 
-    async def remote(self, todo: list[tuple[str, ChatRequest, CacheEntry | None]]) -> None:
+    async def remote(self, todo: list[Item]) -> None:
+        """Workers send what the feeder hands them; the feeder claims requests in batches (one transaction each)
+        and keeps those another process is asking aside, looking at them again with growing delays."""
         backend = self.engine.backend
         assert isinstance(backend, RemoteBackend)
-        queue: asyncio.Queue[tuple[str, ChatRequest, CacheEntry | None]] = asyncio.Queue()
-        for item in todo:
-            queue.put_nowait(item)
+        workers = min(self.settings.concurrency, len(todo))
+        work: asyncio.Queue[Item | None] = asyncio.Queue()
+        taken = asyncio.Event()
 
         async def worker() -> None:
-            while not queue.empty():
-                key, request, prior = queue.get_nowait()
-                await self.call(backend, key, request, prior.attempts if prior else 0)
+            while (item := await work.get()) is not None:
+                taken.set()
+                if self.stopped is None:
+                    key, request, prior = item
+                    await self.call(backend, key, request, prior.attempts if prior else 0)
+
+        async def feeder() -> None:
+            try:
+                await self.feed(todo, work, taken, workers)
+            finally:
+                for _ in range(workers):
+                    work.put_nowait(None)
 
         await backend.open(self.settings.concurrency)
+        heartbeat = asyncio.create_task(self.heartbeat()) if self.engine.cache is not None else None
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(todo)))))
+            await asyncio.gather(feeder(), *(worker() for _ in range(workers)))
         finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+                await self.store(self.engine.cache.release, self.owner)  # type: ignore[union-attr]
             await backend.close()
+
+    async def feed(self, todo: list[Item], work: asyncio.Queue[Item | None], taken: asyncio.Event, size: int) -> None:
+        cache = self.engine.cache
+        if cache is None:  # nothing shared: no claims
+            for item in todo:
+                work.put_nowait(item)
+            return
+        loop = asyncio.get_running_loop()
+        pending = collections.deque(todo)
+        waiting: list[tuple[float, Item]] = []  # (when to look again, item): another process is asking
+        rounds: collections.Counter[str] = collections.Counter()
+        while (pending or waiting) and self.stopped is None:
+            while work.qsize() >= size:  # claim just ahead of the workers, not the whole run at once
+                taken.clear()
+                await taken.wait()
+            now = loop.time()
+            waiting.sort(key=lambda entry: entry[0])
+            due = [item for when, item in waiting[:size] if when <= now]
+            del waiting[: len(due)]
+            batch = due + [pending.popleft() for _ in range(min(size - len(due), len(pending)))]
+            if not batch:
+                await asyncio.sleep(max(0.0, waiting[0][0] - now))
+                continue
+            claims = await self.fetch(cache.claim_many, [key for key, _, _ in batch], self.owner, self.since)
+            for item in batch:
+                state, entry = claims[item[0]]
+                if state == "mine":
+                    work.put_nowait(item)
+                elif state == "done" and entry is not None:
+                    self.answered_elsewhere(item[0], item[1], entry)
+                else:
+                    rounds[item[0]] += 1
+                    waiting.append((now + _poll_delay(rounds[item[0]]), item))
+
+    async def heartbeat(self) -> None:
+        """Renew this run's leases while its requests are in flight."""
+        cache = self.engine.cache
+        assert cache is not None
+        while True:
+            await asyncio.sleep(self.owner.ttl / 3)
+            await self.store(cache.renew, self.owner)
+
+    def answered_elsewhere(self, key: str, request: ChatRequest, entry: CacheEntry) -> None:
+        """Another process sharing the cache answered (or failed) this request during this run: that stands."""
+        standing = self.engine.from_cache(request, key, entry)
+        if standing is None:
+            error = self.engine.cached_error(request, entry)
+            standing = CallResult(request, key, "failed", None, error, entry.attempts, None, True)
+        self.done[key] = standing
+        self.stats.cached += standing.ok
+        self.stats.failed += not standing.ok
+        self.tick()
 
     async def call(self, backend: RemoteBackend, key: str, request: ChatRequest, earlier_attempts: int) -> None:
         estimate = self.engine.estimate_tokens(request)
         timeout = self.settings.timeout
         for attempt in range(1, self.settings.max_attempts + 1):
+            if self.stopped is not None:
+                return
             await self.limiter.acquire(estimate)
             self.stats.sent += 1
             try:
@@ -215,11 +346,31 @@ class _Run:
                 if attempt == self.settings.max_attempts:
                     return await self.failed(key, request, error.reason, earlier_attempts + attempt)
                 await asyncio.sleep(self.engine.backoff(attempt, error.retry_after))
+            except ModelNotFound as exc:
+                self.stopped = f"the endpoint does not serve model {backend.model!r}: {redact(exc.reason)}"
+                return
             except PermanentError as exc:
                 return await self.failed(key, request, exc.reason, earlier_attempts + attempt)
             else:
                 self.limiter.settle(estimate, completion.usage.total)
-                return await self.answered(key, request, completion, earlier_attempts + attempt)
+                return await self.finished(key, request, completion, earlier_attempts + attempt)
+
+    async def finished(self, key: str, request: ChatRequest, completion: Completion, attempts: int) -> None:
+        """A completion arrived: an answer, or a failure when it is cut off, empty or oversized (paid all the
+        same: its tokens and cost are counted)."""
+        rejected = self.engine.rejection(request, completion)
+        if rejected is None:
+            return await self.answered(key, request, completion, attempts)
+        self.spent(completion)
+        if rejected.kind not in FINAL_FAILURES:
+            return await self.failed(key, request, rejected.reason, attempts)
+        if self.engine.cache is not None:  # kept with its reply, for audit and so that it is not paid again
+            backend = self.engine.backend.name
+            args = (key, backend, self.model, request, completion, rejected.reason, attempts)
+            await self.store(self.engine.cache.put_rejected, *args)
+        self.done[key] = CallResult(request, key, "failed", completion, rejected.reason, attempts)
+        self.stats.failed += 1
+        self.tick()
 
     async def local(self, todo: list[tuple[str, ChatRequest, CacheEntry | None]]) -> None:
         backend = self.engine.backend
@@ -234,31 +385,40 @@ class _Run:
             except Exception as exc:  # e.g. out of memory: recorded, retried by the next run
                 for key, request, prior in batch:
                     await self.failed(
-                        key, request, f"{type(exc).__name__}: {exc}"[:300], (prior.attempts if prior else 0) + 1
+                        key, request, redact(f"{type(exc).__name__}: {exc}")[:300], (prior.attempts if prior else 0) + 1
                     )
                 continue
             for (key, request, prior), completion in zip(batch, completions, strict=True):
-                await self.answered(key, request, completion, (prior.attempts if prior else 0) + 1)
+                await self.finished(key, request, completion, (prior.attempts if prior else 0) + 1)
 
     async def store(self, write: Callable[..., None], *args: Any) -> None:
         """Commit on the writer thread: the caller waits for its row, the event loop keeps serving the others."""
         await asyncio.get_running_loop().run_in_executor(self.writer, write, *args)
 
+    async def fetch(self, read: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.writer, read, *args)
+
     async def answered(self, key: str, request: ChatRequest, completion: Completion, attempts: int) -> None:
-        cost = self.engine.prices.cost(self.model, completion.usage)
+        cost = self.spent(completion)
         if self.engine.cache is not None:
             backend = self.engine.backend.name
             await self.store(self.engine.cache.put_ok, key, backend, self.model, request, completion, cost, attempts)
         self.done[key] = CallResult(request, key, "ok", completion, None, attempts, cost, False)
+        self.tick()
+
+    def spent(self, completion: Completion) -> float | None:
+        """Count a completion's tokens and cost (answers and rejected replies alike: both were paid)."""
+        cost = self.engine.prices.cost(self.model, completion.usage)
         self.stats.prompt_tokens += completion.usage.prompt_tokens or 0
         self.stats.completion_tokens += completion.usage.completion_tokens or 0
         if cost is None:
             self.stats.unpriced += 1
         else:
             self.stats.known_cost += cost
-        self.tick()
+        return cost
 
     async def failed(self, key: str, request: ChatRequest, reason: str, attempts: int) -> None:
+        reason = redact(reason)
         if self.engine.cache is not None:
             backend = self.engine.backend.name
             await self.store(self.engine.cache.put_failed, key, backend, self.model, request, reason, attempts)
@@ -270,6 +430,21 @@ class _Run:
         self.progress.advance(
             cost=self.stats.known_cost, unpriced=self.stats.unpriced, failed=self.stats.failed, cached=self.stats.cached
         )
+
+
+def _poll_delay(round: int) -> float:
+    """Seconds before looking again at a request another process holds: 50 ms, growing to 1 s."""
+    return min(1.0, 0.05 * 1.5 ** (round - 1))
+
+
+def model_listed(model: str, served: Sequence[str]) -> bool:
+    """Is `model` among the served names? Case-insensitive; Ollama's implicit ":latest" and a served name with or
+    without an organisation prefix ("org/name") count."""
+    wanted = model.lower()
+    names = {name.lower() for name in served}
+    if wanted in names or f"{wanted}:latest" in names:
+        return True
+    return any(name.endswith("/" + wanted) or wanted.endswith("/" + name) for name in names)
 
 
 def local_batches(

@@ -1,14 +1,18 @@
 """Generic reply parsers a prompt file can name (`parser: number`); stages register their own beside these.
 
-A parser takes the completion text and returns a value, or raises ParseError saying what it expected.
+A parser takes the completion text and returns a value, or raises ParseError saying what it expected. Every
+parser is bounded: linear regular expressions, no eval, no recursion (JSON through orjson, whose depth is capped),
+no int() of unbounded digit strings. `safe_parse` is how the LLM layer calls a parser: whatever a parser raises
+on an odd reply (a cached one included) becomes a parse failure of that record, never a crash of the run.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from longsift.errors import ParseError
 from longsift.registry import Registry
@@ -16,8 +20,19 @@ from longsift.registry import Registry
 Parser = Callable[[str], Any]
 PARSERS: Registry[Parser] = Registry("reply parser")
 
-NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
-FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+NUMBER = re.compile(r"[-+]?(?:\d++(?:\.\d*+)?|\.\d++)")
+FENCE = re.compile(r"```(?:json)?\s*+(.*?)```", re.DOTALL)
+MAX_NUMBER_CHARS = 64  # longer digit runs are not a number anyone meant
+
+
+def safe_parse(parser: Parser, text: str) -> tuple[bool, Any]:
+    """(True, value) or (False, reason): a ParseError's reason, or what else the parser raised on this reply."""
+    try:
+        return True, parser(text)
+    except ParseError as exc:
+        return False, exc.reason
+    except (ValueError, ArithmeticError, RecursionError, MemoryError, TypeError, IndexError, KeyError) as exc:
+        return False, f"unreadable reply ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 @PARSERS.register("text")
@@ -35,6 +50,8 @@ def parse_number(text: str) -> float:
     match = NUMBER.search(text)
     if match is None:
         raise ParseError("no number in the reply", text)
+    if len(match.group()) > MAX_NUMBER_CHARS:
+        raise ParseError(f"a number of {len(match.group()):,} characters", text)
     return float(match.group())
 
 
@@ -48,8 +65,8 @@ def parse_json(text: str) -> Any:
             candidates.append(text[start : end + 1])
     for candidate in candidates:
         try:
-            return json.loads(candidate)
-        except ValueError:
+            return orjson.loads(candidate)  # no recursion limit to hit, no unbounded integers
+        except orjson.JSONDecodeError:
             continue
     raise ParseError("no JSON value in the reply", text)
 

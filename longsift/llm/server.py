@@ -2,10 +2,18 @@
 
 It speaks POST /v1/chat/completions and GET /v1/models (and POST /v1/completions when given a completions
 responder) over real HTTP, answers through a responder function
-(request -> reply text or Completion), and can misbehave on purpose: fixed latency, a share of 429s (with
-Retry-After), 500s, timeouts (it sleeps past the client's deadline), malformed JSON and garbage bodies. Which
-request fails is decided by hashing (seed, request, attempt number), so a rerun misbehaves the same way.
-Every request is logged (thread-safe) with its attempt number, outcome and Authorization header (memory only).
+(request -> reply text or Completion), and can misbehave on purpose, each kind a share of the attempts:
+- transport and status: 429s (with Retry-After), 500s, timeouts (it sleeps past the client's deadline), slow
+  replies, connections dropped mid-body, 429s with a bad Retry-After ("later", negative, huge, a broken date);
+- bodies: malformed JSON, garbage HTML with status 200, valid JSON of the wrong shape, FastAPI-style `detail`
+  errors, plain-text and HTML error pages, error bodies that echo the request's headers (Authorization too, as
+  some proxies do);
+- replies that are not answers: cut off (`finish_reason: length`), null content, empty content, oversized
+  replies, replies made of huge numbers;
+- models: with `models=` it lists those at GET /v1/models; with `strict_models=True` a request for any other
+  model gets HTTP 500 "model ... not found" (as `transformers serve` does).
+Which attempt misbehaves is decided by hashing (seed, request, attempt number), so a rerun misbehaves the same
+way. Every request is logged (thread-safe) with its attempt number, outcome and Authorization header (memory only).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import socket
 import threading
 import time
 from collections import Counter
@@ -27,7 +36,14 @@ from longsift.llm.backends.base import LocalBackend
 from longsift.llm.types import ChatRequest, Completion, Sampling, Usage
 from longsift.records import ROLES, Message
 
-FAULTS = ("429", "500", "timeout", "malformed", "garbage")
+FAULTS = (
+    "429", "500", "timeout", "malformed", "garbage", "length", "null", "empty", "oversized", "echo", "bad_retry_after",
+    "huge", "detail", "text_error", "html_error", "slow", "drop", "wrong_shape",
+)  # fmt: skip
+# The misbehaviours whose reply is not an answer (the client must count each as a failure, never as a success).
+NOT_ANSWERS = ("length", "null", "empty", "oversized", "huge")
+BAD_RETRY_AFTER = ("later", "-5", "1e12", "Wed, 99 Foo 2015 25:61:00 GMT", "nan", "", "inf", "9" * 400)
+HUGE_NUMBER = "9" * 5000
 
 
 @dataclass(frozen=True)
@@ -39,9 +55,28 @@ class Faults:
     rate_timeout: float = 0.0
     rate_malformed: float = 0.0
     rate_garbage: float = 0.0
+    rate_length: float = 0.0
+    rate_null: float = 0.0
+    rate_empty: float = 0.0
+    rate_oversized: float = 0.0
+    rate_echo: float = 0.0
+    rate_bad_retry_after: float = 0.0
+    rate_huge: float = 0.0
+    rate_detail: float = 0.0
+    rate_text_error: float = 0.0
+    rate_html_error: float = 0.0
+    rate_slow: float = 0.0
+    rate_drop: float = 0.0
+    rate_wrong_shape: float = 0.0
     retry_after: float | None = 0.01  # seconds, sent as Retry-After and retry-after-ms with each 429
     timeout_sleep: float = 1.0  # how long a "timeout" attempt stalls before answering 504
+    slow_sleep: float = 0.2  # how long a "slow" attempt waits before answering well
+    oversize_chars: int = 6_000_000  # the text of an "oversized" reply
     seed: int = 0
+
+    def draw(self, key: str, attempt: int, salt: str = "") -> float:
+        digest = hashlib.sha256(f"{self.seed}:{key}:{attempt}{salt}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
 
     @classmethod
     def spread(cls, total: float, kinds: tuple[str, ...] = ("429", "500", "timeout", "malformed"), **kw: Any) -> Faults:
@@ -49,8 +84,7 @@ class Faults:
         return cls(**rates, **kw)
 
     def decide(self, key: str, attempt: int) -> str | None:
-        digest = hashlib.sha256(f"{self.seed}:{key}:{attempt}".encode()).digest()
-        draw = int.from_bytes(digest[:8], "big") / 2**64
+        draw = self.draw(key, attempt)
         for kind in FAULTS:
             draw -= getattr(self, f"rate_{kind}")
             if draw < 0:
@@ -144,11 +178,16 @@ class LocalChatServer:
     """`with LocalChatServer(responder) as server:` ... `server.base_url` ... `server.log`."""
 
     def __init__(
-        self, responder: Responder = echo, *, model: str = "local-test", latency: float = 0.0,
+        self, responder: Responder = echo, *, model: str | None = None, latency: float = 0.0,
         faults: Faults | None = None, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0,
+        models: tuple[str, ...] | None = None, strict_models: bool = False,
         completions: CompletionsResponder | None = None,
     ) -> None:  # fmt: skip
-        self.responder, self.model, self.latency = responder, model, latency
+        self.responder, self.model, self.latency = responder, model or "local-test", latency
+        # What GET /v1/models lists: `models`, else the model named here; neither: the route answers 404 (as
+        # servers that do not list models), so clients cannot check the name.
+        self.models = models if models is not None else ((model,) if model else None)
+        self.strict_models = strict_models
         self.completions = completions  # POST /v1/completions (text completions, e.g. echo + prompt logprobs)
         self.faults = faults or Faults()
         self.api_key = api_key
@@ -208,7 +247,15 @@ class LocalChatServer:
         """(status, body, headers, outcome) for one chat request."""
         if self.api_key is not None and request.authorization != f"Bearer {self.api_key}":
             return (*_error(401, "invalid api key", "invalid_api_key"), "http 401")
+        asked = str(request.body.get("model", ""))
+        if self.strict_models and asked not in (self.models or (self.model,)):
+            body = orjson.dumps({"detail": f"Model {asked!r} not found: no such repository or local folder"})
+            return 500, body, dict(_JSON), "unknown model"
         fault = self.faults.decide(request.key, request.attempt)
+        if fault in BROKEN_BODIES:
+            return (*BROKEN_BODIES[fault](self, request), fault)
+        if fault == "slow":
+            time.sleep(self.faults.slow_sleep)
         if fault == "429":
             wait = self.faults.retry_after
             headers = {} if wait is None else {"Retry-After": f"{wait:g}", "retry-after-ms": f"{wait * 1000:g}"}
@@ -228,16 +275,38 @@ class LocalChatServer:
         except ScriptedError as exc:
             status, body, headers = _error(exc.status, exc.message, "scripted")
             return status, body, {**headers, **exc.headers}, f"http {exc.status}"
-        return 200, self.completion_body(request, reply), _JSON, "ok"
+        if fault in NOT_ANSWERS:
+            return 200, self.completion_body(request, self.spoil(fault, reply)), _JSON, fault
+        body = self.completion_body(request, reply)
+        if fault == "drop":  # promise the whole body, send half of it, hang up
+            return 200, body, {**_JSON, DROP_HEADER: str(len(body) // 2)}, fault
+        return 200, body, _JSON, fault or "ok"
+
+    def spoil(self, fault: str, reply: str | Completion) -> Completion:
+        """The reply of a NOT_ANSWERS fault: the responder's answer cut, emptied, blown up or made of numbers."""
+        text = reply if isinstance(reply, str) else reply.text
+        usage = Usage(10, 10)
+        if fault == "length":
+            return Completion(text[: max(1, len(text) // 2)], "length", usage)
+        if fault == "null":
+            return Completion(NULL_CONTENT, "stop", usage)
+        if fault == "empty":
+            return Completion(" \n" if self.faults.draw("", 0, text) < 0.5 else "", "stop", usage)
+        if fault == "oversized":
+            return Completion((text + " ") * (self.faults.oversize_chars // (len(text) + 1) + 1), "stop", usage)
+        return Completion(
+            f"{HUGE_NUMBER} {HUGE_NUMBER}\nScore: {HUGE_NUMBER}\nRating: [[{HUGE_NUMBER}]]", "stop", usage
+        )
 
     def completion_body(self, request: ServedRequest, reply: str | Completion) -> bytes:
         if isinstance(reply, str):
             prompt_chars = sum(len(str(m.get("content", ""))) for m in request.messages)
             reply = Completion(reply, "stop", Usage(math.ceil(prompt_chars / 4), math.ceil(len(reply) / 4)))
         choices = [
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reply.finish_reason}
+            {"index": i, "message": {"role": "assistant", "content": None if text == NULL_CONTENT else text},
+             "finish_reason": reply.finish_reason}
             for i, text in enumerate(reply.choices)
-        ]
+        ]  # fmt: skip
         usage = {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens,
                  "total_tokens": reply.usage.total}  # fmt: skip
         return orjson.dumps({
@@ -249,6 +318,47 @@ class LocalChatServer:
 _JSON = {"Content-Type": "application/json"}
 # the /v1/completions answer: one OpenAI "choices" entry per prompt of the request (text, logprobs, ...)
 CompletionsResponder = Callable[[ServedRequest], list[dict[str, Any]]]
+DROP_HEADER = "X-Longsift-Drop-After"  # internal: send this many bytes of the body, then close the connection
+NULL_CONTENT = "\x00null\x00"  # a reply text the server sends as JSON null
+
+
+def _echo_headers(server: LocalChatServer, request: ServedRequest) -> tuple[int, bytes, dict[str, str]]:
+    """A proxy error that echoes the request headers, the key among them; 502 (retried) or 400 (final)."""
+    headers = {"Authorization": request.authorization or "", "Content-Type": "application/json"}
+    if server.faults.draw(request.key, request.attempt, "echo") < 0.5:
+        body = {"error": {"message": f"upstream refused the request; headers: {headers}", "type": "proxy_error"}}
+        return 502, orjson.dumps(body), dict(_JSON)
+    text = f"Bad request. Request headers were: {headers!r}. Authorization: {request.authorization}"
+    return 400, text.encode(), {"Content-Type": "text/plain"}
+
+
+def _bad_retry_after(server: LocalChatServer, request: ServedRequest) -> tuple[int, bytes, dict[str, str]]:
+    pick = int(server.faults.draw(request.key, request.attempt, "retry") * len(BAD_RETRY_AFTER))
+    status, body, headers = _error(429, "slow down (bad Retry-After injected)", "rate_limit_exceeded")
+    return status, body, {**headers, "Retry-After": BAD_RETRY_AFTER[pick]}
+
+
+def _detail(server: LocalChatServer, request: ServedRequest) -> tuple[int, bytes, dict[str, str]]:
+    """FastAPI's two error shapes: a validation list (422, final) or a text detail (503, retried)."""
+    if server.faults.draw(request.key, request.attempt, "detail") < 0.5:
+        detail = [{"loc": ["body", "messages", 0, "content"], "msg": "field required", "type": "value_error.missing"}]
+        return 422, orjson.dumps({"detail": detail}), dict(_JSON)
+    return 503, orjson.dumps({"detail": "Service temporarily overloaded, try again"}), dict(_JSON)
+
+
+BROKEN_BODIES: dict[str, Callable[[LocalChatServer, ServedRequest], tuple[int, bytes, dict[str, str]]]] = {
+    "echo": _echo_headers,
+    "bad_retry_after": _bad_retry_after,
+    "detail": _detail,
+    "text_error": lambda s, r: (503, b"Service Unavailable: upstream overloaded", {"Content-Type": "text/plain"}),
+    "html_error": lambda s, r: (
+        502,
+        b"<html><head><title>502 Bad Gateway</title><style>body{color:red}</style></head>"
+        b"<body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>",
+        {"Content-Type": "text/html"},
+    ),  # fmt: skip
+    "wrong_shape": lambda s, r: (200, b'{"choices": [{"message": {"content": 5}}], "usage": []}', dict(_JSON)),
+}
 SAMPLING_FIELDS = ("temperature", "max_tokens", "top_p", "seed", "n", "stop")
 
 
@@ -297,9 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        if self.path.rstrip("/") in ("/v1/models", "/models"):
-            body = {"object": "list", "data": [{"id": owner.model, "object": "model", "owned_by": "longsift"}]}
-            self._send(200, orjson.dumps(body), _JSON)
+        if self.path.rstrip("/") in ("/v1/models", "/models") and owner.models is not None:
+            listed = [{"id": name, "object": "model", "owned_by": "longsift"} for name in owner.models]
+            self._send(200, orjson.dumps({"object": "list", "data": listed}), _JSON)
         else:
             self._send(*_error(404, f"no route {self.path}", "not_found"))
 
@@ -349,14 +459,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, headers)
 
     def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        headers = dict(headers)
+        drop_after = headers.pop(DROP_HEADER, None)
         try:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
+            if drop_after is None:
+                self.wfile.write(payload)
+                return
+            self.wfile.write(payload[: int(drop_after)])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
 

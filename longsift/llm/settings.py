@@ -13,9 +13,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from longsift.errors import ConfigError
+from longsift.llm.outcomes import parse_max_failed
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CACHE_FILE = "llm-cache.sqlite"
+REPLY_CHARS_PER_TOKEN = 64  # no tokenizer spends more per token; a reply beyond is not what was asked for
+REPLY_CHARS_FLOOR = 65_536
+DEFAULT_TOKENS_FOR_LIMIT = 16_384  # the reply cap's basis when a request sets no max_tokens
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
@@ -42,6 +46,11 @@ class LLMSettings:
     batch_size: int = 8  # local backends
     progress: bool = True
     seed: int = 0  # jitter
+    max_response_bytes: int = 4 * 1024 * 1024  # an HTTP body is read this far at most: beyond, `oversized`
+    max_reply_chars: int | None = None  # None: 64 characters per requested max token, at least 65,536
+    max_failed: float | int | str | None = None  # a fraction or a count; None: longsift.llm.outcomes default
+    check_model: bool = True  # compare --model with what GET /models lists before sending
+    lease_seconds: float = 30.0  # how long a claim on a request lasts without renewal (processes sharing a cache)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -52,10 +61,23 @@ class LLMSettings:
             raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
         if self.no_cache and (self.retry_failed or self.cache_only):
             raise ConfigError("--retry-failed and --cache-only read the cache: drop --no-cache")
+        if self.max_response_bytes < 1024:
+            raise ConfigError(f"--max-response-bytes must be at least 1024, got {self.max_response_bytes}")
+        if self.max_reply_chars is not None and self.max_reply_chars < 1:
+            raise ConfigError(f"--max-reply-chars must be positive, got {self.max_reply_chars}")
+        if self.lease_seconds <= 0:
+            raise ConfigError(f"lease_seconds must be positive, got {self.lease_seconds}")
+        self.max_failed = parse_max_failed(self.max_failed)
         for name in ("rpm", "tpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name} must be positive, got {value}")
+
+    def reply_char_limit(self, max_tokens: int | None) -> int:
+        """The longest reply text accepted for a request asking for at most `max_tokens` tokens."""
+        if self.max_reply_chars is not None:
+            return self.max_reply_chars
+        return max(REPLY_CHARS_FLOOR, REPLY_CHARS_PER_TOKEN * (max_tokens or DEFAULT_TOKENS_FOR_LIMIT))
 
     def require_model(self) -> str:
         if not self.model:

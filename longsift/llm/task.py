@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from longsift.errors import ConfigError, ParseError
+from longsift.errors import ConfigError
 from longsift.llm.engine import Engine, RunStats, run_coroutine
-from longsift.llm.parsers import PARSERS, Parser
+from longsift.llm.parsers import PARSERS, Parser, safe_parse
 from longsift.llm.prompt_file import PromptFile, placeholder_names, read_prompt_file
 from longsift.llm.types import CallResult, ChatRequest, Sampling
 from longsift.records import Message
@@ -214,12 +214,12 @@ def _outcome(task: PromptTask, record: Any, call: CallResult, before: TaskResult
     calls = (*before.calls, call)
     if not call.ok or call.text is None:
         status: TaskStatus = "skipped" if call.status == "skipped" else "call_failed"
-        return TaskResult(record, status, None, before.raw, call.error, before.raws, calls)
+        raw = call.text if call.text is not None else before.raw  # a cut-off reply is kept for audit
+        return TaskResult(record, status, None, raw, call.error, before.raws, calls)
     raws = (*before.raws, call.text)
-    try:
-        value = task.parse(call.text)
-    except ParseError as exc:
-        return TaskResult(record, "parse_failed", None, call.text, exc.reason, raws, calls)
+    parsed, value = safe_parse(task.parser, call.text)
+    if not parsed:
+        return TaskResult(record, "parse_failed", None, call.text, value, raws, calls)
     return TaskResult(record, "ok", value, call.text, None, raws, calls)
 
 

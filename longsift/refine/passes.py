@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from longsift.errors import ParseError
 from longsift.llm.dryrun import DryRunReport, dry_run
 from longsift.llm.engine import Engine, RunStats, run_coroutine
-from longsift.llm.parsers import Parser
+from longsift.llm.parsers import Parser, safe_parse
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask
 from longsift.llm.tokens import TokenCounter
@@ -171,11 +170,12 @@ def _outcome(task: PromptTask, call: CallResult, before: Outcome) -> Outcome:
     if not call.ok or call.text is None:
         status: OutcomeStatus = "skipped" if call.status == "skipped" else "call_failed"
         # A resample that could not be sent keeps the earlier unparseable reply on record.
-        return Outcome(status, None, before.raw, call.error, attempts)
-    try:
-        return Outcome("ok", task.parse(call.text), call.text, None, attempts)
-    except ParseError as exc:
-        return Outcome("parse_failed", None, call.text, exc.reason, attempts)
+        raw = call.text if call.text is not None else before.raw  # a cut-off reply is kept for audit
+        return Outcome(status, None, raw, call.error, attempts)
+    parsed, value = safe_parse(task.parser, call.text)
+    if not parsed:
+        return Outcome("parse_failed", None, call.text, value, attempts)
+    return Outcome("ok", value, call.text, None, attempts)
 
 
 def _over_budget(item: Prepared) -> str:

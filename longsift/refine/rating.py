@@ -17,6 +17,7 @@ from longsift.errors import ParseError
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?")
 LABELLED = re.compile(r"\b(?:score|rating)\b[^\d\n]{0,20}?([-+]?\d+(?:\.\d+)?)", re.IGNORECASE)
 LOWEST, HIGHEST = 0.0, 5.0
+MAX_SCORE_CHARS = 32
 
 
 def parse_score(reply: str, lowest: float = LOWEST, highest: float = HIGHEST) -> float:
@@ -29,6 +30,8 @@ def parse_score(reply: str, lowest: float = LOWEST, highest: float = HIGHEST) ->
         value = labelled.group(1) if labelled else None
     if value is None:
         raise ParseError("no score in the reply", reply)
+    if len(value) > MAX_SCORE_CHARS:  # "[[999…9]]": no score, whatever float() would make of it
+        raise ParseError(f"a score of {len(value):,} digits", reply)
     score = float(value)
     if not lowest <= score <= highest:
         raise ParseError(f"score {score:g} is outside [{lowest:g}, {highest:g}]", reply)

@@ -4,8 +4,9 @@
 Every input record gives exactly one output record, in input order, with `metadata.refine_status`:
 - `refined`: the reply parsed and differs from the answer shown (after whitespace normalisation): replaced;
 - `unchanged`: the better answer equals the answer shown: the original is kept;
-- `failed`: over the prompt budget, the call failed, or the reply did not parse: the original is kept and
-  `metadata.refine_error` says why.
+- `failed`: over the prompt budget, the call failed, the reply was no answer (cut off at max_tokens: `truncated`;
+  null or empty: `empty`; too long: `oversized`; see longsift.llm.outcomes), or it did not parse: the original
+  is kept and `metadata.refine_error` says why (its first word is the kind). A cut-off reply is never a refinement.
 `metadata.original_response` always holds the original answer, so no response is ever lost or left empty.
 Multi-turn records: the last assistant turn is refined, shown with the user turn before it.
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from longsift.llm.backends.base import Backend, LocalBackend, PermanentError, RemoteBackend, TransientError
+from longsift.llm.backends.base import (
+    Backend,
+    LocalBackend,
+    ModelNotFound,
+    PermanentError,
+    RemoteBackend,
+    TransientError,
+)
 from longsift.registry import Registry
 
 if TYPE_CHECKING:
@@ -24,5 +31,6 @@ def make_backend(settings: LLMSettings) -> Backend:
 
 
 __all__ = [
-    "BACKENDS", "Backend", "LocalBackend", "PermanentError", "RemoteBackend", "TransientError", "make_backend",
+    "BACKENDS", "Backend", "LocalBackend", "ModelNotFound", "PermanentError", "RemoteBackend", "TransientError",
+    "make_backend",
 ]  # fmt: skip

@@ -3,7 +3,7 @@ answer a batch in-process (the engine feeds them batches from a worker thread).
 
 Backends report failures by kind, so the engine's retry policy lives in one place:
 `TransientError` may succeed if tried again (429, 5xx, timeout, dropped connection, malformed body);
-`PermanentError` cannot (bad request, auth, unknown model).
+`PermanentError` cannot (bad request, auth); `ModelNotFound` (a kind of it) stops the whole run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class PermanentError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ModelNotFound(PermanentError):
+    """The endpoint says the model does not exist: no request of the run can succeed, so the run stops at once."""
 
 
 class Backend(ABC):
