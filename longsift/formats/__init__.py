@@ -60,40 +60,46 @@ def write(records: Iterable[Example], path: str | Path, format: str | None = Non
 
 
 def container_of(source: str, format: str | None = None) -> str:
+    """jsonl, json (an array), parquet or hf, from the suffix and the first bytes; a clear error otherwise."""
     if format in CONTAINERS:
         return format
     path = Path(source)
     if path.is_dir():
         return "hf"
     if not path.exists():
-        if "/" in source and not source.startswith((".", "/")) and source.count("/") == 1:
-            return "hf"  # looks like a hub id: org/name
+        if _looks_like_hub_id(source):
+            return "hf"
         raise DataError(source, "no such file or directory")
     suffix = rows.inner_suffix(path)
     if suffix == ".parquet":
         return "parquet"
-    if suffix == ".jsonl":
-        return "jsonl"
-    first = rows.first_char(path)
-    if first == "[":
-        return "json"
-    if first == "{":
-        return "jsonl"
-    raise UnknownFormatError(
-        source,
-        "unknown file format: expected JSON lines, a JSON array, Parquet or a Hugging Face dataset "
-        f"(the file starts with {first!r})",
-    )
+    with rows.Opened(path) as opened:
+        return rows.sniff(opened, jsonl=suffix == ".jsonl")
 
 
-def iter_raw_rows(source: str, container: str, split: str = "train") -> Iterator[RawRow]:
-    if container == "jsonl":
-        return rows.iter_jsonl(Path(source))
-    if container == "json":
-        return rows.iter_json_array(Path(source))
-    if container == "parquet":
-        return rows.iter_parquet(Path(source))
-    return rows.iter_hf(source, split)
+def _looks_like_hub_id(source: str) -> bool:
+    """org/name, without a data file's suffix (a missing `data/x.jsonl` is a missing file, not a dataset)."""
+    suffix = rows.inner_suffix(Path(source))
+    plain = not source.startswith((".", "/", "~")) and source.count("/") == 1
+    return plain and suffix not in (".json", ".jsonl", ".parquet", ".gz", ".csv", ".txt")
+
+
+def iter_raw_rows(
+    source: str, container: str, split: str = "train", limits: rows.Limits | None = None
+) -> Iterator[RawRow]:
+    """Every row of `source`, located, read through one handle (see formats/rows.py)."""
+    limits = limits or rows.Limits()
+    if container == "hf":
+        return rows.iter_hf(source, split)
+    return _rows_of_file(Path(source), container, limits)
+
+
+def _rows_of_file(path: Path, container: str, limits: rows.Limits) -> Iterator[RawRow]:
+    with rows.Opened(path, limits) as opened:
+        if container == "parquet":
+            yield from rows.iter_parquet(opened)
+        else:
+            yield from rows.iter_text(opened, container)
 
 
 def schema_for(data: dict[str, object], source: str) -> ModuleType:
