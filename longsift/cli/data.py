@@ -35,9 +35,21 @@ def quarantine_path(output: Path) -> Path:
     return output.with_name(output.name.split(".")[0] + ".quarantine.jsonl")
 
 
+MAX_DEPTH = typer.Option(formats.rows.DEFAULT_MAX_DEPTH, help="Quarantine records nested deeper (0: no limit).")
+MAX_GZIP_RATIO = typer.Option(
+    formats.rows.DEFAULT_MAX_GZIP_RATIO, help="Refuse a .gz input that expands more than this many times (0: no limit)."
+)
+
+
+def read_limits(max_record_bytes: int, max_depth: int, max_gzip_ratio: float) -> formats.rows.Limits:
+    return formats.rows.Limits(max_record_bytes, max_depth, max_gzip_ratio)
+
+
 def open_source(
-    source: str, format: str | None, output: Path, max_record_bytes: int, quiet: bool = False
+    source: str, format: str | None, output: Path, limits: formats.rows.Limits | int, quiet: bool = False
 ) -> RecordStream:
+    if isinstance(limits, int):  # a record size limit alone
+        limits = formats.rows.Limits(max_record_bytes=limits)
     shown = 0
 
     def show(rejection: formats.load.Rejection) -> None:
@@ -47,8 +59,7 @@ def open_source(
             console().print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
 
     return RecordStream(
-        source, format, quarantine=Quarantine(quarantine_path(output)), max_record_bytes=max_record_bytes,
-        on_reject=show,
+        source, format, quarantine=Quarantine(quarantine_path(output)), limits=limits, on_reject=show,
     )  # fmt: skip
 
 
@@ -58,9 +69,11 @@ def convert(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     format: str | None = typer.Option(None, "--format", help="alpaca, fastchat, messages, parquet."),
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
-    stream = open_source(source, input_format, output, max_record_bytes)
+    stream = open_source(source, input_format, output, read_limits(max_record_bytes, max_depth, max_gzip_ratio))
     written = formats.write(stream, output, format)
     console().print(stream.report.summary())
     console().print(f"wrote {written} records to {output} ({formats.output_format(output, format)})")
@@ -91,6 +104,8 @@ def select(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
 ) -> None:
     """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
@@ -106,7 +121,8 @@ def select(
         selection = run_select(
             source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
             max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
-            quarantine=quarantine_path(output), max_record_bytes=max_record_bytes, on_progress=on_progress,
+            quarantine=quarantine_path(output), limits=read_limits(max_record_bytes, max_depth, max_gzip_ratio),
+            on_progress=on_progress,
             on_reject=None if quiet else _show_rejection(),
         )  # fmt: skip
     written = formats.write(selection.examples, output, fmt)
@@ -125,6 +141,9 @@ def stats(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     json_output: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
 ) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
@@ -132,7 +151,9 @@ def stats(
     from longsift.select.stats import plot_histograms
     from longsift.select.stats import stats as run_stats
 
-    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format)
+    limits = read_limits(max_record_bytes, max_depth, max_gzip_ratio)
+    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format,
+                       limits=limits)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)

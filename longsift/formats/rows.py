@@ -332,22 +332,81 @@ class Block:
     preview: bytes = b""
     disk_end: int = 0  # bytes of the file on disk read so far (compressed for .gz): for progress bars
     truncated: bool = False  # "elements": the file ended inside the last one
-    first_line: int = 1  # the line of the file that the block's first byte is on
+    first_line: int = 0  # the line of the file that the block's first byte is on (0: JSON lines, counted by scans)
 
 
 def jsonl_blocks(opened: Opened, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """Cut JSON lines into blocks of about `block_bytes` whole lines; a line over the record limit becomes
-    its own "oversized" block, streamed past in chunks (memory: a block plus one limit, at most)."""
+    its own "oversized" block, streamed past in chunks (memory: a block plus one limit, at most).
+
+    A plain file's blocks carry no bytes: their scanner preads them (`Opened.pread`), and this cuts them
+    with small reads around each boundary. Line numbers come from the scanners (`BlockRows.lines`)."""
+    if opened.gzip:
+        yield from _stream_blocks(opened, block_bytes)
+    else:
+        yield from _plain_blocks(opened, block_bytes)
+    opened.check()
+
+
+def _plain_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
+    size, limit = opened.identity[2], opened.limits.record_bytes
+    start, index = opened.skip_bom(), 0
+    while start < size:
+        target = start + block_bytes
+        end = size if target >= size else _newline_after(opened, target, limit)
+        if end is not None:
+            yield Block(index, "lines", start, end, 0, disk_end=end, first_line=0)
+            start, index = end, index + 1
+            opened.check()
+            continue
+        line_start = _newline_before(opened, target, start)  # the line around `target` is over the limit
+        if line_start > start:
+            yield Block(index, "lines", start, line_start, 0, disk_end=line_start, first_line=0)
+            index += 1
+        end = _newline_after(opened, line_start, None) or size
+        yield Block(index, "oversized", line_start, end, 1, size=end - line_start,
+                    preview=opened.pread(line_start, line_start + 2000), disk_end=end, first_line=0)  # fmt: skip
+        start, index = end, index + 1
+        opened.check()
+
+
+def _newline_after(opened: Opened, at: int, limit: int | None, window: int = 64 << 10) -> int | None:
+    """The offset just past the first newline at or after `at` (the file's end if none); None if there is
+    none within `limit` bytes."""
+    position = at
+    while limit is None or position - at <= limit:
+        data = opened.pread(position, position + window)
+        if not data:
+            return position
+        found = data.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(data)
+    return None
+
+
+def _newline_before(opened: Opened, at: int, floor: int, window: int = 64 << 10) -> int:
+    """The offset just past the last newline before `at` (no earlier than `floor`)."""
+    position = at
+    while position > floor:
+        low = max(floor, position - window)
+        found = opened.pread(low, position).rfind(b"\n")
+        if found >= 0:
+            return low + found + 1
+        position = low
+    return floor
+
+
+def _stream_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
     limit = opened.limits.record_bytes
     start = opened.skip_bom()
-    index, carry, line = 0, b"", 1
+    index, carry = 0, b""
     while True:
         chunk = opened.read(block_bytes)
         data = carry + chunk if carry else chunk
         if not chunk:
             if data:
-                yield _lines_block(index, start, data, line, opened)
-            opened.check()
+                yield Block(index, "lines", start, start + len(data), 0, data, disk_end=opened.disk_done())
             return
         cut = data.rfind(b"\n")
         if cut < 0:
@@ -356,19 +415,13 @@ def jsonl_blocks(opened: Opened, block_bytes: int = BLOCK_BYTES) -> Iterator[Blo
                 continue
             size, rest = _skip_line(opened, len(data))
             yield Block(index, "oversized", start, start + size, 1, size=size, preview=data[:2000],
-                        disk_end=opened.disk_done(), first_line=line)  # fmt: skip
-            index, start, carry, line = index + 1, start + size, rest, line + 1
+                        disk_end=opened.disk_done(), first_line=0)  # fmt: skip
+            index, start, carry = index + 1, start + size, rest
             continue
         carry = data[cut + 1 :]
-        block = _lines_block(index, start, data[: cut + 1], line, opened)
-        yield block
-        index, start, line = index + 1, start + cut + 1, line + block.lines
-        opened.check()
-
-
-def _lines_block(index: int, start: int, data: bytes, line: int, opened: Opened) -> Block:
-    end = start + len(data)
-    return Block(index, "lines", start, end, data.count(b"\n"), data, disk_end=opened.disk_done(), first_line=line)
+        yield Block(index, "lines", start, start + cut + 1, 0, data[: cut + 1], disk_end=opened.disk_done(),
+                    first_line=0)  # fmt: skip
+        index, start = index + 1, start + cut + 1
 
 
 def _skip_line(opened: Opened, seen: int) -> tuple[int, bytes]:
@@ -667,10 +720,13 @@ def decide(rows: BlockRows, i: int, row: int, limits: Limits, source: str) -> Ra
 def iter_text(opened: Opened, container: str, block_bytes: int = BLOCK_BYTES) -> Iterator[RawRow]:
     """Every row of a JSON-lines file or JSON array, in order, located."""
     blocks = jsonl_blocks(opened, block_bytes) if container == "jsonl" else array_blocks(opened, block_bytes)
-    row = 0
+    row = lines = 0
     for block in blocks:
-        rows = rows_of_block(block)
-        base_line = rows.base_line = block.first_line - 1
+        data = opened.pread(block.start, block.end) if block.data is None and block.kind == "lines" else None
+        rows = rows_of_block(block, data)
+        rows.first_line = block.first_line
+        base_line = block.first_line - 1 if block.first_line else lines
+        lines = base_line + rows.lines
         for i in range(len(rows.raws)):
             if rows.blank(i):
                 continue
@@ -779,8 +835,13 @@ class BlockRows:
     line_of: Callable[[int], int]
     in_array: bool = False
     sizes: list[int] | None = None
-    base_line: int = 0  # lines before the block, when known (for errors raised inside a worker)
+    first_line: int = 0  # the block's first line in the file, when known (JSON arrays; 0 for JSON lines)
     truncated: bool = False  # the last row is the unfinished tail of a truncated array
+    oversized: bool = True  # some row may be over the size limit (False: the block is smaller than it)
+
+    @property
+    def base_line(self) -> int:
+        return self.first_line - 1 if self.first_line else 0
 
     def raw(self, i: int) -> bytes | None:
         raw = self.raws[i]
@@ -800,13 +861,18 @@ class BlockRows:
         return not self.in_array and raw is not None and not raw.strip()
 
 
-def rows_of_block(block: Block, data: bytes | None = None) -> BlockRows:
-    """A text block's rows; `data`: the block's bytes when the block was sent without them (see Block)."""
+def rows_of_block(block: Block, data: bytes | None = None, block_limit: int = 0) -> BlockRows:
+    """A text block's rows; `data`: the block's bytes when the block was sent without them (see Block).
+    `block_limit`: the record size limit (a block no larger holds no row over it)."""
     if block.kind == "oversized":
         return BlockRows([None], block.lines, lambda i: 1, sizes=[block.size])
     if block.kind == "lines":
-        lines = block_lines(block.data if block.data is not None else data or b"")
-        return BlockRows(lines, block.lines, lambda i: i + 1)
+        text = block.data if block.data is not None else data or b""
+        lines = text.split(b"\n")
+        newlines = len(lines) - 1
+        if not lines[-1]:
+            lines.pop()
+        return BlockRows(lines, newlines, lambda i: i + 1, oversized=len(text) > block_limit)
     if block.items is not None:
         items = block.items
         return BlockRows([raw for _, raw, _ in items], block.lines, lambda i: items[i][0], True,
@@ -816,7 +882,7 @@ def rows_of_block(block: Block, data: bytes | None = None) -> BlockRows:
 
     elements = msgspec.json.decode(b"[" + block.data + b"]", type=list[msgspec.Raw])
     line_of = _lazy_element_lines(block.data, elements)
-    return BlockRows(elements, block.lines, line_of, True, None)
+    return BlockRows(elements, block.lines, line_of, True, None, oversized=len(block.data) > block_limit)
 
 
 def _lazy_element_lines(data: bytes, elements: list[Any]) -> Callable[[int], int]:

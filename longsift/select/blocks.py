@@ -34,10 +34,11 @@ OwnId = tuple[int, int, str, bytes]  # (row, line, id, raw bytes) of a record th
 @dataclass
 class BlockResult:
     rows: int
-    lines: int  # the line of the file before the block's first (rejections' lines are relative to it)
-    rejections: list[Rejected]
+    lines: int  # newlines in the block
+    rejections: list[Rejected]  # lines relative to `first_line` when known, else to the lines before the block
     ids: list[OwnId]  # explicit ids, checked for duplicates by the parent in file order
     scored: Scored
+    first_line: int = 0
 
 
 def decode_row(
@@ -68,7 +69,10 @@ def scan_hot(
     ranged = plan.min_length is not None or plan.max_length is not None
     low = plan.min_length if plan.min_length is not None else 0
     high = plan.max_length if plan.max_length is not None else float("inf")
-    heap, odd, out_of_range = _hot_loop(rows.raws, schema, count_one, plan.k, threshold, ranged, low, high,
+    raws = rows.raws
+    if rows.oversized:
+        raws = [raw if raw is not None and len(raw) <= limits.record_bytes else None for raw in raws]
+    heap, odd, out_of_range = _hot_loop(raws, schema, count_one, plan.k, threshold, ranged, low, high,
                                         plan.keep_payload, chars_per_unit, limits)  # fmt: skip
     rejections: list[Rejected] = []
     ids: list[OwnId] = []
@@ -106,7 +110,7 @@ def scan_hot(
         scored.dropped = Counter({"out of length range": out_of_range})
     entries = [(n, -neg, payload) for n, neg, payload in heap] + extra
     scored.candidates = [(n, i - bisect_left(blanks, i), n, _owned(payload)) for n, i, payload in entries]
-    return BlockResult(count, rows.base_line, rejections, ids, scored)
+    return BlockResult(count, rows.lines, rejections, ids, scored, rows.first_line)
 
 
 def _owned(payload: Any) -> Any:
@@ -152,15 +156,13 @@ def _hot_loop(
     Each row is tried by the strict typed decoder first, then by orjson and `fast_response`; a row
     neither vouches for goes to the exact path. `chars_per_unit` > 0: a text of n characters counts at
     most ceil(n / chars_per_unit), so one too short to pass the cut-off is not counted at all.
-    Rows are bytes, msgspec Raw views (array elements) or None (over the size limit).
+    Rows are bytes, msgspec Raw views (array elements) or None (over the size limit: the exact path says so).
     """
     heap: list[tuple[int, int, Any]] = []
     odd: list[int] = []
     out_of_range = misses = 0
     cut = -1 if threshold is None else threshold  # a record must be longer to be selectable
-    max_bytes, max_brackets = limits.record_bytes, limits.depth
-    if sum(map(len, filter(None, lines))) > max_bytes or None in lines:
-        lines = [raw if raw is not None and len(raw) <= max_bytes else None for raw in lines]
+    max_brackets = limits.depth
     typed, fast = _typed_decoder(schema, lines, limits), schema.fast_response
     loads, push, replace = orjson.loads, heapq.heappush, heapq.heapreplace
     unreadable = (orjson.JSONDecodeError, AttributeError, TypeError)  # bad JSON, not an object, no row

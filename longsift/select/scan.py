@@ -63,9 +63,11 @@ class Outcome:
     workers: int = 1
 
 
-def find_layout(block: containers.Block, source: str, limits: Limits) -> tuple[str, int] | None:
+def find_layout(block: containers.Block, opened: containers.Opened) -> tuple[str, int] | None:
     """(layout, raw row index) of the block's first record of a known layout, by the load stage's rules."""
-    rows = containers.rows_of_block(block)
+    source, limits = opened.name, opened.limits
+    data = opened.pread(block.start, block.end) if block.data is None and block.kind == "lines" else None
+    rows = containers.rows_of_block(block, data)
     for i in range(len(rows.raws)):
         if rows.blank(i):
             continue
@@ -88,10 +90,11 @@ def scan_block(
     """Worker: parse, validate and score one block. Rows and lines are local to the block. A block sent
     without its bytes is read from `fd`, the parent's handle on the file (inherited by a forked worker)."""
     data = None
-    if block.data is None and block.kind == "lines" and fd is not None:
+    if block.data is None and block.kind == "lines":
+        assert fd is not None, "a block without its bytes needs the file's handle"
         data = os.pread(fd, block.end - block.start, block.start)
-    rows = containers.rows_of_block(block, data)
-    rows.base_line = block.first_line - 1
+    rows = containers.rows_of_block(block, data, limits.record_bytes)
+    rows.first_line = block.first_line
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
     known_from = layout.known_from(block.index)
     hot = hot_setup(plan, layout)
@@ -122,7 +125,7 @@ def scan_block(
                 items.append(Item(row, example.responses, has_input(example), example, raw))
         row += 1
     scored = score(items, plan, threshold, local_top=not ids and not plan.dedup)
-    return BlockResult(row, rows.base_line, rejections, ids, scored)
+    return BlockResult(row, rows.lines, rejections, ids, scored, block.first_line)
 
 
 def hot_setup(plan: Plan, layout: Layout) -> tuple[Callable[[str], int], int] | None:
@@ -150,14 +153,15 @@ class _Merger:
         self.seen_content: set[bytes] = set()  # only with dedup: O(distinct records) memory, 16 bytes each
         self.dropped: Counter[str] = Counter()
         self.exact_counts = 0
-        self.rows = 0
+        self.rows = self.lines = 0
 
     def threshold(self) -> Any:
         return self.heap.threshold()
 
     def add_block(self, result: BlockResult) -> None:
+        base = result.first_line - 1 if result.first_line else self.lines
         rejected = [
-            Rejection(self.source, self.rows + row, result.lines + line, reason, record)
+            Rejection(self.source, self.rows + row, base + line, reason, record)
             for row, line, reason, record in result.rejections
         ]
         excluded: set[int] = set()
@@ -165,9 +169,7 @@ class _Merger:
             if rid in self.seen_ids:
                 excluded.add(row)
                 record = orjson.loads(raw)
-                rejected.append(
-                    Rejection(self.source, self.rows + row, result.lines + line, f"duplicate id {rid!r}", record)
-                )
+                rejected.append(Rejection(self.source, self.rows + row, base + line, f"duplicate id {rid!r}", record))
             else:
                 self.seen_ids.add(rid)
         self.report.read += result.rows
@@ -178,6 +180,7 @@ class _Merger:
                 self.on_reject(rejection)
         self.add_scored(result.scored, self.rows, excluded)
         self.rows += result.rows
+        self.lines = base + result.lines
 
     def add_scored(self, scored: Scored, base_row: int, excluded: set[int] | None = None) -> None:
         excluded = excluded or set()
@@ -261,7 +264,7 @@ def scan_text(
     try:
         for block in blocks:
             if layout.name is None:
-                found = find_layout(block, source, limits)
+                found = find_layout(block, opened)
                 if found is not None:
                     layout = Layout(found[0], block.index, found[1])
                     report.layout = found[0]
@@ -269,11 +272,12 @@ def scan_text(
             helpers = workers - 1 if parent_scans else workers
             local = workers == 1 or helpers == 0 or layout.known_from(block.index) != 0
             if local or (parent_scans and _in_flight(pending) >= 2 * helpers):
-                args: tuple[Any, ...] = (source, block, plan, layout, limits, merger.threshold(), None)
+                args: tuple[Any, ...] = (source, block, plan, layout, limits, merger.threshold(), opened.fd)
                 pending.append((scan_block(*args), block.disk_end))
             else:
-                sent = dataclasses.replace(block, data=None) if fd is not None and block.kind == "lines" else block
-                args = (source, sent, plan, layout, limits, merger.threshold(), fd)
+                if fd is None and block.data is None and block.kind == "lines":  # no fork: the bytes travel
+                    block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
+                args = (source, block, plan, layout, limits, merger.threshold(), fd)
                 pool = pool or _pool(helpers)
                 pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
             while pending and (len(pending) > limit or _ready(pending[0][0])):
