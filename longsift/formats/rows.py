@@ -332,6 +332,7 @@ class Block:
     preview: bytes = b""
     disk_end: int = 0  # bytes of the file on disk read so far (compressed for .gz): for progress bars
     truncated: bool = False  # "elements": the file ended inside the last one
+    decoded: Any = None  # "elements" cut by the fast test: their msgspec Raw views (kept in this process only)
     first_line: int = 0  # the line of the file that the block's first byte is on (0: JSON lines, counted by scans)
 
 
@@ -477,8 +478,8 @@ class _ArrayScanner:
                 self.eof = True
             self.buf += chunk
 
-    def consume(self, n: int) -> None:
-        self.line += self.buf.count(b"\n", 0, n)
+    def consume(self, n: int, lines: int | None = None) -> None:
+        self.line += self.buf.count(b"\n", 0, n) if lines is None else lines
         self.base += n
         self.buf = self.buf[n:]
 
@@ -534,32 +535,34 @@ class _ArrayScanner:
             if comma <= 0:
                 break
             search = comma
-            if buf[:comma].rstrip(_SPACE)[-1:] in (b"}", b"]"):
+            if buf[max(0, comma - 256) : comma].rstrip(_SPACE)[-1:] in (b"}", b"]"):
                 ends.append(comma)
+        view = memoryview(buf)
         for end in ends:
-            body = buf[:end].rstrip(_SPACE)
-            if not body:
-                continue
+            bracketed = b"".join((b"[", view[:end], b"]"))
             try:
-                msgspec.json.decode(b"[" + body + b"]", type=list[msgspec.Raw])
+                elements = msgspec.json.decode(bracketed, type=list[msgspec.Raw])
             except msgspec.DecodeError:
                 continue
-            return self.emit_elements(body, end)
+            if elements:
+                view.release()
+                return self.emit_elements(bracketed, elements, end)
+        view.release()
         return None
 
-    def emit_elements(self, body: bytes, end: int) -> Block:
-        """The block of `body`'s elements; consumes through the separator (or the closing bracket) at `end`."""
+    def emit_elements(self, bracketed: bytes, elements: list[Any], end: int) -> Block:
+        """The block of these elements; consumes through the separator (or the closing bracket) at `end`."""
         closing = self.buf[end : end + 1] == b"]"
         start = self.base
         consumed = end + 1
-        if not closing:
-            rest = self.buf[consumed:]
-            consumed += len(rest) - len(rest.lstrip(_SPACE))
+        if not closing:  # and the whitespace after the comma (skip_space below takes any more)
+            piece = self.buf[consumed : consumed + 4096]
+            consumed += len(piece) - len(piece.lstrip(_SPACE))
         lines = self.buf.count(b"\n", 0, consumed)
-        block = Block(self.index, "elements", start, start + consumed, lines, body, disk_end=self.opened.disk_done(),
-                      first_line=self.line)  # fmt: skip
+        block = Block(self.index, "elements", start, start + consumed, lines, bracketed,
+                      disk_end=self.opened.disk_done(), first_line=self.line, decoded=elements)  # fmt: skip
         self.index += 1
-        self.consume(consumed)
+        self.consume(consumed, lines)
         self.closed = closing
         if not closing:
             self.skip_space()
@@ -683,18 +686,6 @@ class _ArrayScanner:
             self.fill(1)
             if not self.buf:
                 return
-
-
-def _element_offsets(data: bytes, elements: list[bytes]) -> list[int]:
-    """Where each element starts in `data` (elements and separators alternate, the first at 0)."""
-    offsets, pos = [], 0
-    for element in elements:
-        offsets.append(pos)
-        pos += len(element)
-        match = _SEPARATOR.match(data, pos)
-        if match:
-            pos = match.end()
-    return offsets
 
 
 # ------------------------------------------------------------------------------------------ rows, in order
@@ -880,20 +871,55 @@ def rows_of_block(block: Block, data: bytes | None = None, block_limit: int = 0)
     assert block.data is not None
     import msgspec
 
-    elements = msgspec.json.decode(b"[" + block.data + b"]", type=list[msgspec.Raw])
-    line_of = _lazy_element_lines(block.data, elements)
-    return BlockRows(elements, block.lines, line_of, True, None, oversized=len(block.data) > block_limit)
+    data = block.data  # the elements in brackets
+    elements = block.decoded or msgspec.json.decode(data, type=list[msgspec.Raw])
+    line_of = _lazy_element_lines(data, elements)
+    return BlockRows(elements, block.lines, line_of, True, None, oversized=len(data) > block_limit)
 
 
 def _lazy_element_lines(data: bytes, elements: list[Any]) -> Callable[[int], int]:
+    """line_of(i) for elements cut from `data` (which starts with '['), computed only when asked."""
     offsets: list[int] = []
+    counted = [0, 1]  # (offset, line) of the last answer: lines are asked for in rising order
 
     def line_of(i: int) -> int:
-        if not offsets:
-            offsets.extend(_element_offsets(data, elements))
-        return 1 + data.count(b"\n", 0, offsets[i])
+        offset = _view_offset(data, elements[i])
+        if offset is None:
+            if not offsets:
+                offsets.extend(_element_offsets(data, elements))
+            offset = offsets[i]
+        at, line = counted if offset >= counted[0] else (0, 1)
+        line += data.count(b"\n", at, offset)
+        counted[:] = [offset, line]
+        return line
 
     return line_of
+
+
+def _view_offset(data: bytes, element: Any) -> int | None:
+    """Where a msgspec Raw view starts in `data` (it points into it), checked; None if it is not a view."""
+    import numpy as np
+
+    try:
+        offset = int(np.frombuffer(element, np.uint8).ctypes.data - np.frombuffer(data, np.uint8).ctypes.data)
+    except (TypeError, ValueError):
+        return None
+    size = len(element)
+    if 0 <= offset <= len(data) - size and data[offset : offset + size] == bytes(element):
+        return offset
+    return None
+
+
+def _element_offsets(data: bytes, elements: list[Any]) -> list[int]:
+    """Where each element starts in `data` ('[', then elements and separators alternate)."""
+    offsets, pos = [], 1 + len(data[1:]) - len(data[1:].lstrip(_SPACE))
+    for element in elements:
+        offsets.append(pos)
+        pos += len(element)
+        match = _SEPARATOR.match(data, pos)
+        if match:
+            pos = match.end()
+    return offsets
 
 
 def refuse_syntax_in_array(found: RawRow, in_array: bool, source: str, base_line: int = 0) -> None:

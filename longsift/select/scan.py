@@ -277,6 +277,8 @@ def scan_text(
             else:
                 if fd is None and block.data is None and block.kind == "lines":  # no fork: the bytes travel
                     block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
+                if block.decoded is not None:  # views into this process's bytes: the worker cuts them anew
+                    block = dataclasses.replace(block, decoded=None)
                 args = (source, block, plan, layout, limits, merger.threshold(), fd)
                 pool = pool or _pool(helpers)
                 pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
