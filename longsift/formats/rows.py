@@ -184,7 +184,8 @@ def _gzip_reason(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "the gzip stream is truncated (it ends before its end marker): the file is incomplete; copy it again"
     if isinstance(exc, gzip.BadGzipFile):
-        return f"is not a valid gzip file ({exc}); remove the .gz suffix if it is not compressed"
+        return (f"is not a valid gzip file, or has bytes after its gzip data ({exc}); remove the .gz suffix if "
+                "it is not compressed")  # fmt: skip
     return f"the gzip data is corrupt ({exc}); copy the file again"
 
 
@@ -208,8 +209,15 @@ def sniff(opened: Opened, jsonl: bool = False) -> str:
     if first == b"[":
         return "json"
     if first == b"{":
+        if text.split(b"\n", 1)[0].strip() == b"{":  # a line that is only "{" is no JSON-lines row
+            raise DataError(opened.name, "holds one JSON object spread over several lines, not records: "
+                            "expected JSON lines (one object per line) or a JSON array of objects")  # fmt: skip
         return "jsonl"
     from longsift.errors import UnknownFormatError
+
+    if first in b'0123456789-"tfn':
+        raise UnknownFormatError(opened.name, "holds a single JSON value, not records: expected JSON lines "
+                                 "(one object per line) or a JSON array of objects")  # fmt: skip
 
     raise UnknownFormatError(
         opened.name,
@@ -365,7 +373,9 @@ def _plain_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
             yield Block(index, "lines", start, line_start, 0, disk_end=line_start, first_line=0)
             index += 1
         end = _newline_after(opened, line_start, None) or size
-        yield Block(index, "oversized", line_start, end, 1, size=end - line_start,
+        ending = opened.pread(max(line_start, end - 2), end)
+        line_end = ending.endswith(b"\n") + ending.endswith(b"\r\n")
+        yield Block(index, "oversized", line_start, end, 1, size=end - line_start - line_end,
                     preview=opened.pread(line_start, line_start + 2000), disk_end=end, first_line=0)  # fmt: skip
         start, index = end, index + 1
         opened.check()
@@ -414,8 +424,8 @@ def _stream_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
             if len(data) <= limit:
                 carry = data
                 continue
-            size, rest = _skip_line(opened, len(data))
-            yield Block(index, "oversized", start, start + size, 1, size=size, preview=data[:2000],
+            size, rest, line_end = _skip_line(opened, data)
+            yield Block(index, "oversized", start, start + size, 1, size=size - line_end, preview=data[:2000],
                         disk_end=opened.disk_done(), first_line=0)  # fmt: skip
             index, start, carry = index + 1, start + size, rest
             continue
@@ -425,15 +435,17 @@ def _stream_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
         index, start = index + 1, start + cut + 1
 
 
-def _skip_line(opened: Opened, seen: int) -> tuple[int, bytes]:
-    """Stream past the rest of an oversized line: (its size with the newline, the bytes after it)."""
-    size = seen
+def _skip_line(opened: Opened, seen: bytes) -> tuple[int, bytes, int]:
+    """Stream past the rest of an oversized line: (its size with the line end, the bytes after it, the size of
+    its line end: 1 for "\\n", 2 for "\\r\\n", 0 at the end of the file)."""
+    size, last = len(seen), seen[-1:]
     while chunk := opened.read(1 << 20):
         cut = chunk.find(b"\n")
         if cut >= 0:
-            return size + cut + 1, chunk[cut + 1 :]
-        size += len(chunk)
-    return size, b""
+            before = chunk[cut - 1 : cut] if cut else last
+            return size + cut + 1, chunk[cut + 1 :], 1 + (before == b"\r")
+        size, last = size + len(chunk), chunk[-1:]
+    return size, b"", 0
 
 
 def block_lines(data: bytes) -> list[bytes]:
@@ -470,6 +482,7 @@ class _ArrayScanner:
         self.eof = False
         self.index = 0
         self.closed = False  # the closing bracket (or the end of a truncated file) was reached
+        self.line_start = 0  # stream offset where the line of buf[0] starts (for columns in errors)
 
     def fill(self, want: int) -> None:
         while not self.eof and len(self.buf) < want:
@@ -479,13 +492,17 @@ class _ArrayScanner:
             self.buf += chunk
 
     def consume(self, n: int, lines: int | None = None) -> None:
-        self.line += self.buf.count(b"\n", 0, n) if lines is None else lines
+        newlines = self.buf.count(b"\n", 0, n) if lines is None else lines
+        if newlines:
+            self.line_start = self.base + self.buf.rfind(b"\n", 0, n) + 1
+        self.line += newlines
         self.base += n
         self.buf = self.buf[n:]
 
     def error(self, reason: str, at: int) -> DataError:
         line = self.line + self.buf.count(b"\n", 0, at)
-        column = at - (self.buf.rfind(b"\n", 0, at) + 1) + 1
+        newline = self.buf.rfind(b"\n", 0, at)
+        column = at - newline if newline >= 0 else self.base + at - self.line_start + 1
         return DataError(self.opened.name, f"column {column}: {reason}", line=line)
 
     def blocks(self) -> Iterator[Block]:
@@ -699,7 +716,7 @@ def decide(rows: BlockRows, i: int, row: int, limits: Limits, source: str) -> Ra
         raw = rows.raws[i]
         return RawRow(row, line, None, TRUNCATED, _lossy(bytes(raw)) if raw is not None else None, rows.size(i))
     raw = rows.raw(i)
-    if raw is None:
+    if raw is None or rows.size(i) > limits.record_bytes:
         return RawRow(row, line, None, oversized(rows.size(i), limits), None, rows.size(i))
     data, reason, kept = decode_record(raw, limits)
     found = RawRow(row, line, data, reason, kept, len(raw))
@@ -845,7 +862,9 @@ class BlockRows:
         if self.sizes is not None:
             return self.sizes[i]
         raw = self.raws[i]
-        return len(raw.strip()) if raw is not None else 0
+        if raw is None:
+            return 0
+        return len(raw) if self.in_array else len(raw) - raw.endswith(b"\r")  # a line without its line end
 
     def blank(self, i: int) -> bool:
         raw = self.raws[i]
@@ -925,12 +944,20 @@ def _element_offsets(data: bytes, elements: list[Any]) -> list[int]:
 def refuse_syntax_in_array(found: RawRow, in_array: bool, source: str, base_line: int = 0) -> None:
     """A syntax error inside a JSON array fails the whole file: where its elements end cannot be trusted."""
     if in_array and found.error and found.error.startswith(SYNTAX) and not found.error.startswith(TRUNCATED):
+        start = base_line + (found.line or 0)
+        where = _ORJSON_WHERE.search(found.error)
+        line, column = (start + int(where[1]) - 1, int(where[2])) if where else (start, 0)
+        reason = _ORJSON_WHERE.sub("", found.error).rstrip(": ")
+        at = f"column {column} (in the element that starts on line {start})" if column else "in this element"
         raise DataError(
             source,
-            f"{found.error} (in the array element that starts here); nothing was read, since the elements "
-            "after it cannot be located for sure: fix this element, or convert the file to JSON lines",
-            line=base_line + (found.line or 0),
+            f"{at}: {reason}; nothing was read, since the elements after it cannot be located for sure: "
+            "fix the file, or convert it to JSON lines",
+            line=line,
         )
+
+
+_ORJSON_WHERE = re.compile(r":? ?line (\d+) column (\d+) \(char \d+\)")
 
 
 TRUNCATED = SYNTAX + "the file ends inside this element (truncated?)"
