@@ -135,7 +135,7 @@ def counts(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int]:
     """The summary line's counts (`stats --json`: its JSON's)."""
     found = SUMMARY.findall(result.stderr + result.stdout)
     if not found and result.stdout.startswith("{"):
-        data = json.loads(result.stdout)
+        data = json.loads(result.stdout.splitlines()[0])
         return data["rows_read"], data["rows_kept"], data["rows_quarantined"]
     assert len(found) == 1, result.stderr
     return tuple(int(n) for n in found[0])  # type: ignore[return-value]
@@ -235,7 +235,7 @@ def test_hot_path_and_exact_path_agree(case: str, workers: int, tmp_path: Path) 
 def peak_rss_mib(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run the CLI from a fresh parent that reports the peak RSS of it and its workers."""
     probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-             "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + '\\n');"
+             "sys.stdout.write(r.stdout + '\\n' + str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + '\\n');"
              "sys.stderr.write(r.stderr); sys.exit(r.returncode)")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "longsift", *args],
