@@ -1,9 +1,11 @@
 """Containers: the one reader of JSON lines, JSON arrays, Parquet and HF datasets, with every row located.
 
-Every command reads its input here, through ONE open handle per file (`Opened`), and every rule about what a
-row is lives here once: `decode_record` decides for a row of JSON lines or an element of an array whether it
-is a record (a JSON object, valid UTF-8, not NaN, not too big or too deep) or why not. A schema (alpaca,
-sharegpt, messages) then turns each record into an Example.
+Every command reads its input here, through ONE open handle per file (`Opened`, which also notices a file
+replaced or changed while it is read), and every rule about what a row is lives here once: `decide` says for
+a row of JSON lines or an element of an array whether it is a record (a JSON object, valid UTF-8, no NaN or
+Infinity, no lone surrogate, not too big or too deep) or why not. A schema (alpaca, sharegpt, messages) then
+turns each record into an Example. Selection's hot loop (longsift/select/blocks.py) may only accept what
+`decide` accepts; whatever it is unsure of goes through `decide` itself.
 
 Text containers are read in blocks of whole rows (`Block`): JSON lines cut at line ends, arrays cut between
 elements. Selection scores blocks in parallel (longsift/select); the load stage iterates them in order. Both
@@ -15,7 +17,9 @@ A JSON array is cut by a fast exact test (msgspec splits `[` + candidate + `]` i
 succeed at a real boundary between elements) and, where that fails, by a byte scanner that follows strings
 and brackets. Elements that are well delimited but not records (bad UTF-8, NaN, too deep, not an object, ...)
 are quarantined like bad lines. A syntax error that hides where elements end fails the whole file, with its
-line and column: rows are never dropped silently. So does anything after the closing bracket.
+line and column: rows are never dropped silently. So does anything after the closing bracket, and an array
+that is never closed; a file that ends inside its last element quarantines that element (a truncated copy:
+nothing after it exists to be lost).
 """
 
 from __future__ import annotations
@@ -323,10 +327,10 @@ def nesting_depth(raw: bytes) -> int:
 class Block:
     """A run of whole rows of a text container: bytes [start, end) of the (decompressed) file.
 
-    kind "lines" (JSON lines), "elements" (a JSON array's elements: `data` holds them without brackets,
-    comma-separated; `items` their offsets and bytes when the exact scanner cut them), or "oversized" (one
-    row over the record limit, streamed past: `size` bytes, `preview` its start). `data` is None for a plain
-    file's block of lines: the scanner preads it through the shared handle (`Opened.pread`).
+    kind "lines" (JSON lines), "elements" (a JSON array's elements: `data` holds them in brackets, as the
+    fast test cut them; or `items`, (line, bytes or None when oversized, size) of each, as the byte scanner
+    cut them), or "oversized" (one line over the record limit, streamed past: `size` bytes). `data` is None
+    for a plain file's block of lines: its scanner preads it through the shared handle (`Opened.pread`).
     """
 
     index: int
@@ -337,7 +341,6 @@ class Block:
     data: bytes | None = None
     items: list[tuple[int, bytes | None, int]] | None = None  # (offset in block, bytes or None if oversized, size)
     size: int = 0
-    preview: bytes = b""
     disk_end: int = 0  # bytes of the file on disk read so far (compressed for .gz): for progress bars
     truncated: bool = False  # "elements": the file ended inside the last one
     decoded: Any = None  # "elements" cut by the fast test: their msgspec Raw views (kept in this process only)
@@ -376,7 +379,7 @@ def _plain_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
         ending = opened.pread(max(line_start, end - 2), end)
         line_end = ending.endswith(b"\n") + ending.endswith(b"\r\n")
         yield Block(index, "oversized", line_start, end, 1, size=end - line_start - line_end,
-                    preview=opened.pread(line_start, line_start + 2000), disk_end=end, first_line=0)  # fmt: skip
+                    disk_end=end, first_line=0)  # fmt: skip
         start, index = end, index + 1
         opened.check()
 
@@ -425,7 +428,7 @@ def _stream_blocks(opened: Opened, block_bytes: int) -> Iterator[Block]:
                 carry = data
                 continue
             size, rest, line_end = _skip_line(opened, data)
-            yield Block(index, "oversized", start, start + size, 1, size=size - line_end, preview=data[:2000],
+            yield Block(index, "oversized", start, start + size, 1, size=size - line_end,
                         disk_end=opened.disk_done(), first_line=0)  # fmt: skip
             index, start, carry = index + 1, start + size, rest
             continue
@@ -446,14 +449,6 @@ def _skip_line(opened: Opened, seen: bytes) -> tuple[int, bytes, int]:
             return size + cut + 1, chunk[cut + 1 :], 1 + (before == b"\r")
         size, last = size + len(chunk), chunk[-1:]
     return size, b"", 0
-
-
-def block_lines(data: bytes) -> list[bytes]:
-    """The lines of a "lines" block (without their newline)."""
-    lines = data.split(b"\n")
-    if not lines[-1]:
-        lines.pop()
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------- JSON array
