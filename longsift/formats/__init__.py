@@ -59,8 +59,9 @@ def write(records: Iterable[Example], path: str | Path, format: str | None = Non
     return WRITERS.get(output_format(path, format))(records, path)
 
 
-def container_of(source: str, format: str | None = None) -> str:
-    """jsonl, json (an array), parquet or hf, from the suffix and the first bytes; a clear error otherwise."""
+def container_of(source: str, format: str | None = None, opened: rows.Opened | None = None) -> str:
+    """jsonl, json (an array), parquet or hf, from the suffix and the first bytes; a clear error otherwise.
+    `opened`: the handle the file will be read through (its first bytes are already in memory)."""
     if format in CONTAINERS:
         return format
     path = Path(source)
@@ -73,8 +74,10 @@ def container_of(source: str, format: str | None = None) -> str:
     suffix = rows.inner_suffix(path)
     if suffix == ".parquet":
         return "parquet"
-    with rows.Opened(path) as opened:
+    if opened is not None:
         return rows.sniff(opened, jsonl=suffix == ".jsonl")
+    with rows.Opened(path) as probe:
+        return rows.sniff(probe, jsonl=suffix == ".jsonl")
 
 
 def _looks_like_hub_id(source: str) -> bool:
@@ -85,17 +88,18 @@ def _looks_like_hub_id(source: str) -> bool:
 
 
 def iter_raw_rows(
-    source: str, container: str, split: str = "train", limits: rows.Limits | None = None
-) -> Iterator[RawRow]:
-    """Every row of `source`, located, read through one handle (see formats/rows.py)."""
+    source: str, container: str, split: str = "train", limits: rows.Limits | None = None,
+    opened: rows.Opened | None = None,
+) -> Iterator[RawRow]:  # fmt: skip
+    """Every row of `source`, located, read through one handle (`opened`, closed at the end; or a new one)."""
     limits = limits or rows.Limits()
     if container == "hf":
         return rows.iter_hf(source, split)
-    return _rows_of_file(Path(source), container, limits)
+    return _rows_of_file(Path(source), container, limits, opened)
 
 
-def _rows_of_file(path: Path, container: str, limits: rows.Limits) -> Iterator[RawRow]:
-    with rows.Opened(path, limits) as opened:
+def _rows_of_file(path: Path, container: str, limits: rows.Limits, given: rows.Opened | None) -> Iterator[RawRow]:
+    with given or rows.Opened(path, limits) as opened:
         if container == "parquet":
             yield from rows.iter_parquet(opened)
         else:

@@ -15,6 +15,7 @@ import orjson
 
 from longsift import formats
 from longsift.errors import DataError
+from longsift.formats import rows
 from longsift.formats.rows import DEFAULT_MAX_RECORD_BYTES, Limits, RawRow
 from longsift.formats.schema import RecordError, has_own_id
 from longsift.outputs import atomic_output
@@ -124,7 +125,13 @@ class RecordStream:
         self.limits = limits or Limits()
         if max_record_bytes is not None:
             self.limits = dataclasses.replace(self.limits, max_record_bytes=max_record_bytes)
-        self.container = formats.container_of(self.source, format)
+        path = Path(self.source)
+        self._opened = rows.Opened(path, self.limits) if path.is_file() else None  # the one handle it is read by
+        try:
+            self.container = formats.container_of(self.source, format, self._opened)
+        except BaseException:
+            self.close()
+            raise
         self.layout = format if format in formats.SCHEMAS else None
         self.quarantine = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
         self.max_record_bytes = self.limits.record_bytes
@@ -137,7 +144,8 @@ class RecordStream:
         seen_ids: set[str] = set()
         parse = self._parser()
         try:
-            for raw in formats.iter_raw_rows(self.source, self.container, self.split, self.limits):
+            opened, self._opened = self._opened, None  # a second iteration opens the file anew
+            for raw in formats.iter_raw_rows(self.source, self.container, self.split, self.limits, opened):
                 self.report.read += 1
                 example = self._example(raw, parse, seen_ids)
                 if example is not None:
@@ -150,6 +158,16 @@ class RecordStream:
             self.quarantine.abort()
             raise
         self.quarantine.close()
+
+    def close(self) -> None:
+        """Release the file when the stream will not be iterated (iteration closes it at its end)."""
+        opened = getattr(self, "_opened", None)  # None too when __init__ failed before opening
+        if opened is not None:
+            opened.close()
+            self._opened = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def _parser(self) -> Callable[[dict[str, Any]], Callable[..., Example]]:
         fixed = formats.SCHEMAS.get(self.layout) if self.layout else None

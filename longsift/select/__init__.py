@@ -163,13 +163,17 @@ def run(
         plan = dataclasses.replace(plan, floor=outcome.heap.threshold())
     if isinstance(source, str | Path):
         name = str(source)
-        container = formats.container_of(name, format)
-        if container in ("jsonl", "json"):
-            layout = format if format in formats.SCHEMAS else None
-            with containers.Opened(Path(name), limits) as opened:
+        opened = containers.Opened(Path(name), limits) if Path(name).is_file() else None  # the one handle
+        try:
+            container = formats.container_of(name, format, opened)
+            if container in ("jsonl", "json") and opened is not None:
+                layout = format if format in formats.SCHEMAS else None
                 outcome = scan_text(opened, container, plan, format=layout, quarantine=sink, workers=workers,
                                     on_progress=on_progress, on_reject=on_reject)  # fmt: skip
-            return outcome, name
+                return outcome, name
+        finally:
+            if opened is not None:
+                opened.close()
         source = RecordStream(name, format, quarantine=sink, limits=limits, on_reject=on_reject)
     if isinstance(source, RecordStream):
         outcome = scan_records(source, plan, source.report, workers=workers)
