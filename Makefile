@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/select.py
 	$(BIN)/python bench/llm_throughput.py
 	$(BIN)/python bench/generate.py

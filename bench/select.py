@@ -7,8 +7,13 @@
    The same for `--by words` against its own floor (orjson plus len(output.split()) per line).
 2. Peak RSS (ru_maxrss of the CLI and its workers) on 0.5M vs 5M rows.
 3. `--by nltk` end to end (bounds + parallel exact counts) vs plain single-process NLTK counting of every row.
-Corpora are written under /tmp (or $BENCH_DIR), never into the repository.
-Usage: python bench/select.py [--rows 522732] [--big-rows 5000000] [--nltk-rows 52002]
+4. `--by chars` on a JSON array of 500k rows (the layout of alpaca_data.json: json.dump indent=4) vs its floor
+   (orjson.loads of the whole file plus one len() pass), and what a user would pick instead, on both inputs, each
+   as a fresh process: DuckDB (`ORDER BY length(output) DESC LIMIT k` over read_json) and polars (`top_k` over
+   scan_ndjson / read_json). They keep no quarantine and check no record; longsift does both.
+Corpora are written under /tmp (or $BENCH_DIR), never into the repository. The machine may be shared: every
+ratio compares runs made minutes apart, so read them with the load average printed beside them.
+Usage: python bench/select.py [--rows 522732] [--big-rows 5000000] [--nltk-rows 52002] [--array-rows 500000]
 """
 
 from __future__ import annotations
@@ -50,6 +55,61 @@ def make_corpus(path: Path, rows: int) -> Path:
             out.writelines(take)
             written += len(take)
     return path
+
+
+def make_array(path: Path, rows: int) -> Path:
+    """The same records as one JSON array, written as json.dump(records, f, indent=4) writes alpaca_data.json."""
+    if path.exists():
+        return path
+    import json
+
+    lines = gzip.decompress(POOL.read_bytes()).splitlines()
+    records = [orjson.loads(lines[i % len(lines)]) for i in range(rows)]
+    with path.open("w", encoding="utf-8") as out:
+        json.dump(records, out, indent=4)
+    return path
+
+
+def floor_array(path: Path) -> None:
+    lengths = [len(record["output"]) for record in orjson.loads(path.read_bytes())]
+    assert lengths
+
+
+def floor_array_process(path: Path) -> None:
+    script = "import orjson, sys\nlengths = [len(r['output']) for r in orjson.loads(open(sys.argv[1], 'rb').read())]\n"
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+
+
+DUCKDB = """import duckdb, sys
+rows = duckdb.sql("SELECT * FROM read_json('{path}', format='{fmt}') ORDER BY length(output) DESC LIMIT {k}").fetchall()
+assert len(rows) == {k}
+"""
+POLARS = """import polars as pl
+frame = {read}
+top = frame.top_k({k}, by=pl.col("output").str.len_chars())
+assert top.height == {k}
+"""
+
+
+def duckdb_process(path: Path, k: int, array: bool) -> None:
+    code = DUCKDB.format(path=path, fmt="array" if array else "newline_delimited", k=k)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def polars_process(path: Path, k: int, array: bool) -> None:
+    read = f"pl.read_json({str(path)!r})" if array else f"pl.scan_ndjson({str(path)!r}).collect()"
+    code = POLARS.format(read=read, k=k)
+    if not array:  # the lazy query a polars user writes: top_k pushed into the scan
+        code = code.replace(f"frame = {read}", f"frame = pl.scan_ndjson({str(path)!r})").replace(
+            "assert top.height", "top = top.collect()\nassert top.height"
+        )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def make_tiny(path: Path, corpus: Path) -> Path:
@@ -133,13 +193,18 @@ def main() -> None:
     parser.add_argument("--big-rows", type=int, default=5_000_000)
     parser.add_argument("--small-rows", type=int, default=500_000)
     parser.add_argument("--nltk-rows", type=int, default=52_002)
+    parser.add_argument("--array-rows", type=int, default=500_000)
     parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--only-alternatives", action="store_true", help="run [4] only")
     parser.add_argument("--skip-rss", action="store_true")
     args = parser.parse_args()
     folder = Path(os.environ.get("BENCH_DIR", tempfile.gettempdir())) / "longsift-bench"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "out"
-    print(f"machine: {os.cpu_count()} cores; corpora in {folder}; k={args.k}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; corpora in {folder}; k={args.k}")
+    if args.only_alternatives:
+        alternatives(folder, out, args)
+        return
 
     corpus = make_corpus(folder / f"alpaca_{args.rows}.jsonl", args.rows)
     print(f"\n[1] chars, {args.rows:,} Alpaca-shaped rows ({corpus.stat().st_size / 2**20:.0f} MiB JSONL)")
@@ -182,6 +247,46 @@ def main() -> None:
     print(f"longsift select --preset paper (CLI)      {t_nltk_cli:7.2f} s  ({args.nltk_rows / t_nltk_cli:,.0f} rows/s)")
     print(f"plain NLTK, one process, every row        {t_plain:7.2f} s  ({args.nltk_rows / t_plain:,.0f} rows/s)")
     print(f"RATIO plain nltk / longsift     = {t_plain / t_nltk_cli:.1f}x   (target >= 1.7)")
+    alternatives(folder, out, args)
+
+
+def alternatives(folder: Path, out: Path, args: argparse.Namespace) -> None:
+    """[4] JSON lines and a JSON array of `--array-rows` rows: longsift, its floor, DuckDB, polars; side by side."""
+    k, rows = args.k, args.array_rows
+    lines = make_corpus(folder / f"alpaca_{rows}.jsonl", rows)
+    array = make_array(folder / f"alpaca_{rows}.json", rows)
+    print(
+        f"\n[4] chars, k={k}, {rows:,} rows: JSON lines ({lines.stat().st_size / 2**20:.0f} MiB) and a JSON array "
+        f"indent=4 ({array.stat().st_size / 2**20:.0f} MiB); load average {os.getloadavg()[0]:.1f}"
+    )
+    results: dict[str, dict[str, float]] = {}
+    for name, path, is_array in (("jsonl", lines, False), ("array", array, True)):
+        times = results[name] = {}
+        times["longsift"] = timed(lambda p=path: run_cli(str(p), "-o", str(out / "alt.json"), "--k", str(k)), 3)
+        if is_array:
+            times["floor"] = timed(lambda p=path: floor_array(p), 3)
+            times["floor process"] = timed(lambda p=path: floor_array_process(p), 3)
+        else:
+            times["floor"] = timed(lambda p=path: floor(p), 3)
+            times["floor process"] = timed(lambda p=path: floor_process(p), 3)
+        if have("duckdb"):
+            times["duckdb"] = timed(lambda p=path, a=is_array: duckdb_process(p, k, a), 3)
+        if have("polars"):
+            times["polars"] = timed(lambda p=path, a=is_array: polars_process(p, k, a), 3)
+        for label, seconds in times.items():
+            print(f"{name:5}  {label:32} {seconds:7.2f} s")
+    for name, times in results.items():
+        mine = times["longsift"]
+        print(f"RATIO {name} longsift / floor(in process) = {mine / times['floor']:.2f}x   (target <= 1.5)")
+        print(f"RATIO {name} longsift / floor(process)    = {mine / times['floor process']:.2f}x")
+        for other in ("duckdb", "polars"):
+            if other in times:
+                print(f"RATIO {name} longsift / {other:6}            = {mine / times[other]:.2f}x   (target <= 1.0)")
+            else:
+                print(f"({other} is not installed: pip install 'longsift[bench]')")
+    print(
+        f"RATIO array / jsonl (longsift)          = {results['array']['longsift'] / results['jsonl']['longsift']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ class DataError(LongsiftError):
         self.path, self.reason, self.line, self.row = path, reason, line, row
         super().__init__(self.location() + ": " + reason)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, int | None, int | None]]:  # raised in a worker process
+        return (type(self), (self.path, self.reason, self.line, self.row))
+
     def location(self) -> str:
         where = self.path
         if self.line is not None:

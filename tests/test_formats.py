@@ -158,7 +158,7 @@ def test_gzip_and_json_array_stream_across_chunk_boundaries(tmp_path: Path) -> N
     path = tmp_path / "data.json.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(items, handle, indent=2, ensure_ascii=False)
-    raw = list(rows.iter_json_array(path, chunk_chars=64))
+    raw = list(rows.iter_json_array(path, block_bytes=64))
     assert [r.data for r in raw] == items
     assert raw[1].line == 7  # indent 2: "[", then five lines per element
     examples, report = load_all(path)

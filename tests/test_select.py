@@ -161,3 +161,50 @@ def test_an_escaped_id_key_is_still_checked_for_duplicates(tmp_path: Path) -> No
     path = write_jsonl(tmp_path / "escaped.jsonl", lines)
     chosen = select(path, k=5, by="words")
     assert (chosen.summary.rows_kept, chosen.summary.rows_quarantined) == (1, 1)
+
+
+def messy_array(n: int = 600) -> bytes:
+    """A JSON array (json.dump indent=4 layout) with well-delimited bad elements: NaN, bad UTF-8, lone
+    surrogates, non-objects, deep nesting, bad fields, ids and their duplicates."""
+    rng = random.Random(11)
+    bad = [b'{"instruction": "x", "output": "y", "score": NaN}', b'{"instruction": "bad \xff", "output": "y"}',
+           b'{"instruction": "x", "output": "\\ud800"}', b"[1, 2]", b'"text"', b"null",
+           b'{"instruction": "x", "output": "y", "m": ' + b"[" * 120 + b"]" * 120 + b"}",
+           b'{"instruction": "x", "output": ""}', b'{"instruction": 3, "output": "y"}',
+           b'{"id": "same", "instruction": "x", "output": "an id, twice twice twice"}']  # fmt: skip
+    elements = []
+    for i in range(n):
+        record = {"instruction": f"do {i}", "input": "", "output": "w " * rng.randint(1, 60)}
+        elements.append(orjson.dumps(record, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    "))
+        if rng.random() < 0.1:
+            elements.append(rng.choice(bad))
+    return b"[\n    " + b",\n    ".join(elements) + b"\n]"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".json.gz"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_json_array_blocks_match_the_record_stream(tmp_path: Path, suffix: str, workers: int) -> None:
+    from longsift.formats.rows import Opened
+    from longsift.select.scan import scan_text
+
+    path = tmp_path / f"messy{suffix}"
+    data = messy_array()
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    plan = make_plan("longest", 40, by="words")
+    with Opened(path) as opened:
+        outcome = scan_text(opened, "json", plan, quarantine=Quarantine(tmp_path / "q.jsonl"), workers=workers,
+                            block_bytes=2048)  # fmt: skip
+    examples, _ = materialize(outcome, str(path))
+    records, report = load_all(path, quarantine=tmp_path / "exact.jsonl")
+    from longsift.lengths import get_unit
+
+    exact = get_unit("words").count([r.response for r in records])
+    expected = sorted(sorted(range(len(records)), key=lambda i: (-exact[i], records[i].row))[:40])
+    assert examples == [records[i] for i in expected]
+    got = outcome.report
+    assert (got.read, got.kept, got.quarantined) == (report.read, report.kept, report.quarantined)
+    assert got.quarantined > 30 and any("duplicate id" in r.reason for r in report.rejections)
+    assert (tmp_path / "q.jsonl").read_bytes() == (tmp_path / "exact.jsonl").read_bytes()
+    lines = data.split(b"\n")
+    for rejection in report.rejections:  # each line is where its element starts
+        assert lines[rejection.line - 1].strip()[:1] in (b"{", b"[", b'"', b"n")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from longsift.formats import alpaca
 from longsift.formats.load import Quarantine, load_all
+from longsift.formats.rows import Block, BlockRows, Limits, rows_of_block
 from longsift.lengths import get_unit
 from longsift.lengths.simple import Words
 from longsift.select import make_plan, select
@@ -130,6 +131,10 @@ def test_select_api_on_hostile_lines_default_blocks(tmp_path: Path) -> None:
     assert (chosen.summary.rows_read, chosen.summary.rows_quarantined) == (report.read, report.quarantined)
 
 
+def lines_of(data: bytes) -> BlockRows:
+    return rows_of_block(Block(0, "lines", 0, len(data), data.count(b"\n"), data))
+
+
 def test_the_strict_decoder_changes_nothing(tmp_path: Path) -> None:
     """The same block through the hot loop with and without the typed decoder (orjson + fast_response only)."""
     data = hostile_corpus(tmp_path / "h.jsonl", n=400, seed=11).read_bytes()
@@ -138,8 +143,8 @@ def test_the_strict_decoder_changes_nothing(tmp_path: Path) -> None:
         plan = make_plan("longest", 30, by=by)
         unit = get_unit(by)
         per = getattr(unit, "chars_per_unit", 0)
-        typed = scan_hot(data, "h.jsonl", alpaca, plan, unit.count_one, None, 1 << 20, per)
-        plain = scan_hot(data, "h.jsonl", without, plan, unit.count_one, None, 1 << 20, per)
+        typed = scan_hot(lines_of(data), "h.jsonl", alpaca, plan, unit.count_one, None, Limits(1 << 20), per)
+        plain = scan_hot(lines_of(data), "h.jsonl", without, plan, unit.count_one, None, Limits(1 << 20), per)
         assert typed is not None and plain is not None
         assert sorted(typed.scored.candidates) == sorted(plain.scored.candidates)
         assert (typed.rows, typed.lines, typed.rejections, typed.ids) == (plain.rows, plain.lines, plain.rejections,

@@ -47,9 +47,21 @@ def drop_stale_quarantine(output: Path, quarantined: int) -> None:
         remove_stale_temps(quarantine_path(output))
 
 
+MAX_DEPTH = typer.Option(formats.rows.DEFAULT_MAX_DEPTH, help="Quarantine records nested deeper (0: no limit).")
+MAX_GZIP_RATIO = typer.Option(
+    formats.rows.DEFAULT_MAX_GZIP_RATIO, help="Refuse a .gz input that expands more than this many times (0: no limit)."
+)
+
+
+def read_limits(max_record_bytes: int, max_depth: int, max_gzip_ratio: float) -> formats.rows.Limits:
+    return formats.rows.Limits(max_record_bytes, max_depth, max_gzip_ratio)
+
+
 def open_source(
-    source: str, format: str | None, output: Path, max_record_bytes: int, quiet: bool = False
+    source: str, format: str | None, output: Path, limits: formats.rows.Limits | int, quiet: bool = False
 ) -> RecordStream:
+    if isinstance(limits, int):  # a record size limit alone
+        limits = formats.rows.Limits(max_record_bytes=limits)
     shown = 0
 
     def show(rejection: formats.load.Rejection) -> None:
@@ -59,8 +71,7 @@ def open_source(
             console().print(f"[yellow]quarantined[/] {rejection.message()}", markup=True, highlight=False)
 
     return RecordStream(
-        source, format, quarantine=Quarantine(quarantine_path(output)), max_record_bytes=max_record_bytes,
-        on_reject=show,
+        source, format, quarantine=Quarantine(quarantine_path(output)), limits=limits, on_reject=show,
     )  # fmt: skip
 
 
@@ -70,11 +81,13 @@ def convert(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     format: str | None = typer.Option(None, "--format", help="alpaca, fastchat, messages, parquet."),
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     fmt = formats.output_format(output, format)
     guard_paths([source], [output, quarantine_path(output)])  # before any work, side files included
-    stream = open_source(source, input_format, output, max_record_bytes)
+    stream = open_source(source, input_format, output, read_limits(max_record_bytes, max_depth, max_gzip_ratio))
     written = formats.write(stream, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
     console().print(stream.report.summary())
@@ -106,6 +119,8 @@ def select(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
 ) -> None:
     """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
@@ -122,7 +137,8 @@ def select(
         selection = run_select(
             source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
             max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
-            quarantine=quarantine_path(output), max_record_bytes=max_record_bytes, on_progress=on_progress,
+            quarantine=quarantine_path(output), limits=read_limits(max_record_bytes, max_depth, max_gzip_ratio),
+            on_progress=on_progress,
             on_reject=None if quiet else _show_rejection(),
         )  # fmt: skip
     written = formats.write(selection.examples, output, fmt)
@@ -142,6 +158,9 @@ def stats(
     input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
     workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
     json_output: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
+    max_depth: int = MAX_DEPTH,
+    max_gzip_ratio: float = MAX_GZIP_RATIO,
 ) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
@@ -152,7 +171,9 @@ def stats(
     if output_dir is not None:
         written = [output_dir / "stats.json", *(histogram_path(output_dir, unit) for unit in by)]
         guard_paths([source, compare, tokenizer], written)
-    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format)
+    limits = read_limits(max_record_bytes, max_depth, max_gzip_ratio)
+    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format,
+                       limits=limits)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))

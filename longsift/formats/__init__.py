@@ -59,41 +59,51 @@ def write(records: Iterable[Example], path: str | Path, format: str | None = Non
     return WRITERS.get(output_format(path, format))(records, path)
 
 
-def container_of(source: str, format: str | None = None) -> str:
+def container_of(source: str, format: str | None = None, opened: rows.Opened | None = None) -> str:
+    """jsonl, json (an array), parquet or hf, from the suffix and the first bytes; a clear error otherwise.
+    `opened`: the handle the file will be read through (its first bytes are already in memory)."""
     if format in CONTAINERS:
         return format
     path = Path(source)
     if path.is_dir():
         return "hf"
     if not path.exists():
-        if "/" in source and not source.startswith((".", "/")) and source.count("/") == 1:
-            return "hf"  # looks like a hub id: org/name
+        if _looks_like_hub_id(source):
+            return "hf"
         raise DataError(source, "no such file or directory")
     suffix = rows.inner_suffix(path)
     if suffix == ".parquet":
         return "parquet"
-    if suffix == ".jsonl":
-        return "jsonl"
-    first = rows.first_char(path)
-    if first == "[":
-        return "json"
-    if first == "{":
-        return "jsonl"
-    raise UnknownFormatError(
-        source,
-        "unknown file format: expected JSON lines, a JSON array, Parquet or a Hugging Face dataset "
-        f"(the file starts with {first!r})",
-    )
+    if opened is not None:
+        return rows.sniff(opened, jsonl=suffix == ".jsonl")
+    with rows.Opened(path) as probe:
+        return rows.sniff(probe, jsonl=suffix == ".jsonl")
 
 
-def iter_raw_rows(source: str, container: str, split: str = "train") -> Iterator[RawRow]:
-    if container == "jsonl":
-        return rows.iter_jsonl(Path(source))
-    if container == "json":
-        return rows.iter_json_array(Path(source))
-    if container == "parquet":
-        return rows.iter_parquet(Path(source))
-    return rows.iter_hf(source, split)
+def _looks_like_hub_id(source: str) -> bool:
+    """org/name, without a data file's suffix (a missing `data/x.jsonl` is a missing file, not a dataset)."""
+    suffix = rows.inner_suffix(Path(source))
+    plain = not source.startswith((".", "/", "~")) and source.count("/") == 1
+    return plain and suffix not in (".json", ".jsonl", ".parquet", ".gz", ".csv", ".txt")
+
+
+def iter_raw_rows(
+    source: str, container: str, split: str = "train", limits: rows.Limits | None = None,
+    opened: rows.Opened | None = None,
+) -> Iterator[RawRow]:  # fmt: skip
+    """Every row of `source`, located, read through one handle (`opened`, closed at the end; or a new one)."""
+    limits = limits or rows.Limits()
+    if container == "hf":
+        return rows.iter_hf(source, split)
+    return _rows_of_file(Path(source), container, limits, opened)
+
+
+def _rows_of_file(path: Path, container: str, limits: rows.Limits, given: rows.Opened | None) -> Iterator[RawRow]:
+    with given or rows.Opened(path, limits) as opened:
+        if container == "parquet":
+            yield from rows.iter_parquet(opened)
+        else:
+            yield from rows.iter_text(opened, container)
 
 
 def schema_for(data: dict[str, object], source: str) -> ModuleType:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,11 +14,14 @@ from typing import IO, Any
 import orjson
 
 from longsift import formats
-from longsift.formats.rows import RawRow
+from longsift.errors import DataError
+from longsift.formats import rows
+from longsift.formats.rows import DEFAULT_MAX_RECORD_BYTES, Limits, RawRow
 from longsift.formats.schema import RecordError, has_own_id
+from longsift.outputs import atomic_output
 from longsift.records import Example
 
-DEFAULT_MAX_RECORD_BYTES = 4 << 20
+__all__ = ["DEFAULT_MAX_RECORD_BYTES", "Limits", "LoadReport", "Quarantine", "RecordStream", "Rejection", "load"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +62,45 @@ class LoadReport:
 
 
 class Quarantine:
-    """Where rejected records go: a JSON-lines file (opened on the first rejection) and/or a list."""
+    """Where rejected records go: a JSON-lines file and/or a list (the first `keep` rejections).
+
+    The file is written to a temporary file beside it and renamed into place by `close()`, so it always
+    describes one whole run: a run with no rejection removes the previous run's file, and `abort()` (a run
+    that failed) leaves the previous file as it was."""
 
     def __init__(self, path: str | Path | None = None, keep: int = 1000) -> None:
         self.path = Path(path) if path else None
         self.keep = keep
+        self._writing: contextlib.ExitStack | None = None
         self._handle: IO[bytes] | None = None
+        self.count = 0
 
     def add(self, rejection: Rejection, report: LoadReport) -> None:
         report.quarantined += 1
         report.reasons[rejection.reason.split(":")[0]] += 1
+        self.count += 1
         if len(report.rejections) < self.keep:
             report.rejections.append(rejection)
         if self.path is not None:
             if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("wb")
-                report.quarantine_path = self.path
+                self._writing = contextlib.ExitStack()
+                self._handle = self._writing.enter_context(atomic_output(self.path, "wb"))
+            report.quarantine_path = self.path
             self._handle.write(orjson.dumps(rejection.to_dict(), default=str) + b"\n")
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        """The run is complete: put its quarantine file in place (or remove a stale one: no rejections)."""
+        if self._writing is not None:
+            writing, self._writing, self._handle = self._writing, None, None
+            writing.close()
+        elif self.path is not None and self.count == 0:
+            self.path.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """The run failed: drop what this run wrote, keep the previous run's file."""
+        if self._writing is not None:
+            writing, self._writing, self._handle = self._writing, None, None
+            writing.__exit__(DataError, DataError(str(self.path), "aborted"), None)
 
 
 class RecordStream:
@@ -94,16 +115,26 @@ class RecordStream:
         format: str | None = None,
         *,
         quarantine: str | Path | Quarantine | None = None,
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        max_record_bytes: int | None = None,
+        limits: Limits | None = None,
         split: str = "train",
         on_reject: Callable[[Rejection], None] | None = None,
         check_duplicate_ids: bool = True,
     ) -> None:
         self.source = str(source)
-        self.container = formats.container_of(self.source, format)
+        self.limits = limits or Limits()
+        if max_record_bytes is not None:
+            self.limits = dataclasses.replace(self.limits, max_record_bytes=max_record_bytes)
+        path = Path(self.source)
+        self._opened = rows.Opened(path, self.limits) if path.is_file() else None  # the one handle it is read by
+        try:
+            self.container = formats.container_of(self.source, format, self._opened)
+        except BaseException:
+            self.close()
+            raise
         self.layout = format if format in formats.SCHEMAS else None
         self.quarantine = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
-        self.max_record_bytes = max_record_bytes
+        self.max_record_bytes = self.limits.record_bytes
         self.split = split
         self.on_reject = on_reject
         self.check_duplicate_ids = check_duplicate_ids
@@ -113,14 +144,30 @@ class RecordStream:
         seen_ids: set[str] = set()
         parse = self._parser()
         try:
-            for raw in formats.iter_raw_rows(self.source, self.container, self.split):
+            opened, self._opened = self._opened, None  # a second iteration opens the file anew
+            for raw in formats.iter_raw_rows(self.source, self.container, self.split, self.limits, opened):
                 self.report.read += 1
                 example = self._example(raw, parse, seen_ids)
                 if example is not None:
                     self.report.kept += 1
                     yield example
-        finally:
-            self.quarantine.close()
+        except GeneratorExit:
+            self.quarantine.close()  # the consumer stopped early: what was read is reported
+            raise
+        except BaseException:
+            self.quarantine.abort()
+            raise
+        self.quarantine.close()
+
+    def close(self) -> None:
+        """Release the file when the stream will not be iterated (iteration closes it at its end)."""
+        opened = getattr(self, "_opened", None)  # None too when __init__ failed before opening
+        if opened is not None:
+            opened.close()
+            self._opened = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def _parser(self) -> Callable[[dict[str, Any]], Callable[..., Example]]:
         fixed = formats.SCHEMAS.get(self.layout) if self.layout else None

@@ -17,11 +17,13 @@ from typing import Any
 
 from longsift import formats
 from longsift.errors import ConfigError
+from longsift.formats import rows as containers
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES, LoadReport, Quarantine, RecordStream, Rejection
+from longsift.formats.rows import Limits
 from longsift.lengths import UNITS, get_unit
 from longsift.records import Example
 from longsift.registry import Registry
-from longsift.select.scan import Outcome, materialize, scan_jsonl, scan_records
+from longsift.select.scan import Outcome, materialize, scan_records, scan_text
 from longsift.select.scoring import Method, Plan
 
 SELECTORS: Registry[Callable[..., Method]] = Registry("selection method")
@@ -104,6 +106,7 @@ def select(
     dedup: bool = False, drop_empty_input: bool = False, format: str | None = None, workers: int | None = None,
     threshold: float | None = None,
     quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    limits: Limits | None = None,
     on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
 ) -> Selection:  # fmt: skip
     """Select k records of `source` (file, folder, hub id, RecordStream or Examples).
@@ -113,14 +116,16 @@ def select(
     Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
-    (default: one per idle core). Output is in ascending source-row order.
+    (default: one per idle core). Output is in ascending source-row order. `limits`: bounds applied while
+    reading (record size, nesting, gzip expansion); `max_record_bytes` alone sets the first.
     """
+    limits = limits or Limits(max_record_bytes=max_record_bytes)
     plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
                      max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,
                      threshold=threshold)  # fmt: skip
     started = time.perf_counter()
-    outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine,
-                        max_record_bytes=max_record_bytes, on_progress=on_progress, on_reject=on_reject)  # fmt: skip
+    outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
+                        on_progress=on_progress, on_reject=on_reject)  # fmt: skip
     examples, lengths = materialize(outcome, name)
     report = outcome.report
     unit = get_unit(by, tokenizer).describe() if plan.needs_length else None
@@ -140,10 +145,11 @@ def select(
 
 def run(
     plan: Plan, source: Source, *, format: str | None = None, workers: int | None = None,
-    quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    quarantine: str | Path | Quarantine | None = None, limits: Limits | None = None,
     on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
 ) -> tuple[Outcome, str]:  # fmt: skip
-    """Scan `source` with `plan`: the parallel JSON-lines path where possible, else a record stream."""
+    """Scan `source` with `plan`: parallel blocks for JSON lines and arrays, else a record stream."""
+    limits = limits or Limits()
     sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     if plan.by == "tokens" and plan.needs_length:
         workers = 1  # a fast tokenizer already uses every core inside one batch call
@@ -153,18 +159,22 @@ def run(
         # A cheap first pass over NLTK lower bounds: the k-th largest is a floor no selected record is
         # below, so the exact (slow) count runs only on records whose upper bound reaches it.
         first = dataclasses.replace(plan, bounds_only=True, keep_payload=False)
-        outcome, _ = run(first, source, format=format, workers=workers, max_record_bytes=max_record_bytes)
+        outcome, _ = run(first, source, format=format, workers=workers, limits=limits)
         plan = dataclasses.replace(plan, floor=outcome.heap.threshold())
     if isinstance(source, str | Path):
         name = str(source)
-        container = formats.container_of(name, format)
-        if container == "jsonl":
-            layout = format if format in formats.SCHEMAS else None
-            outcome = scan_jsonl(Path(name), plan, format=layout, quarantine=sink, workers=workers,
-                                 max_record_bytes=max_record_bytes, on_progress=on_progress,
-                                 on_reject=on_reject)  # fmt: skip
-            return outcome, name
-        source = RecordStream(name, format, quarantine=sink, max_record_bytes=max_record_bytes, on_reject=on_reject)
+        opened = containers.Opened(Path(name), limits) if Path(name).is_file() else None  # the one handle
+        try:
+            container = formats.container_of(name, format, opened)
+            if container in ("jsonl", "json") and opened is not None:
+                layout = format if format in formats.SCHEMAS else None
+                outcome = scan_text(opened, container, plan, format=layout, quarantine=sink, workers=workers,
+                                    on_progress=on_progress, on_reject=on_reject)  # fmt: skip
+                return outcome, name
+        finally:
+            if opened is not None:
+                opened.close()
+        source = RecordStream(name, format, quarantine=sink, limits=limits, on_reject=on_reject)
     if isinstance(source, RecordStream):
         outcome = scan_records(source, plan, source.report, workers=workers)
         return outcome, source.source

@@ -1,12 +1,15 @@
-"""One block of JSON lines, scanned: the exact per-line path and the hot loop for one-response layouts.
+"""One block of rows, scanned: the exact per-row path and the hot loop for one-response layouts.
 
-The hot loop (Alpaca scored in chars or words) costs per line one strict typed decode (msgspec, checks in C,
+A block is a run of JSON lines or of a JSON array's elements (longsift/formats/rows.py cuts both and says what
+a row is); the rows come here as raw bytes (`BlockRows`) and the rules of the load stage decide each one.
+
+The hot loop (Alpaca scored in chars or words) costs per row one strict typed decode (msgspec, checks in C,
 no dict built; see longsift/formats/strict.py) and one comparison with the block's running cut-off: a record
-that cannot enter the top k is dropped at once, and only the block's (at most k) best keep their raw line.
+that cannot enter the top k is dropped at once, and only the block's (at most k) best keep their raw bytes.
 Holding every record, text or line of a block costs as much again as the parse itself, so nothing else is
-kept. A line the strict decoder refuses is tried by orjson and the schema's `fast_response`; one neither
-vouches for (bad JSON, blank lines, records the schema must judge, records with their own id) takes the
-exact path after the loop, which gives the same reasons, rows and lines as the load stage."""
+kept. A row the strict decoder refuses is tried by orjson and the schema's `fast_response`; one neither
+vouches for (bad JSON, blank lines, records the schema must judge, records with their own id, many
+brackets) takes the exact path after the loop, which gives the same reasons, rows and lines as the load stage."""
 
 from __future__ import annotations
 
@@ -20,37 +23,34 @@ from typing import Any
 import orjson
 
 from longsift.formats import rows as containers
+from longsift.formats.rows import BlockRows, Limits
 from longsift.formats.schema import RecordError, has_own_id
 from longsift.select.scoring import Plan, Scored
 
 Rejected = tuple[int, int, str, Any]  # (row, line, reason, record) within the block
-OwnId = tuple[int, int, str, bytes]  # (row, line, id, raw line) of a record that carries its own id
+OwnId = tuple[int, int, str, bytes]  # (row, line, id, raw bytes) of a record that carries its own id
 
 
 @dataclass
 class BlockResult:
     rows: int
-    lines: int
-    rejections: list[Rejected]
+    lines: int  # newlines in the block
+    rejections: list[Rejected]  # lines relative to `first_line` when known, else to the lines before the block
     ids: list[OwnId]  # explicit ids, checked for duplicates by the parent in file order
     scored: Scored
+    first_line: int = 0
 
 
-def decode_record(stripped: bytes, row: int, line: int, max_bytes: int, rejections: list) -> dict[str, Any] | None:
-    """The decoded JSON object, or None after recording why it was rejected (the load stage's reasons)."""
-    try:
-        record = orjson.loads(stripped)
-    except orjson.JSONDecodeError:
-        record = None
-    if type(record) is not dict:
-        bad = containers.decode_json_line(stripped, row, line)
-        rejections.append((row, line, bad.error or "unreadable record", bad.raw))
-        return None
-    if len(stripped) > max_bytes:
-        reason = f"record is {len(stripped)} bytes, over the limit of {max_bytes} (--max-record-bytes)"
-        rejections.append((row, line, reason, None))
-        return None
-    return record
+def decode_row(
+    rows: BlockRows, i: int, row: int, limits: Limits, source: str, rejections: list[Rejected]
+) -> tuple[dict[str, Any] | None, bytes]:
+    """Row `i` of the block decoded by the load stage's one rule set (`rows.decide`), or None after
+    recording why not."""
+    found = containers.decide(rows, i, row, limits, source)
+    if found.data is None:
+        rejections.append((row, found.line or 0, found.error or "unreadable record", found.raw))
+        return None, b""
+    return found.data, rows.raw(i) or b""
 
 
 def hot_loop_applies(plan: Plan, fast: Any, count_one: Any) -> bool:
@@ -61,45 +61,41 @@ def hot_loop_applies(plan: Plan, fast: Any, count_one: Any) -> bool:
 
 
 def scan_hot(
-    data: bytes, source: str, schema: Any, plan: Plan, count_one: Callable[[str], int], threshold: int | None,
-    max_bytes: int, chars_per_unit: int = 0,
-) -> BlockResult | None:  # fmt: skip
-    """The block scored by the hot loop, or None when a line is over `max_bytes` (then the exact path runs)."""
-    lines = data.split(b"\n")
-    line_count = len(lines) - 1  # newlines in the block, as the parent counts lines
-    if not lines[-1]:
-        lines.pop()
-    if len(data) > max_bytes and max(map(len, lines), default=0) > max_bytes:
-        return None
+    rows: BlockRows, source: str, schema: Any, plan: Plan, count_one: Callable[[str], int], threshold: int | None,
+    limits: Limits, chars_per_unit: int = 0,
+) -> BlockResult:  # fmt: skip
+    """The block scored by the hot loop, then its odd rows by the exact path."""
     assert plan.k is not None
     ranged = plan.min_length is not None or plan.max_length is not None
     low = plan.min_length if plan.min_length is not None else 0
     high = plan.max_length if plan.max_length is not None else float("inf")
-    heap, odd, out_of_range = _hot_loop(lines, schema, count_one, plan.k, threshold, ranged, low, high,
-                                        plan.keep_payload, chars_per_unit)  # fmt: skip
+    raws = rows.raws
+    if rows.oversized:
+        raws = [raw if raw is not None and len(raw) <= limits.record_bytes else None for raw in raws]
+    heap, odd, out_of_range = _hot_loop(raws, schema, count_one, plan.k, threshold, ranged, low, high,
+                                        plan.keep_payload, chars_per_unit, limits)  # fmt: skip
     rejections: list[Rejected] = []
     ids: list[OwnId] = []
     extra: list[tuple[int, int, Any]] = []  # valid records with their own id: (length, index, payload)
     blanks: list[int] = []
-    for i in odd:  # in line order, so `blanks` holds every blank line before i
-        stripped = lines[i].strip()
-        if not stripped:
+    for i in odd:  # in row order, so `blanks` holds every blank line before i
+        if rows.blank(i):
             blanks.append(i)
             continue
         row = i - len(blanks)
-        record = decode_record(stripped, row, i + 1, max_bytes, rejections)
+        record, raw = decode_row(rows, i, row, limits, source, rejections)
         if record is None:
             continue
         try:
             example = schema.parse(record, row, source)
         except RecordError as exc:
-            rejections.append((row, i + 1, str(exc), record))
+            rejections.append((row, rows.line_of(i), str(exc), record))
             continue
         own_id = has_own_id(record)
         if own_id:
-            ids.append((row, i + 1, example.id, stripped))
+            ids.append((row, rows.line_of(i), example.id, raw))
         n = count_one(example.response)
-        payload = lines[i] if plan.keep_payload else None
+        payload = raw if plan.keep_payload else None
         if ranged and not low <= n <= high:
             out_of_range += 1
         elif threshold is not None and n <= threshold:
@@ -108,13 +104,18 @@ def scan_hot(
             extra.append((n, i, payload))
         else:
             _offer(heap, plan.k, (n, -i, payload))
-    rows = len(lines) - len(blanks)
-    scored = Scored(exact_counts=rows - len(rejections))
+    count = len(rows.raws) - len(blanks)
+    scored = Scored(exact_counts=count - len(rejections))
     if ranged:
         scored.dropped = Counter({"out of length range": out_of_range})
     entries = [(n, -neg, payload) for n, neg, payload in heap] + extra
-    scored.candidates = [(n, i - bisect_left(blanks, i), n, payload) for n, i, payload in entries]
-    return BlockResult(rows, line_count, rejections, ids, scored)
+    scored.candidates = [(n, i - bisect_left(blanks, i), n, _owned(payload)) for n, i, payload in entries]
+    return BlockResult(count, rows.lines, rejections, ids, scored, rows.first_line)
+
+
+def _owned(payload: Any) -> Any:
+    """A kept row as bytes of its own (a msgspec Raw is a view that would pin its whole block in memory)."""
+    return payload if payload is None or type(payload) is bytes else bytes(payload)
 
 
 def _offer(heap: list, k: int, entry: tuple[int, int, Any]) -> None:
@@ -124,12 +125,17 @@ def _offer(heap: list, k: int, entry: tuple[int, int, Any]) -> None:
         heapq.heapreplace(heap, entry)
 
 
-def _typed_decoder(schema: Any, lines: list[bytes]) -> Callable[[bytes], Any] | None:
+def _typed_decoder(schema: Any, lines: list[Any], limits: Limits) -> Callable[[bytes], Any] | None:
     """The schema's strict decoder, shaped like the block's first record that the fast checks accept."""
     maker = getattr(schema, "response_decoder", None)
     if maker is None:
         return None
     for raw in lines[:16]:
+        if raw is None:
+            continue
+        raw = bytes(raw)
+        if len(raw) > limits.record_bytes or raw.count(b"[") + raw.count(b"{") > limits.depth:
+            continue  # the exact path judges it; a decoder typed from it would accept rows as deep
         try:
             record = orjson.loads(raw)
             if schema.fast_response(record) is not None and "id" not in record:
@@ -142,25 +148,27 @@ def _typed_decoder(schema: Any, lines: list[bytes]) -> Callable[[bytes], Any] | 
 
 
 def _hot_loop(
-    lines: list[bytes], schema: Any, count_one: Callable[[str], int], k: int, threshold: int | None,
-    ranged: bool, low: float, high: float, keep: bool, chars_per_unit: int,
+    lines: list[Any], schema: Any, count_one: Callable[[str], int], k: int, threshold: int | None,
+    ranged: bool, low: float, high: float, keep: bool, chars_per_unit: int, limits: Limits,
 ) -> tuple[list[tuple[int, int, Any]], list[int], int]:  # fmt: skip
-    """(heap of (length, -index, raw line), indices of lines for the exact path, records out of range).
+    """(heap of (length, -index, raw row), indices of rows for the exact path, records out of range).
 
-    Each line is tried by the strict typed decoder first, then by orjson and `fast_response`; a line
+    Each row is tried by the strict typed decoder first, then by orjson and `fast_response`; a row
     neither vouches for goes to the exact path. `chars_per_unit` > 0: a text of n characters counts at
     most ceil(n / chars_per_unit), so one too short to pass the cut-off is not counted at all.
+    Rows are bytes, msgspec Raw views (array elements) or None (over the size limit: the exact path says so).
     """
     heap: list[tuple[int, int, Any]] = []
     odd: list[int] = []
     out_of_range = misses = 0
     cut = -1 if threshold is None else threshold  # a record must be longer to be selectable
-    typed, fast = _typed_decoder(schema, lines), schema.fast_response
+    max_brackets = limits.depth
+    typed, fast = _typed_decoder(schema, lines, limits), schema.fast_response
     loads, push, replace = orjson.loads, heapq.heappush, heapq.heapreplace
-    unreadable = (orjson.JSONDecodeError, AttributeError)  # bad JSON, or JSON that is not an object
+    unreadable = (orjson.JSONDecodeError, AttributeError, TypeError)  # bad JSON, not an object, no row
     for i, raw in enumerate(lines):
         text = None
-        if typed is not None:
+        if typed is not None and raw is not None:
             try:
                 text = typed(raw).response
             except Exception:  # whatever the strict decoder refuses, the paths below judge exactly
@@ -168,7 +176,12 @@ def _hot_loop(
                 if misses > 64 and 4 * misses > i:
                     typed = None  # the block is not shaped like its first record: stop trying
         if text is None:
+            if type(raw) is not bytes and raw is not None:
+                raw = bytes(raw)
             try:
+                if raw.count(b"[") + raw.count(b"{") > max_brackets:
+                    odd.append(i)  # perhaps too deep: the exact path measures it
+                    continue
                 record = loads(raw)
                 text = fast(record)
             except unreadable:

@@ -10,6 +10,7 @@ O(k + a few blocks), whatever the file size. Only the k survivors become Example
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,13 +21,15 @@ from typing import Any
 import orjson
 
 from longsift import formats
+from longsift.errors import DataError
 from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, Rejection
+from longsift.formats.rows import Limits
 from longsift.formats.schema import RecordError, has_own_id
 from longsift.lengths import get_unit
 from longsift.records import Example
 from longsift.select.base import TopK
-from longsift.select.blocks import BlockResult, decode_record, hot_loop_applies, scan_hot
+from longsift.select.blocks import BlockResult, decode_row, hot_loop_applies, scan_hot
 from longsift.select.scoring import Item, Plan, Scored, has_input, score
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all) of the file on disk
@@ -35,10 +38,17 @@ BATCH_RECORDS = 2000
 
 @dataclass(frozen=True)
 class Layout:
-    """The record layout of a JSON-lines file, fixed by its first record of a known layout."""
+    """The record layout of a text file, fixed by its first record of a known layout."""
 
     name: str | None
-    first_offset: int  # byte offset of that record: earlier JSON objects are of an unknown layout
+    first_block: int = 0  # where that record is: earlier rows are of an unknown layout
+    first_index: int = 0  # (its index among the block's raw rows)
+
+    def known_from(self, block: int) -> int:
+        """The first raw row of `block` that the layout applies to (past the end: none)."""
+        if block < self.first_block or self.name is None:
+            return 1 << 62
+        return self.first_index if block == self.first_block else 0
 
 
 @dataclass
@@ -53,48 +63,56 @@ class Outcome:
     workers: int = 1
 
 
-def sniff_layout(path: Path, layout: str | None) -> Layout:
-    if layout in formats.SCHEMAS:
-        return Layout(layout, 0)
-    offset = 0
-    with containers.open_binary(path) as handle:
-        for raw in handle:
+def find_layout(block: containers.Block, opened: containers.Opened) -> tuple[str, int] | None:
+    """(layout, raw row index) of the block's first record of a known layout, by the load stage's rules."""
+    source, limits = opened.name, opened.limits
+    data = opened.pread(block.start, block.end) if block.data is None and block.kind == "lines" else None
+    rows = containers.rows_of_block(block, data)
+    for i in range(len(rows.raws)):
+        if rows.blank(i):
+            continue
+        try:
+            found = containers.decide(rows, i, 0, limits, source)
+        except DataError:
+            return None  # the scan of this block reports it
+        if found.data is not None:
             try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                data = None
-            if isinstance(data, dict):
-                try:
-                    return Layout(formats.schema_for(data, str(path)).NAME, offset)
-                except formats.UnknownFormatError:
-                    pass
-            offset += len(raw)
-    return Layout(None, offset)
+                return formats.schema_for(found.data, source).NAME, i
+            except formats.UnknownFormatError:
+                pass
+    return None
 
 
-def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout, max_bytes: int, threshold: Any):
-    """Worker: parse, validate and score one block. Rows and lines are local to the block."""
-    data = block.read(Path(source))
+def scan_block(
+    source: str, block: containers.Block, plan: Plan, layout: Layout, limits: Limits, threshold: Any,
+    fd: int | None = None,
+) -> BlockResult:  # fmt: skip
+    """Worker: parse, validate and score one block. Rows and lines are local to the block. A block sent
+    without its bytes is read from `fd`, the parent's handle on the file (inherited by a forked worker)."""
+    data = None
+    if block.data is None and block.kind == "lines":
+        assert fd is not None, "a block without its bytes needs the file's handle"
+        data = os.pread(fd, block.end - block.start, block.start)
+    rows = containers.rows_of_block(block, data, limits.record_bytes)
+    rows.first_line = block.first_line
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
+    known_from = layout.known_from(block.index)
     hot = hot_setup(plan, layout)
-    if hot is not None and block.start >= layout.first_offset:
+    if hot is not None and known_from == 0:
         count_one, chars_per_unit = hot
-        result = scan_hot(data, source, schema, plan, count_one, threshold, max_bytes, chars_per_unit)
-        if result is not None:
-            return result
+        return scan_hot(rows, source, schema, plan, count_one, threshold, limits, chars_per_unit)
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
     ids: list[tuple[int, int, str, bytes]] = []
-    row, offset = 0, block.start
-    for line, raw in enumerate(data.split(b"\n"), 1):
-        at, offset = offset, offset + len(raw) + 1
-        stripped = raw.strip()
-        if not stripped:
+    row = 0
+    for i in range(len(rows.raws)):
+        if rows.blank(i):
             continue
-        record = decode_record(stripped, row, line, max_bytes, rejections)
+        record, raw = decode_row(rows, i, row, limits, source, rejections)
+        line = rows.line_of(i)
         if record is None:
             pass
-        elif schema is None or at < layout.first_offset:
+        elif schema is None or i < known_from:
             rejections.append((row, line, f"unknown record layout with fields {sorted(record)[:12]}", record))
         else:
             try:
@@ -103,11 +121,11 @@ def scan_block(source: str, block: containers.Block, plan: Plan, layout: Layout,
                 rejections.append((row, line, str(exc), record))
             else:
                 if has_own_id(record):
-                    ids.append((row, line, example.id, stripped))
-                items.append(Item(row, example.responses, has_input(example), example, stripped))
+                    ids.append((row, line, example.id, raw))
+                items.append(Item(row, example.responses, has_input(example), example, raw))
         row += 1
     scored = score(items, plan, threshold, local_top=not ids and not plan.dedup)
-    return BlockResult(row, data.count(b"\n"), rejections, ids, scored)
+    return BlockResult(row, rows.lines, rejections, ids, scored, block.first_line)
 
 
 def hot_setup(plan: Plan, layout: Layout) -> tuple[Callable[[str], int], int] | None:
@@ -141,8 +159,9 @@ class _Merger:
         return self.heap.threshold()
 
     def add_block(self, result: BlockResult) -> None:
+        base = result.first_line - 1 if result.first_line else self.lines
         rejected = [
-            Rejection(self.source, self.rows + row, self.lines + line, reason, record)
+            Rejection(self.source, self.rows + row, base + line, reason, record)
             for row, line, reason, record in result.rejections
         ]
         excluded: set[int] = set()
@@ -150,9 +169,7 @@ class _Merger:
             if rid in self.seen_ids:
                 excluded.add(row)
                 record = orjson.loads(raw)
-                rejected.append(
-                    Rejection(self.source, self.rows + row, self.lines + line, f"duplicate id {rid!r}", record)
-                )
+                rejected.append(Rejection(self.source, self.rows + row, base + line, f"duplicate id {rid!r}", record))
             else:
                 self.seen_ids.add(rid)
         self.report.read += result.rows
@@ -163,7 +180,7 @@ class _Merger:
                 self.on_reject(rejection)
         self.add_scored(result.scored, self.rows, excluded)
         self.rows += result.rows
-        self.lines += result.lines
+        self.lines = base + result.lines
 
     def add_scored(self, scored: Scored, base_row: int, excluded: set[int] | None = None) -> None:
         excluded = excluded or set()
@@ -198,52 +215,82 @@ def default_workers() -> int:
     return max(1, min(cores, 16, cores + 1 - round(busy)))
 
 
-def _pool(workers: int) -> Any:
+def _start_method() -> str:
     import multiprocessing  # here: a small file never starts workers, and start-up time counts
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(workers)
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def scan_jsonl(
-    path: Path, plan: Plan, *, format: str | None = None, quarantine: Quarantine, workers: int | None = None,
-    max_record_bytes: int, on_progress: Progress | None = None, on_reject=None, block_bytes: int | None = None,
+def _pool(workers: int) -> Any:
+    import multiprocessing
+
+    return multiprocessing.get_context(_start_method()).Pool(workers)
+
+
+def scan_jsonl(path: Path, plan: Plan, **options: Any) -> Outcome:
+    """`scan_text` on a JSON-lines file opened here."""
+    limits = options.pop("limits", None) or Limits(max_record_bytes=options.pop("max_record_bytes"))
+    options.pop("max_record_bytes", None)
+    with containers.Opened(path, limits) as opened:
+        return scan_text(opened, "jsonl", plan, **options)
+
+
+def scan_text(
+    opened: containers.Opened, container: str, plan: Plan, *, format: str | None = None, quarantine: Quarantine,
+    workers: int | None = None, on_progress: Progress | None = None, on_reject=None, block_bytes: int | None = None,
 ) -> Outcome:  # fmt: skip
-    """Score every record of a JSON-lines file in parallel blocks; see the module docstring."""
-    source = str(path)
-    layout = sniff_layout(path, format)
-    report = LoadReport(source, layout=layout.name or "", container="jsonl")
+    """Score every record of a JSON-lines file or JSON array in parallel blocks; see the module docstring."""
+    source, limits = opened.name, opened.limits
+    layout = Layout(format) if format in formats.SCHEMAS else Layout(None, 1 << 62)
+    report = LoadReport(source, layout=layout.name or "", container=container)
     merger = _Merger(source, plan, quarantine, report, on_reject)
     workers = workers or default_workers()
     if block_bytes is None:  # small blocks where a record costs much, so that the work spreads evenly; and
-        # under --max-record-bytes, so that a block holds no line over the limit and needs no check of each line
+        # under --max-record-bytes, so that a block is cut with at most one limit's worth of carried bytes
         block_bytes = (1 << 20) if plan.by in ("nltk", "tokens") and plan.needs_length else (2 << 20)
-        block_bytes = max(64 << 10, min(block_bytes, max_record_bytes // 2))
-    total = path.stat().st_size
+        block_bytes = max(64 << 10, min(block_bytes, limits.record_bytes // 2))
+    total = os.fstat(opened.fd).st_size
     if total <= 2 * block_bytes:
         workers = 1  # a file of a block or two: starting workers costs more than it saves
+    fd = opened.fd if not opened.gzip and _start_method() == "fork" else None
+    blocks = (containers.jsonl_blocks(opened, block_bytes) if container == "jsonl"
+              else containers.array_blocks(opened, block_bytes))  # fmt: skip
     # A hot-loop block costs about as much as sending it away: this process scans blocks too whenever its
     # helpers have two queued each (with no idle core it then does most of them, at no cost of transfer).
     # Costly blocks (nltk, tokens) all go to `workers` processes, while this one merges in order.
-    parent_scans = hot_setup(plan, layout) is not None
-    helpers = workers - 1 if parent_scans else workers
     pool = None
     pending: list[tuple[Any, int]] = []  # (BlockResult, or a worker's AsyncResult of one; disk offset), in order
     limit = workers if plan.prunes else 4 * workers  # the fewer blocks in flight, the fresher the cut-off
     try:
-        for block in containers.iter_jsonl_blocks(path, block_bytes):
-            args = (source, block, plan, layout, max_record_bytes, merger.threshold())
-            if workers == 1 or (parent_scans and _in_flight(pending) >= 2 * helpers):
+        for block in blocks:
+            if layout.name is None:
+                found = find_layout(block, opened)
+                if found is not None:
+                    layout = Layout(found[0], block.index, found[1])
+                    report.layout = found[0]
+            parent_scans = hot_setup(plan, layout) is not None
+            helpers = workers - 1 if parent_scans else workers
+            local = workers == 1 or helpers == 0 or layout.known_from(block.index) != 0
+            if local or (parent_scans and _in_flight(pending) >= 2 * helpers):
+                args: tuple[Any, ...] = (source, block, plan, layout, limits, merger.threshold(), opened.fd)
                 pending.append((scan_block(*args), block.disk_end))
             else:
+                if fd is None and block.data is None and block.kind == "lines":  # no fork: the bytes travel
+                    block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
+                if block.decoded is not None:  # views into this process's bytes: the worker cuts them anew
+                    block = dataclasses.replace(block, decoded=None)
+                args = (source, block, plan, layout, limits, merger.threshold(), fd)
                 pool = pool or _pool(helpers)
                 pending.append((pool.apply_async(_scan_block_star, (args,)), block.disk_end))
             while pending and (len(pending) > limit or _ready(pending[0][0])):
                 _drain_one(pending, merger, on_progress, total)
         while pending:
             _drain_one(pending, merger, on_progress, total)
-    finally:
         quarantine.close()
+    except BaseException:
+        quarantine.abort()
+        raise
+    finally:
         if pool is not None:
             pool.terminate()
     return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers)

@@ -81,28 +81,30 @@ class StatsReport:
         }  # fmt: skip
 
 
-def lengths_of(source: Any, by: str, tokenizer: str | None, workers: int | None, format: str | None) -> Outcome:
+def lengths_of(
+    source: Any, by: str, tokenizer: str | None, workers: int | None, format: str | None, limits: Any = None
+) -> Outcome:
     from longsift.select import make_plan, run
 
     plan = make_plan("longest", None, by=by, tokenizer=tokenizer, keep_payload=False)
-    outcome, _ = run(plan, source, format=format, workers=workers)
+    outcome, _ = run(plan, source, format=format, workers=workers, limits=limits)
     return outcome
 
 
 def stats(
     source: str | Path, by: Sequence[str] = ("chars",), *, compare: str | Path | None = None,
-    tokenizer: str | None = None, workers: int | None = None, format: str | None = None,
+    tokenizer: str | None = None, workers: int | None = None, format: str | None = None, limits: Any = None,
 ) -> StatsReport:  # fmt: skip
     """Length distribution of `source` per unit; with `compare`, the same for the corpus it was selected from."""
     units: dict[str, UnitStats] = {}
     report = None
     for unit in by:
-        outcome = lengths_of(source, unit, tokenizer, workers, format)
+        outcome = lengths_of(source, unit, tokenizer, workers, format, limits)
         report = outcome.report
         lengths = [length for _, _, (length, _) in outcome.heap.items() if length is not None]
         stat = UnitStats(get_unit(unit, tokenizer).describe(), Distribution.of(lengths), lengths=lengths)
         if compare is not None:
-            found = lengths_of(compare, unit, tokenizer, workers, None).heap.items()
+            found = lengths_of(compare, unit, tokenizer, workers, None, limits).heap.items()
             other = [length for _, _, (length, _) in found if length is not None]
             stat.compare, stat.compare_lengths = Distribution.of(other), other
         units[unit] = stat
