@@ -20,6 +20,7 @@ from longsift.judge.pairwise import judge_pairwise
 from longsift.judge.parsers import gpt4_script_scores, palm2_script_scores, parse_score_pair
 from longsift.llm.server import LocalChatServer, ServedRequest
 from longsift.llm.settings import LLMSettings
+from longsift.llm.types import Completion
 from longsift.records import Generation
 
 # ---- the reference: the scripts' reading, restated --------------------------------------------------------------
@@ -117,11 +118,15 @@ def write_generations(path: Path, model: str) -> Path:
     return path
 
 
-def respond(request: ServedRequest) -> str:
+def respond(request: ServedRequest) -> Completion:
+    """Some replies come back cut off (finish_reason "length"): longsift's strict reading fails them, the
+    paper's script never looked and read them like any other."""
     match = ANSWER.search(request.prompt)
     assert match is not None, request.prompt[:200]
     first_model, eval_set, index = match.groups()
-    return reply_for(eval_set, int(index), first_model)
+    reply = reply_for(eval_set, int(index), first_model)
+    cut = (int(index) + len(eval_set) + (first_model == "beta")) % 4 == 0
+    return Completion(reply, finish_reason="length" if cut else "stop")
 
 
 def settings(server: LocalChatServer, tmp_path: Path) -> LLMSettings:

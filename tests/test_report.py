@@ -208,7 +208,7 @@ def test_report_cli(tmp_path: Path, cli) -> None:
     by_nltk = cli("report", str(run), "-o", str(tmp_path / "n.html"), "--markdown", str(tmp_path / "n.md"), "--by",
                   "nltk")  # fmt: skip
     assert "absent: selection (select/)" in by_nltk.stderr  # the length analysis was made first, in NLTK tokens
-    assert "Lengths in NLTK word tokens (nltk.word_tokenize)" in (tmp_path / "n.md").read_text()
+    assert r"Lengths in NLTK word tokens (nltk.word\_tokenize)" in (tmp_path / "n.md").read_text()  # Markdown-escaped
     assert layout.read_json(layout.analysis_file(run))["unit"]["name"] == "nltk"
     failed = cli("report", str(tmp_path / "missing"), check=False)
     assert failed.returncode == 2 and "is not a directory" in failed.stderr

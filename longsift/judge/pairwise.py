@@ -140,9 +140,16 @@ def to_judgment(item: JudgeItem, result: Any, judge: str, template: str) -> Judg
     return Judgment(**common, verdict=None, status="failed", error=f"{reason}: {result.error}")  # type: ignore[arg-type]
 
 
-def reread(result: Any, parser: PairParser) -> Any:
-    """The same reply under another reading; a call that brought no reply stays as it was."""
-    if result.raw is None or result.status in ("call_failed", "skipped"):
+# Replies that came back but are not answers (longsift.llm.outcomes): the paper's script read them all the same.
+NON_ANSWERS = ("truncated", "empty", "unfinished")
+
+
+def reread(result: Any, parser: PairParser, *, as_the_paper: bool = False) -> Any:
+    """The same reply under another reading; a call that brought no reply stays as it was. `as_the_paper`: a
+    reply that was cut off, empty or unfinished is read too (an empty one is "", a tie for the paper)."""
+    if as_the_paper and result.status == "call_failed" and (result.error or "").split(":")[0] in NON_ANSWERS:
+        result = replace(result, raw=result.raw or "")
+    elif result.raw is None or result.status in ("call_failed", "skipped"):
         return result
     try:
         return replace(result, status="ok", value=parser(result.raw), error=None)
@@ -241,7 +248,8 @@ def judge_pairwise(
         run = run_task(task, items, engine, resample_on_parse_error=resample, description=f"judge {chosen.name}")
     judge = settings.require_model()
     by_reading = {
-        name: [to_judgment(item, reread(result, parser) if name != reading else result, judge, chosen.name)
+        name: [to_judgment(item, reread(result, parser, as_the_paper=True) if name == "paper"
+                           else reread(result, parser) if name != reading else result, judge, chosen.name)
                for item, result in zip(items, run, strict=True)]
         for name, parser in parsers.items()
     }  # fmt: skip

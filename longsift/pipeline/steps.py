@@ -59,7 +59,7 @@ OPTIONS: dict[str, set[str]] = {
     },
     "judge": {"a", "b", "template", "llm", "resample", "max_tokens", "parse", "compat"},
     "mtbench": {"answers", "llm", "reference", "max_tokens"},
-    "alpacaeval": {"annotations", "model", "difficulty"},
+    "alpacaeval": {"annotations", "model", "difficulty", "model_outputs"},
     "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
     "report": {"title"},
 }
@@ -312,10 +312,12 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     from longsift.judge.alpacaeval import score_annotations
 
     context.check_options(OPTIONS["alpacaeval"])
-    score = score_annotations(context.require("annotations"), context.option("difficulty"))
+    score = score_annotations(
+        context.require("annotations"), context.option("difficulty"), model_outputs=context.option("model_outputs")
+    )
     model = str(context.option("model", _name(context)))
     out = planned(context)[0]
-    layout.write_json({"model": model, **score.to_dict()}, out)
+    layout.write_json({**score.to_dict(), "model": model}, out)  # the recipe's name, not the annotator's
     return {"output": str(out)}
 
 
