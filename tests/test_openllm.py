@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +83,13 @@ def test_missing_metrics_and_tasks_are_clear_errors() -> None:
         openllm.resolve_tasks(["arc", "gsm8k"])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is not None, reason="lm_eval is installed")
 def test_cli_without_lm_eval_says_how_to_install(tmp_path: Path, cli) -> None:
-    result = cli("openllm", str(tmp_path / "model"), "--limit", "2", check=False)
+    # lm_eval is a dev dependency: hide it as a missing package would be (the import itself fails)
+    hidden = tmp_path / "hide" / "lm_eval"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'lm_eval'\", name='lm_eval')\n")
+    path = os.pathsep.join(p for p in (str(hidden.parent), os.environ.get("PYTHONPATH", "")) if p)
+    result = cli("openllm", str(tmp_path / "model"), "--limit", "2", check=False, env={"PYTHONPATH": path})
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: `longsift openllm` needs the 'lm-eval' package: "
