@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from longsift.errors import ParseError
+from longsift.judge.mtbench_grade import parse_rating  # the one MT-Bench reader
 from longsift.judge.order import ORDERS, present, reading_to_ab, to_ab, to_presented, unpresent
 from longsift.judge.parsers import (
     PairReading,
     parse_bracket_verdict,
     parse_model_identifier,
-    parse_rating,
     parse_score_pair,
 )
 
@@ -178,6 +178,6 @@ def test_score_pair_is_bounded_on_hostile_first_lines(reply: str) -> None:
 
 
 def test_rating_never_builds_a_huge_int() -> None:
-    with pytest.raises(ParseError, match="not on the 0-10 scale"):
+    with pytest.raises(ParseError, match="is not a rating in 0-10"):
         parse_rating("Rating: [[" + "9" * 5000 + "]]")
     assert parse_rating("[[8.]]") == 8.0 and parse_rating("[9]") == 9.0

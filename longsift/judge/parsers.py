@@ -182,25 +182,3 @@ PAIR_PARSERS.register("bracket-verdict", parse_bracket_verdict)
 PAIR_PARSERS.register("model-identifier", parse_model_identifier)
 PAIR_PARSERS.register("paper-gpt4", parse_paper_gpt4)
 PAIR_PARSERS.register("paper-palm2", parse_paper_palm2)
-
-
-# --- MT-Bench single grading: "[[rating]]" ---------------------------------------------------------------------
-
-# FastChat's own patterns (llm_judge/common.py): "[[8.5]]" first, then the single-bracket fallback "[8.5]".
-RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
-RATING_FALLBACK = re.compile(r"\[(\d+\.?\d*)\]")
-
-
-def parse_rating(reply: str) -> float:
-    """FastChat's reading of a single-grade reply: the first "[[x]]", else the first "[x]"; x in 0-10.
-
-    FastChat records -1 when nothing matches; we raise instead so the failure is counted apart, and we also
-    reject a rating above 10 (FastChat would average it in).
-    """
-    match = RATING.search(reply) or RATING_FALLBACK.search(reply)
-    if match is None:
-        raise ParseError("no [[rating]] in the reply", reply)
-    text = match.group(1)
-    if len(text) > 12:  # FastChat's ast.literal_eval would build a huge int; no rating is that long
-        raise ParseError(f"rating {text[:20]}... is not on the 0-10 scale", reply)
-    return _score(str(float(text)), reply)
