@@ -7,6 +7,7 @@ build_tiny_model(out_dir, texts)               # both, saved with save_pretraine
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -93,13 +94,32 @@ def build_tiny_llama(
 def build_tiny_model(
     output: str | Path, texts: Iterable[str], vocab_size: int = 2048, seed: int = 0, **sizes: Any
 ) -> Path:
-    """Train a tokenizer on `texts`, build a tiny Llama for it, save both to `output` (save_pretrained)."""
+    """Train a tokenizer on `texts`, build a tiny Llama for it, save both to `output` (save_pretrained).
+
+    Saved in a temporary folder beside `output` first, so a killed build never leaves a folder that looks like a
+    model: a new `output` appears by one rename; into an existing one, `config.json` (what marks a model folder)
+    is moved in last."""
+    import shutil
+    import tempfile
+
+    from longsift.outputs import TEMP_PREFIX
+
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(texts, vocab_size=vocab_size)
     model = build_tiny_llama(tokenizer, seed=seed, **sizes)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + output.name + ".", dir=output.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if not output.exists():
+            staging.rename(output)
+            return output
+        output.mkdir(exist_ok=True)
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):
+            os.replace(path, output / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return output
 
 

@@ -347,3 +347,33 @@ def test_cli_tiny_model_builds_a_small_llama(cli, alpaca_pool: Path, tmp_path: P
     assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<s>", "</s>", "<pad>")
     assert tokenizer.chat_template and len(tokenizer) == model.config.vocab_size == 2048
+
+
+def test_a_killed_tiny_build_leaves_no_folder_that_looks_like_a_model(tmp_path: Path) -> None:
+    """SIGKILLed while saving, the build leaves only its staging folder; the next build replaces that."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from longsift.outputs import TEMP_PREFIX
+    from longsift.tiny import build_tiny_model
+
+    output = tmp_path / "tiny-base"
+    script = (
+        "import sys; from longsift.tiny import build_tiny_model; "
+        "build_tiny_model(sys.argv[1], ['one text', 'another text'] * 50, vocab_size=300)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(output)], env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(TEMP_PREFIX) for p in tmp_path.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not output.exists()  # the old build saved into `output` directly: config.json without a tokenizer
+    build_tiny_model(output, ["one text", "another text"] * 50, vocab_size=300)
+    assert {"config.json", "tokenizer.json"} <= {p.name for p in output.iterdir()}
+    stale = [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    assert len(stale) <= 1  # the killed build's staging folder (a dead process's leftovers are harmless)
