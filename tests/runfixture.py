@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,16 @@ def build_large_run(run_dir: Path, n: int) -> Path:
             {"name": "judge", "uses": "judge", "with": {"a": a, "b": b, "template": "paper", "llm": llm}},
         ])))  # fmt: skip
     return run_dir
+
+
+def cache_rows(run_dir: Path, query: str) -> list[tuple[Any, ...]]:
+    """Rows of `query` on RUN_DIR/cache/llm.sqlite, read-only; none while the cache or its table does not exist
+    yet (the kill tests read it while the run that writes it is alive)."""
+    path = run_dir / "cache" / "llm.sqlite"
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+            return db.execute(query).fetchall()
+    except sqlite3.OperationalError:  # created, no table yet
+        return []

@@ -15,7 +15,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from runfixture import cache_rows
 
 from longsift.llm.server import LocalChatServer, ServedRequest
 from tests.conftest import REPO
@@ -102,16 +102,8 @@ def snapshot(run_dir: Path) -> dict[str, bytes]:
 
 def answered(run_dir: Path) -> dict[str, float]:
     """{user prompt: updated_at} of the calls the cache holds as answered."""
-    path = run_dir / "cache" / "llm.sqlite"
-    if not path.exists():
-        return {}
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
-            rows = db.execute("SELECT request, updated_at FROM calls WHERE status = 'ok'").fetchall()
-    except sqlite3.OperationalError:  # created, no table yet
-        return {}
     prompts = {}
-    for request, updated_at in rows:
+    for request, updated_at in cache_rows(run_dir, "SELECT request, updated_at FROM calls WHERE status = 'ok'"):
         messages = orjson.loads(request)["messages"]
         prompts[next(m["content"] for m in reversed(messages) if m["role"] == "user")] = updated_at
     return prompts

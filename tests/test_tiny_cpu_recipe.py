@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from runfixture import cache_rows
 
 from tests.conftest import REPO
 from tests.test_kill_run import manifests_describe_the_files
@@ -30,16 +31,8 @@ def start(run_dir: Path, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def cached_calls(run_dir: Path) -> dict[str, float]:
-    path = run_dir / "cache" / "llm.sqlite"
-    if not path.exists():
-        return {}
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            # answered: an answer, or a reply cut off at max_tokens (a final failure that keeps its reply)
-            query = "SELECT key, updated_at FROM calls WHERE status = 'ok' OR text IS NOT NULL"
-            return dict(db.execute(query).fetchall())
-    except sqlite3.OperationalError:  # created but no table yet
-        return {}
+    # answered: an answer, or a reply cut off at max_tokens (a final failure that keeps its reply)
+    return dict(cache_rows(run_dir, "SELECT key, updated_at FROM calls WHERE status = 'ok' OR text IS NOT NULL"))
 
 
 def kill_when(process: subprocess.Popen[bytes], ready, timeout: float = 600) -> None:
