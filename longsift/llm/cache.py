@@ -100,14 +100,30 @@ class Cache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a committed row survives the process being killed (not a power cut).
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"{self.path}: not a usable longsift LLM cache ({exc})") from None
+        self._db = self._open()
+
+    def _open(self, patience: float = 30.0) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the tables. Two processes creating one cache at once can get "database
+        is locked" from the journal-mode switch, which SQLite does not wait for: retry that until `patience`."""
+        deadline = time.monotonic() + patience
+        for attempt in range(1, 10_000):
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a committed row survives the process being killed (not a power cut).
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise ConfigError(f"{self.path}: not a usable longsift LLM cache ({exc})") from None
+                time.sleep(min(0.01 * attempt, 0.5))
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise ConfigError(f"{self.path}: not a usable longsift LLM cache ({exc})") from None
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         with self._lock:
