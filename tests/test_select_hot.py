@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -16,8 +15,9 @@ from hypothesis import strategies as st
 from longsift.formats import alpaca
 from longsift.formats.load import Quarantine, load_all
 from longsift.formats.rows import Block, BlockRows, Limits, rows_of_block
+from longsift.formats.schema import FastPath
 from longsift.lengths import get_unit
-from longsift.lengths.simple import Words
+from longsift.lengths.simple import Words, words_in
 from longsift.select import make_plan, select
 from longsift.select.blocks import scan_hot
 from longsift.select.scan import default_workers, materialize, scan_jsonl
@@ -136,15 +136,16 @@ def lines_of(data: bytes) -> BlockRows:
 
 
 def test_the_strict_decoder_changes_nothing(tmp_path: Path) -> None:
-    """The same block through the hot loop with and without the typed decoder (orjson + fast_response only)."""
+    """The same block through the hot loop with and without the typed decoder (orjson + FAST.response only)."""
     data = hostile_corpus(tmp_path / "h.jsonl", n=400, seed=11).read_bytes()
-    without = SimpleNamespace(fast_response=alpaca.fast_response, parse=alpaca.parse)  # a layout with no decoder
+    assert alpaca.FAST is not None and alpaca.FAST.decoder is not None
+    without = FastPath(alpaca.fast_response)  # the layout's shortcut with no decoder
     for by in ("chars", "words"):
         plan = make_plan("longest", 30, by=by)
-        unit = get_unit(by)
-        per = getattr(unit, "chars_per_unit", 0)
-        typed = scan_hot(lines_of(data), "h.jsonl", alpaca, plan, unit.count_one, None, Limits(1 << 20), per)
-        plain = scan_hot(lines_of(data), "h.jsonl", without, plan, unit.count_one, None, Limits(1 << 20), per)
+        fast = get_unit(by).fast
+        assert fast is not None
+        typed = scan_hot(lines_of(data), "h.jsonl", alpaca, alpaca.FAST, plan, fast, None, Limits(1 << 20))
+        plain = scan_hot(lines_of(data), "h.jsonl", alpaca, without, plan, fast, None, Limits(1 << 20))
         assert typed is not None and plain is not None
         assert sorted(typed.scored.candidates) == sorted(plain.scored.candidates)
         assert (typed.rows, typed.lines, typed.rejections, typed.ids) == (plain.rows, plain.lines, plain.rejections,
@@ -208,7 +209,7 @@ def test_strict_decoder_property(pairs: list[tuple[bytes, bytes]]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003é.")), max_size=40))
 def test_fast_word_count_is_str_split(text: str) -> None:
-    assert Words.count_one(text) == len(text.split())
+    assert words_in(text) == len(text.split())
     assert Words().count([text, text + " z"]) == [len(text.split()), len((text + " z").split())]
 
 

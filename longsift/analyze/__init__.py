@@ -14,14 +14,14 @@ from longsift.analyze.length_bias import (
     win_rate,
     win_rate_by_length_difference,
 )
-from longsift.analyze.lengths import LengthUnit, describe, length_distributions, length_unit, response_lengths
+from longsift.analyze.lengths import length_distributions, response_lengths
 from longsift.analyze.run import analyze, analyze_records
 from longsift.analyze.selection import compare_selections, profile
 from longsift.analyze.stats import bootstrap_mean_ci, cohen_kappa
 
 __all__ = [
-    "LengthPair", "LengthUnit", "analyze", "analyze_records", "bootstrap_mean_ci", "cohen_kappa",
-    "compare_selections", "describe", "judge_agreement", "length_bias", "length_distributions",
-    "length_matched_win_rate", "length_pairs", "length_unit", "longer_answer_wins", "position_bias", "profile",
+    "LengthPair", "analyze", "analyze_records", "bootstrap_mean_ci", "cohen_kappa",
+    "compare_selections", "judge_agreement", "length_bias", "length_distributions",
+    "length_matched_win_rate", "length_pairs", "longer_answer_wins", "position_bias", "profile",
     "response_lengths", "win_rate", "win_rate_by_length_difference",
 ]  # fmt: skip

@@ -22,10 +22,11 @@ from typing import Any
 from longsift import layout
 from longsift.analyze.judges import judge_agreement, outcomes_by_judge, position_bias
 from longsift.analyze.length_bias import DEFAULT_EDGES, DEFAULT_TOLERANCE, length_bias, length_pairs
-from longsift.analyze.lengths import LengthUnit, length_distributions, length_unit, response_lengths
+from longsift.analyze.lengths import length_distributions, response_lengths
 from longsift.analyze.selection import compare_selections
 from longsift.errors import ConfigError, DataError
 from longsift.formats.load import load_all
+from longsift.lengths import DEFAULT_UNIT, Unit, check_units, get_unit, unit_record
 from longsift.records import Example, Generation, Judgment
 from longsift.verdicts import POLICIES
 
@@ -33,7 +34,7 @@ SOURCE_KEYS = ("source", "input")  # where select/manifest.json names the source
 
 
 def analyze_records(
-    judgments: Iterable[Judgment], generations: Iterable[Generation], *, unit: LengthUnit,
+    judgments: Iterable[Judgment], generations: Iterable[Generation], *, unit: Unit,
     tolerance: float = DEFAULT_TOLERANCE, edges: Sequence[float] = DEFAULT_EDGES, bootstrap: int = 1000,
     seed: int = 0, bins: int = 20,
 ) -> dict[str, Any]:  # fmt: skip
@@ -54,7 +55,7 @@ def analyze_records(
                 "model_a": model_a, "model_b": model_b, "judge": judge, "prompts": len(outcomes), "policies": policies,
             })  # fmt: skip
     return {
-        "unit": unit.to_dict(),
+        "unit": unit_record(unit),
         "settings": {"tolerance": tolerance, "edges": list(edges), "bootstrap": bootstrap, "seed": seed, "bins": bins},
         "lengths": length_distributions(lengths, bins),
         "comparisons": comparisons,
@@ -75,7 +76,7 @@ def analyze(
     For a run directory, generations, selected subsets and the selection's source (select/manifest.json "source")
     are found in it; explicit options add to them. Lengths are counted in `by` (any unit `select` takes;
     `unit` is its former name), by default in the unit the selection was made in (select/summary.json, or a
-    subset's `<name>.manifest.json`), else `tokens` with a tokenizer, else `words`. The result goes to `output`,
+    subset's `<name>.manifest.json`), else in the registry's DEFAULT_UNIT (chars). The result goes to `output`,
     by default RUN_DIR/analyze/analysis.json for a run directory (nothing is written for bare files without
     `output`).
     """
@@ -89,7 +90,9 @@ def analyze(
     chosen = {"source": "asked"} if by or tokenizer else selection_unit(run_dir, selection_files)
     if chosen.get("by"):
         by, tokenizer = chosen["by"], chosen.get("tokenizer")
-    counter = length_unit(by, tokenizer)
+    by = by or DEFAULT_UNIT
+    check_units(by, tokenizer)
+    counter = get_unit(by, str(tokenizer) if tokenizer and by == "tokens" else None)
     if source is None and run_dir is not None:
         source = _manifest_source(run_dir)
     judgments = [j for path in judgment_files for j in layout.read_judgments(path)]

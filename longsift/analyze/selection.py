@@ -12,19 +12,19 @@ from collections.abc import Iterable, Mapping
 from numbers import Real
 from typing import Any
 
-from longsift.analyze.lengths import LengthUnit, describe
+from longsift.lengths import Unit, count_array, distribution, record_array, unit_record
 from longsift.records import Example
 
 
-def profile(examples: Iterable[Example], unit: LengthUnit) -> dict[str, Any]:
+def profile(examples: Iterable[Example], unit: Unit) -> dict[str, Any]:
     examples = list(examples)
-    response = unit.count_records([e.responses for e in examples])  # as `select` counts: per assistant turn
-    instruction = unit.count(e.prompt for e in examples)
+    response = record_array(unit, [e.responses for e in examples])  # as `select` counts: per assistant turn
+    instruction = count_array(unit, [e.prompt for e in examples])
     return {
         "n": len(examples),
-        "unit": unit.to_dict(),
-        "response": describe(response),
-        "instruction": describe(instruction),
+        "unit": unit_record(unit),
+        "response": distribution(response),
+        "instruction": distribution(instruction),
         "quality": numeric_metadata_means(examples),
     }
 
@@ -40,7 +40,7 @@ def numeric_metadata_means(examples: Iterable[Example]) -> dict[str, dict[str, f
 
 
 def compare_selections(
-    subsets: Mapping[str, Iterable[Example]], source: Iterable[Example] | None, unit: LengthUnit
+    subsets: Mapping[str, Iterable[Example]], source: Iterable[Example] | None, unit: Unit
 ) -> dict[str, Any]:
     """Each subset's profile, the source's (once), and how each subset's mean response length compares to it."""
     source_profile = profile(source, unit) if source is not None else None
@@ -52,4 +52,4 @@ def compare_selections(
         row["mean_ratio"] = subset_mean / source_mean if source_mean and subset_mean is not None else None
         row["share"] = row["n"] / source_profile["n"] if source_profile and source_profile["n"] else None
         rows[name] = row
-    return {"unit": unit.to_dict(), "source": source_profile, "subsets": rows}
+    return {"unit": unit_record(unit), "source": source_profile, "subsets": rows}

@@ -22,8 +22,8 @@ def analyze(
     by: str | None = typer.Option(
         None,
         "--by",
-        help="Length unit, as `select --by`: chars, words, nltk or tokens (default: the unit the "
-        "selection was made in, else tokens with --tokenizer, else words).",
+        help="Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). "
+        "Default: the unit the run's selection was made in, else chars.",
     ),  # fmt: skip
     unit: str | None = typer.Option(None, "--unit", hidden=True, help="Deprecated name of --by."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer path, tokenizer.json or hub id."),

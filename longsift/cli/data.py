@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from longsift import formats
+from longsift import formats, lengths
 from longsift.formats.load import Quarantine, RecordStream
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
 
@@ -102,7 +102,7 @@ def select(
     output: Path = typer.Option(..., "-o", "--output", help="Output file (.json alpaca, .jsonl messages, .parquet)."),
     k: int | None = typer.Option(None, "--k", "-k", help="How many records to keep (default: all that pass filters)."),
     method: str = typer.Option("longest", help="Selection method: longest, random, llm-score, top-score."),
-    by: str | None = typer.Option(None, "--by", help="Length unit: chars, words, tokens, nltk (default chars)."),
+    by: str | None = typer.Option(None, "--by", help=lengths.HELP),
     tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
     format: str | None = typer.Option(None, "--format", help="Output format: fastchat, alpaca, messages, parquet."),
     preset: str | None = typer.Option(None, help="paper: --by nltk --format fastchat (explicit flags win)."),
@@ -130,7 +130,7 @@ def select(
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     chosen = PRESETS.get(preset or "", {})
-    by = by or chosen.get("by", "chars")
+    by = by or chosen.get("by", lengths.DEFAULT_UNIT)
     fmt = formats.output_format(output, format or chosen.get("format"))
     guard_paths([source, tokenizer], [output, quarantine_path(output), manifest_path(output)])
     with progress_bar(quiet) as on_progress:
@@ -151,7 +151,7 @@ def select(
 
 def stats(
     source: str = typer.Argument(..., help="A corpus or a selection."),
-    by: list[str] = typer.Option(["chars"], "--by", help="Length unit(s); repeat for several."),
+    by: list[str] = typer.Option([lengths.DEFAULT_UNIT], "--by", help=lengths.HELP + " Repeat for several."),
     compare: str | None = typer.Option(None, help="The source a selection came from: compare the two."),
     output_dir: Path | None = typer.Option(None, "-o", "--output-dir", help="Write stats.json and histograms here."),
     tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),

@@ -18,8 +18,9 @@ def report(
     by: str | None = typer.Option(
         None,
         "--by",
-        help="Analyze the run again with lengths in this unit first, as `analyze --by` (chars, words, "
-        "nltk, tokens); without it the report shows RUN_DIR/analyze/analysis.json as it is.",
+        help="Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). "
+        "Given, the run is analyzed again in it first; without it the report shows RUN_DIR/analyze/analysis.json "
+        "as it is.",
     ),  # fmt: skip
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer for --by tokens."),
 ) -> None:

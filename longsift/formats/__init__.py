@@ -2,23 +2,23 @@
 
 A source is a container (JSON lines, JSON array, Parquet, HF dataset; gzip allowed) holding records in
 one layout (alpaca, sharegpt, messages). Both are detected; either can be forced. A new layout is one
-module with NAME, KEYS, parse() and write(), plus one line in SCHEMAS.
+module satisfying `schema.Schema` (NAME, KEYS, FAST, parse(), write()), plus one line in SCHEMAS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Protocol
 
 from longsift.errors import DataError, UnknownFormatError
 from longsift.formats import rows
 from longsift.formats.rows import RawRow
+from longsift.formats.schema import Schema
 from longsift.records import Example
 from longsift.registry import Registry
 
-SCHEMAS: Registry[ModuleType] = Registry("record layout")
+SCHEMAS: Registry[Schema] = Registry("record layout")
 SCHEMAS.register("alpaca", "longsift.formats.alpaca")
 SCHEMAS.register("sharegpt", "longsift.formats.sharegpt")
 SCHEMAS.register("fastchat", "longsift.formats.sharegpt")
@@ -106,7 +106,7 @@ def _rows_of_file(path: Path, container: str, limits: rows.Limits, given: rows.O
             yield from rows.iter_text(opened, container)
 
 
-def schema_for(data: dict[str, object], source: str) -> ModuleType:
+def schema_for(data: dict[str, object], source: str) -> Schema:
     for name in ("messages", "sharegpt", "alpaca"):
         module = SCHEMAS.get(name)
         if data.keys() >= module.KEYS:

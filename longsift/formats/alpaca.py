@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift.errors import DataError
-from longsift.formats.schema import metadata_of, record_id, text_field
+from longsift.formats.schema import FastPath, metadata_of, record_id, text_field
 from longsift.formats.strict import decoder_for
 from longsift.outputs import atomic_output, finite, lone_surrogate, record_error
 from longsift.records import Example
@@ -67,6 +67,9 @@ def response_decoder(sample: dict[str, Any]) -> Callable[[bytes], Any]:
 def _refuse_blank(line: Any) -> None:
     if not line.response or not line.instruction or line.response.isspace() or line.instruction.isspace():
         raise ValueError("empty field")
+
+
+FAST: FastPath | None = FastPath(fast_response, response_decoder)
 
 
 def to_alpaca(example: Example) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from typing import Any
 
 import orjson
 
-from longsift.formats.schema import RecordError, checked_messages, message, record_id
+from longsift.formats.schema import FastPath, RecordError, checked_messages, message, record_id
 from longsift.outputs import atomic_output, record_error
 from longsift.records import Example
 
 NAME = "messages"
 KEYS = frozenset({"messages"})
+
+FAST: FastPath | None = None  # no hot-loop shortcut: conversations are checked turn by turn
 
 
 def parse(data: dict[str, Any], row: int, source: str) -> Example:

@@ -1,10 +1,47 @@
-"""What a record layout (schema) module provides, and the checks they share."""
+"""What a record layout (schema) module provides (`Schema`), and the checks they share."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from longsift.records import ROLES, Message
+from longsift.records import ROLES, Example, Message
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """A layout's shortcut for selection's hot loop (longsift/select/blocks.py): a record's one response
+    without building an Example."""
+
+    # the response when `parse` would certainly accept the decoded record, else None (then `parse` says why)
+    response: Callable[[dict[str, Any]], str | None]
+    # a strict typed decoder of lines shaped like a sample record (longsift/formats/strict.py), or None:
+    # `make(sample)(line).response` is the response, or it raises and `response` and `parse` judge the line
+    decoder: Callable[[dict[str, Any]], Callable[[bytes], Any]] | None = None
+
+
+@runtime_checkable
+class Schema(Protocol):
+    """A record layout: a module with these names (alpaca.py, sharegpt.py, messages.py; tests check each)."""
+
+    @property
+    def NAME(self) -> str: ...
+
+    @property
+    def KEYS(self) -> frozenset[str]:
+        """The fields that identify the layout."""
+        ...
+
+    @property
+    def FAST(self) -> FastPath | None:
+        """The hot-loop shortcut, or None: every record is parsed."""
+        ...
+
+    def parse(self, data: dict[str, Any], row: int, source: str) -> Example: ...
+
+    def write(self, records: Iterable[Example], path: Path) -> int: ...
 
 
 class RecordError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift.formats.alpaca import PREAMBLE, PREAMBLE_WITH_INPUT, write_json_array
-from longsift.formats.schema import RecordError, checked_messages, message, metadata_of, record_id
+from longsift.formats.schema import FastPath, RecordError, checked_messages, message, metadata_of, record_id
 from longsift.records import Example, Message
 
 NAME = "sharegpt"
@@ -30,6 +30,9 @@ SPEAKERS = {
 }  # fmt: skip
 _INSTRUCTION = " ### Instruction: "
 _INPUT = " ### Input: "
+
+# no hot-loop shortcut: turns are checked one by one, and the paper's files carry their own ids
+FAST: FastPath | None = None
 
 
 def parse(data: dict[str, Any], row: int, source: str) -> Example:

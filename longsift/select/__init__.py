@@ -20,7 +20,7 @@ from longsift.errors import ConfigError
 from longsift.formats import rows as containers
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES, LoadReport, Quarantine, RecordStream, Rejection
 from longsift.formats.rows import Limits
-from longsift.lengths import UNITS, get_unit
+from longsift.lengths import check_units, get_unit
 from longsift.records import Example
 from longsift.registry import Registry
 from longsift.select.scan import Outcome, materialize, scan_records, scan_text
@@ -90,7 +90,7 @@ def make_plan(
         raise ConfigError(f"k must be >= 0, got {k}")
     if min_length is not None and max_length is not None and min_length > max_length:
         raise ConfigError(f"--min-length {min_length} is above --max-length {max_length}")
-    UNITS.get(by)  # unknown units fail early, with suggestions
+    check_units(by, tokenizer)  # unknown units, or a tokenizer given for another unit, fail early
     factory = SELECTORS.get(method)
     accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
     if threshold is not None and "threshold" not in accepted:

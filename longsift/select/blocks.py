@@ -7,7 +7,7 @@ The hot loop (Alpaca scored in chars or words) costs per row one strict typed de
 no dict built; see longsift/formats/strict.py) and one comparison with the block's running cut-off: a record
 that cannot enter the top k is dropped at once, and only the block's (at most k) best keep their raw bytes.
 Holding every record, text or line of a block costs as much again as the parse itself, so nothing else is
-kept. A row the strict decoder refuses is tried by orjson and the schema's `fast_response`; one neither
+kept. A row the strict decoder refuses is tried by orjson and the layout's `FAST.response`; one neither
 vouches for (bad JSON, blank lines, records the schema must judge, records with their own id, many
 brackets) takes the exact path after the loop, which gives the same reasons, rows and lines as the load stage."""
 
@@ -24,7 +24,8 @@ import orjson
 
 from longsift.formats import rows as containers
 from longsift.formats.rows import BlockRows, Limits
-from longsift.formats.schema import RecordError, has_own_id
+from longsift.formats.schema import FastPath, RecordError, Schema, has_own_id
+from longsift.lengths import FastCount
 from longsift.select.scoring import Plan, Scored
 
 Rejected = tuple[int, int, str, Any]  # (row, line, reason, record) within the block
@@ -53,27 +54,30 @@ def decode_row(
     return found.data, rows.raw(i) or b""
 
 
-def hot_loop_applies(plan: Plan, fast: Any, count_one: Any) -> bool:
-    """The plan needs only one length per record, from a cheap unit, and keeps k > 0 of them."""
+def hot_loop_applies(plan: Plan) -> bool:
+    """The plan needs only one length per record and keeps k > 0 of them (the unit and the layout must also
+    have their fast paths: `Unit.fast`, `Schema.FAST`)."""
     simple = plan.method.uses_length and not plan.prunes and not plan.bounds_only
     plain = not (plan.needs_example or plan.drop_empty_input or plan.floor is not None)
-    return simple and plain and fast is not None and count_one is not None and bool(plan.k)
+    return simple and plain and bool(plan.k)
 
 
 def scan_hot(
-    rows: BlockRows, source: str, schema: Any, plan: Plan, count_one: Callable[[str], int], threshold: int | None,
-    limits: Limits, chars_per_unit: int = 0,
+    rows: BlockRows, source: str, schema: Schema, fast: FastPath, plan: Plan, counter: FastCount,
+    threshold: int | None, limits: Limits,
 ) -> BlockResult:  # fmt: skip
-    """The block scored by the hot loop, then its odd rows by the exact path."""
+    """The block scored by the hot loop (`fast`: the layout's shortcut, `counter`: the unit's), then its odd
+    rows by the exact path (`schema.parse`)."""
     assert plan.k is not None
+    count_one = counter.count_one
     ranged = plan.min_length is not None or plan.max_length is not None
     low = plan.min_length if plan.min_length is not None else 0
     high = plan.max_length if plan.max_length is not None else float("inf")
     raws = rows.raws
     if rows.oversized:
         raws = [raw if raw is not None and len(raw) <= limits.record_bytes else None for raw in raws]
-    heap, odd, out_of_range = _hot_loop(raws, schema, count_one, plan.k, threshold, ranged, low, high,
-                                        plan.keep_payload, chars_per_unit, limits)  # fmt: skip
+    heap, odd, out_of_range = _hot_loop(raws, fast, count_one, plan.k, threshold, ranged, low, high,
+                                        plan.keep_payload, counter.chars_per_unit, limits)  # fmt: skip
     rejections: list[Rejected] = []
     ids: list[OwnId] = []
     extra: list[tuple[int, int, Any]] = []  # valid records with their own id: (length, index, payload)
@@ -125,9 +129,9 @@ def _offer(heap: list, k: int, entry: tuple[int, int, Any]) -> None:
         heapq.heapreplace(heap, entry)
 
 
-def _typed_decoder(schema: Any, lines: list[Any], limits: Limits) -> Callable[[bytes], Any] | None:
-    """The schema's strict decoder, shaped like the block's first record that the fast checks accept."""
-    maker = getattr(schema, "response_decoder", None)
+def _typed_decoder(fast: FastPath, lines: list[Any], limits: Limits) -> Callable[[bytes], Any] | None:
+    """The layout's strict decoder, shaped like the block's first record that the fast checks accept."""
+    maker = fast.decoder
     if maker is None:
         return None
     for raw in lines[:16]:
@@ -138,7 +142,7 @@ def _typed_decoder(schema: Any, lines: list[Any], limits: Limits) -> Callable[[b
             continue  # the exact path judges it; a decoder typed from it would accept rows as deep
         try:
             record = orjson.loads(raw)
-            if schema.fast_response(record) is not None and "id" not in record:
+            if fast.response(record) is not None and "id" not in record:
                 return maker(record)
         except (orjson.JSONDecodeError, AttributeError):
             pass  # not a record: try the next line
@@ -148,12 +152,12 @@ def _typed_decoder(schema: Any, lines: list[Any], limits: Limits) -> Callable[[b
 
 
 def _hot_loop(
-    lines: list[Any], schema: Any, count_one: Callable[[str], int], k: int, threshold: int | None,
+    lines: list[Any], fast_path: FastPath, count_one: Callable[[str], int], k: int, threshold: int | None,
     ranged: bool, low: float, high: float, keep: bool, chars_per_unit: int, limits: Limits,
 ) -> tuple[list[tuple[int, int, Any]], list[int], int]:  # fmt: skip
     """(heap of (length, -index, raw row), indices of rows for the exact path, records out of range).
 
-    Each row is tried by the strict typed decoder first, then by orjson and `fast_response`; a row
+    Each row is tried by the strict typed decoder first, then by orjson and the layout's `response`; a row
     neither vouches for goes to the exact path. `chars_per_unit` > 0: a text of n characters counts at
     most ceil(n / chars_per_unit), so one too short to pass the cut-off is not counted at all.
     Rows are bytes, msgspec Raw views (array elements) or None (over the size limit: the exact path says so).
@@ -163,7 +167,7 @@ def _hot_loop(
     out_of_range = misses = 0
     cut = -1 if threshold is None else threshold  # a record must be longer to be selectable
     max_brackets = limits.depth
-    typed, fast = _typed_decoder(schema, lines, limits), schema.fast_response
+    typed, fast = _typed_decoder(fast_path, lines, limits), fast_path.response
     loads, push, replace = orjson.loads, heapq.heappush, heapq.heapreplace
     unreadable = (orjson.JSONDecodeError, AttributeError, TypeError)  # bad JSON, not an object, no row
     for i, raw in enumerate(lines):

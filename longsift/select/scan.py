@@ -26,7 +26,7 @@ from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.rows import Limits
 from longsift.formats.schema import RecordError, has_own_id
-from longsift.lengths import get_unit
+from longsift.lengths import FastCount, get_unit
 from longsift.records import Example
 from longsift.select.base import TopK
 from longsift.select.blocks import BlockResult, decode_row, hot_loop_applies, scan_hot
@@ -99,8 +99,8 @@ def scan_block(
     known_from = layout.known_from(block.index)
     hot = hot_setup(plan, layout)
     if hot is not None and known_from == 0:
-        count_one, chars_per_unit = hot
-        return scan_hot(rows, source, schema, plan, count_one, threshold, limits, chars_per_unit)
+        assert schema is not None and schema.FAST is not None  # as hot_setup found them
+        return scan_hot(rows, source, schema, schema.FAST, plan, hot, threshold, limits)
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
     ids: list[tuple[int, int, str, bytes]] = []
@@ -128,14 +128,13 @@ def scan_block(
     return BlockResult(row, rows.lines, rejections, ids, scored, block.first_line)
 
 
-def hot_setup(plan: Plan, layout: Layout) -> tuple[Callable[[str], int], int] | None:
-    """(count_one, chars_per_unit) of the unit when the plan's blocks take the hot loop (blocks.py), else None."""
+def hot_setup(plan: Plan, layout: Layout) -> FastCount | None:
+    """The unit's fast counter when the plan's blocks take the hot loop (blocks.py), else None."""
     schema = formats.SCHEMAS.get(layout.name) if layout.name else None
-    unit = get_unit(plan.by, plan.tokenizer) if plan.needs_length and schema is not None else None
-    count_one = getattr(unit, "count_one", None) if getattr(unit, "cheap", False) else None
-    if count_one is None or not hot_loop_applies(plan, getattr(schema, "fast_response", None), count_one):
+    if schema is None or schema.FAST is None or not plan.needs_length:
         return None
-    return count_one, getattr(unit, "chars_per_unit", 0)
+    fast = get_unit(plan.by, plan.tokenizer).fast
+    return fast if fast is not None and hot_loop_applies(plan) else None
 
 
 def _scan_block_star(args: tuple[Any, ...]) -> BlockResult:

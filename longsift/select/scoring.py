@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from longsift.lengths import get_unit, record_lengths
+from longsift.lengths import DEFAULT_UNIT, get_unit, record_lengths
 from longsift.lengths.nltk_words import record_bounds
 from longsift.records import Example
 
@@ -54,7 +54,7 @@ class Plan:
     """Everything a worker needs to score records, sent with each block."""
 
     method: Method
-    by: str = "chars"
+    by: str = DEFAULT_UNIT
     tokenizer: str | None = None
     k: int | None = None
     min_length: int | None = None

@@ -3,42 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longsift.lengths import get_unit
+from longsift.lengths import DEFAULT_UNIT, PERCENTILES, check_units, distribution, get_unit, unit_record
 from longsift.outputs import atomic_output
 from longsift.select.scan import Outcome
 
-PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
 
-
-@dataclass
+@dataclass(frozen=True)
 class Distribution:
-    count: int
-    mean: float
-    std: float
-    min: int
-    max: int
-    percentiles: dict[str, float]
+    """A length distribution as the registry summarises it (`longsift.lengths.distribution`), with typed access."""
+
+    summary: dict[str, Any]
 
     @classmethod
     def of(cls, lengths: Sequence[int]) -> Distribution:
-        import numpy as np
+        return cls(distribution(lengths))
 
-        if not lengths:
-            return cls(0, 0.0, 0.0, 0, 0, {f"p{p}": 0.0 for p in PERCENTILES})
-        values = np.asarray(lengths, dtype=np.float64)
-        cuts = np.percentile(values, PERCENTILES)
-        return cls(
-            count=len(lengths), mean=float(values.mean()), std=float(values.std()), min=int(values.min()),
-            max=int(values.max()), percentiles={f"p{p}": float(c) for p, c in zip(PERCENTILES, cuts, strict=True)},
-        )  # fmt: skip
+    @property
+    def count(self) -> int:
+        return int(self.summary["n"])
+
+    @property
+    def mean(self) -> float:
+        return float(self.summary.get("mean", 0.0))
 
     @property
     def median(self) -> float:
-        return self.percentiles["p50"]
+        return float(self.summary.get("median", 0.0))
+
+    @property
+    def min(self) -> int:
+        return int(self.summary.get("min", 0))
+
+    @property
+    def max(self) -> int:
+        return int(self.summary.get("max", 0))
+
+    @property
+    def percentiles(self) -> dict[str, float]:
+        """p10 ... p99 (p50 is the median), 0 for an empty corpus."""
+        return {f"p{q}": float(self.summary.get("median" if q == 50 else f"p{q}", 0.0)) for q in PERCENTILES}
 
 
 @dataclass
@@ -74,7 +81,7 @@ class StatsReport:
             "source": self.source, "compare": self.compare, "rows_read": self.rows_read, "rows_kept": self.rows_kept,
             "rows_quarantined": self.rows_quarantined,
             "units": {
-                name: {"unit": s.unit, "corpus": asdict(s.corpus), "compare": asdict(s.compare) if s.compare else None,
+                name: {"unit": s.unit, "corpus": s.corpus.summary, "compare": s.compare.summary if s.compare else None,
                        "comparison": s.comparison()}
                 for name, s in self.units.items()
             },
@@ -86,23 +93,24 @@ def lengths_of(
 ) -> Outcome:
     from longsift.select import make_plan, run
 
-    plan = make_plan("longest", None, by=by, tokenizer=tokenizer, keep_payload=False)
+    plan = make_plan("longest", None, by=by, tokenizer=tokenizer if by == "tokens" else None, keep_payload=False)
     outcome, _ = run(plan, source, format=format, workers=workers, limits=limits)
     return outcome
 
 
 def stats(
-    source: str | Path, by: Sequence[str] = ("chars",), *, compare: str | Path | None = None,
+    source: str | Path, by: Sequence[str] = (DEFAULT_UNIT,), *, compare: str | Path | None = None,
     tokenizer: str | None = None, workers: int | None = None, format: str | None = None, limits: Any = None,
 ) -> StatsReport:  # fmt: skip
     """Length distribution of `source` per unit; with `compare`, the same for the corpus it was selected from."""
+    check_units(by, tokenizer)
     units: dict[str, UnitStats] = {}
     report = None
     for unit in by:
         outcome = lengths_of(source, unit, tokenizer, workers, format, limits)
         report = outcome.report
         lengths = [length for _, _, (length, _) in outcome.heap.items() if length is not None]
-        stat = UnitStats(get_unit(unit, tokenizer).describe(), Distribution.of(lengths), lengths=lengths)
+        stat = UnitStats(unit_record(get_unit(unit, tokenizer)), Distribution.of(lengths), lengths=lengths)
         if compare is not None:
             found = lengths_of(compare, unit, tokenizer, workers, None, limits).heap.items()
             other = [length for _, _, (length, _) in found if length is not None]
