@@ -131,7 +131,7 @@ def test_markdown_summary(rendered: tuple[Path, str, str]) -> None:
     assert "| alpaca-7b | 2.59% | 0.49 | n/a (needs the difficulty table) | 805 |" in markdown
     assert f"| {MODEL_A} | 5.00 | 3.50 | 4.25 |" in markdown
     assert "Absent from this run: selection (select/)." in markdown
-    assert "Lengths in whitespace-separated words" in markdown
+    assert "Lengths in characters" in markdown  # no selection to take the unit from: the default unit, chars
     assert HOSTILE not in markdown  # no model text in the summary
 
 
@@ -189,7 +189,7 @@ def test_selection_section_and_a_loss_png_without_loss_json(tmp_path: Path) -> N
     png = tmp_path / "run" / "train" / "other" / "loss.png"
     png.parent.mkdir(parents=True)
     png.write_bytes(base64.b64decode(plots.loss_curves({"x": [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}]})))
-    analyze([run], bootstrap=50)
+    analyze([run], by="words", bootstrap=50)
     html = Path(report(run)["html"]).read_text()
     page = Page(html)
     rows = {r[0]: r for r in page.rows if len(r) == 8}  # Set, Examples, Mean, Median, p90, instruction, ratio, quality
