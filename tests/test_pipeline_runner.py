@@ -14,7 +14,7 @@ import yaml
 
 from longsift.errors import ConfigError
 from longsift.pipeline import load_recipe, run_recipe
-from longsift.pipeline.runner import STEPS, StageContext
+from longsift.pipeline.runner import INPUT_OPTIONS, STEPS, StageContext
 from tests.conftest import REPO
 
 
@@ -30,6 +30,7 @@ def write_text_step(context: StageContext) -> dict[str, str]:
 
 
 STEPS.register("write-text", write_text_step)
+INPUT_OPTIONS["write-text"] = ("input",)  # what the step reads: a change reruns it
 
 
 def recipe_file(tmp_path: Path, first_text: str = "a") -> Path:
