@@ -55,6 +55,10 @@ class FileInput(_Record):
     size: int
     sha256: str
 
+    @property
+    def given(self) -> str:
+        return self.path
+
 
 class FolderInput(_Record):
     """A folder (a model, a dataset folder): `sha256` over its files' relative names and hashes, sorted."""
@@ -66,6 +70,10 @@ class FolderInput(_Record):
     size: int
     sha256: str
 
+    @property
+    def given(self) -> str:
+        return self.path
+
 
 class NameInput(_Record):
     """Not on disk (a hub id, a built-in name): recorded as given, not hashed."""
@@ -73,6 +81,10 @@ class NameInput(_Record):
     kind: Literal["name"] = "name"
     role: str
     name: str
+
+    @property
+    def given(self) -> str:
+        return self.name
 
 
 Input = Annotated[FileInput | FolderInput | NameInput, Field(discriminator="kind")]
@@ -87,7 +99,7 @@ class OutputFile(_Record):
 
 
 class Manifest(_Record):
-    version: Literal[1] = VERSION
+    version: Literal[1] = 1  # VERSION
     command: str
     stage: str | None = None
     status: Literal["complete"] = "complete"
@@ -131,8 +143,8 @@ def write_manifest(
     *,
     command: str,
     options: BaseModel | Mapping[str, Any],
-    inputs: Declared | list[FileInput | FolderInput | NameInput] = {},
-    outputs: Mapping[str, str | Path | None] = {},
+    inputs: Declared | list[FileInput | FolderInput | NameInput] | None = None,
+    outputs: Mapping[str, str | Path | None] | None = None,
     summary: Mapping[str, Any] | None = None,
     stage: str | None = None,
     root: Path | None = None,
@@ -143,6 +155,7 @@ def write_manifest(
     inputs already described, hashed before the command ran); `root`: what `files` are relative to (default the
     manifest's folder; a pipeline stage passes its run folder)."""
     path = path or manifest_path(target)
+    inputs, outputs = inputs or {}, outputs or {}
     cache = HashCache()
     try:
         record = Manifest(
@@ -345,7 +358,7 @@ class HashCache:
         key = str(file.resolve())
         now = stat_of(file)
         known = self.entries.get(key)
-        if known is not None and all(known.get(k) == v for k, v in now.items()) and isinstance(known.get("sha256"), str):
+        if known is not None and all(known.get(k) == v for k, v in now.items()) and "sha256" in known:
             return str(known["sha256"])
         digest = sha256_file(file)
         self.hashed += 1

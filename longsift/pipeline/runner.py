@@ -91,7 +91,9 @@ RUN_INPUTS: dict[str, tuple[str, ...]] = {
 def stage_inputs(uses: str, options: dict[str, Any], run_dir: Path) -> Declared:
     """What a stage reads, by role: its input options, and the run folders it reads."""
     declared: dict[str, Any] = {key: options[key] for key in INPUT_OPTIONS.get(uses, ()) if key in options}
-    declared |= {f"run:{folder}": run_dir / folder for folder in RUN_INPUTS.get(uses, ()) if (run_dir / folder).exists()}
+    declared |= {
+        f"run:{folder}": run_dir / folder for folder in RUN_INPUTS.get(uses, ()) if (run_dir / folder).exists()
+    }
     return {key: value for key, value in declared.items() if isinstance(value, str | Path | list | None)}
 
 
