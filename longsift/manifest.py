@@ -150,13 +150,14 @@ def write_manifest(
     root: Path | None = None,
     started: float | None = None,
     path: Path | None = None,
+    cache: HashCache | None = None,
 ) -> Manifest:
     """Describe a finished command into `manifest_path(target)` (or `path`). `inputs`: role -> path or name (or
     inputs already described, hashed before the command ran); `root`: what `files` are relative to (default the
     manifest's folder; a pipeline stage passes its run folder)."""
     path = path or manifest_path(target)
     inputs, outputs = inputs or {}, outputs or {}
-    cache = HashCache()
+    cache = cache or HashCache()
     try:
         record = Manifest(
             command=command, stage=stage, options=json_options(options),

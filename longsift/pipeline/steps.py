@@ -16,7 +16,7 @@ import orjson
 from longsift import formats, layout
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
-from longsift.manifest import manifest_path, write_manifest
+from longsift.manifest import write_manifest
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 
@@ -121,7 +121,7 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
     name = output_name(stage, options) if uses in NAMED else stage
     select = layout.select_dir(run_dir)
     plans: dict[str, list[Path]] = {
-        "select": [out := _select_output(run_dir, name, options), select / layout.SUMMARY, manifest_path(out)],
+        "select": [_select_output(run_dir, name, options), select / layout.SUMMARY],  # and the output's manifest
         "tiny-model": [run_dir / "models" / stage],
         "refine": [select / f"{name}.jsonl"],
         "score": [run_dir / "score" / f"{name}.jsonl"],
