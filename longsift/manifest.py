@@ -210,12 +210,16 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
 
 
 def describe_inputs(declared: Declared, cache: HashCache | None = None) -> list[FileInput | FolderInput | NameInput]:
-    """Each declared input by what it is: a file, a folder, or a name that is not on disk."""
+    """Each declared input by what it is: a file, a folder, or a name that is not on disk. Without a `cache`, one
+    of the user cache folder is used and saved."""
+    own = cache is None
     cache = cache or HashCache()
     found: list[FileInput | FolderInput | NameInput] = []
     for role, values in declared.items():
         many = values if isinstance(values, Sequence) and not isinstance(values, str) else [values]
         found += [describe_input(role, value, cache) for value in many if value is not None and str(value) != ""]
+    if own:
+        cache.save()
     return found
 
 

@@ -220,3 +220,13 @@ def test_every_writing_command_writes_the_one_schema(workspace: Path, command: s
 def test_analyze_finds_the_source_in_the_selection_manifest(workspace: Path) -> None:
     analysis = orjson.loads((workspace / "run/analyze/analysis.json").read_bytes())
     assert analysis["inputs"]["source"].endswith("pool.jsonl")
+
+
+def test_inputs_described_without_a_cache_are_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from longsift.manifest import describe_inputs
+
+    monkeypatch.setenv("LONGSIFT_CACHE_DIR", str(tmp_path / "cache"))
+    model = model_folder(tmp_path / "model")
+    first = describe_inputs({"model": model})  # as the runner does before a stage
+    later = HashCache()
+    assert describe_inputs({"model": model}, later) == first and later.hashed == 0
