@@ -4,11 +4,12 @@ A run directory holds one folder per stage; every stage is optional and the repo
 
     RUN_DIR/
       select/<name>.json               a selected subset (any format `longsift.formats.load` reads, usually FastChat)
-      select/manifest.json             resolved config, input hashes, versions; `"source"`: path of the source corpus
+      select/<name>.manifest.json      how the subset was made (`longsift.manifest`): options, the source corpus
+                                       (input role "source") by hash, the selection summary
       select/summary.json              selection statistics (a JSON object; shown as is)
       train/<model>/loss.json          [{"step": int, "epoch": float, "loss": float}, ...]
       train/<model>/loss.png           the same curve as drawn by the train stage (the report redraws it)
-      train/<model>/train_config.json  the resolved training config (`manifest.json` is read when it is absent)
+      train/<model>/train_config.json  the resolved training config (the manifest's options when it is absent)
       generate/<model>.jsonl           one `Generation.to_dict()` per line
       judge/<A>__vs__<B>/judgments.jsonl  one `Judgment.to_dict()` per line, both orders of every prompt
       judge/<A>__vs__<B>/summary.json  {"paper"|"strict": {<eval set>|"all": verdicts.tally row}} (A's perspective)
@@ -20,7 +21,8 @@ A run directory holds one folder per stage; every stage is optional and the repo
       analyze/analysis.json            what `longsift analyze RUN_DIR` computed (see longsift.analyze.run)
 
 `<model>`, `<A>`, `<B>` are file-name slugs (`slug`); the real model names live inside the records.
-Each stage folder may also hold a `manifest.json` (resolved config, input hashes, library versions).
+Commands write a manifest of the one schema of `longsift.manifest` beside each file they write (`x.manifest.json`) or
+inside each folder (`manifest.json`); the runner keeps its own per stage in RUN_DIR/.stages/<stage>/manifest.json.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import orjson
 
 from longsift import generations
 from longsift.errors import DataError
+from longsift.manifest import Manifest, read_manifest
 from longsift.outputs import atomic_output, write_bytes
 from longsift.records import Generation, Judgment
 
@@ -82,6 +85,13 @@ def is_selection_name(name: str) -> bool:
         and data.endswith(SELECTION_SUFFIXES)
         and not data.endswith(SIDE_FILE_SUFFIXES)
     )
+
+
+def selection_manifest(path: Path) -> Manifest | None:
+    """The manifest `longsift select` (or a select stage) wrote beside a selected subset; None when there is none
+    of the current schema."""
+    record = read_manifest(path)
+    return record if record is not None and record.command == "select" else None
 
 
 def train_dirs(run_dir: Path) -> list[Path]:

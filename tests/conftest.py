@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# File-hash caches of manifests (longsift.manifest.HashCache) go to a folder of this session, not the user's.
+os.environ.setdefault("LONGSIFT_CACHE_DIR", tempfile.mkdtemp(prefix="longsift-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LONGSIFT_DATA", REPO.parent / "shared" / "data")).resolve()

@@ -59,7 +59,7 @@ def test_generates_on_every_built_in_eval_set(tiny_trained, data_dir: Path, tmp_
     assert len(generations) == 1030 + 805 + 80
     _check_all_sets(generations, dict(EXPECTED_COUNTS), data_dir, engine)
     assert read_generations(out) == generations and not Path(f"{out}.partial").exists()
-    manifest = json.loads((tmp_path / "all.jsonl.manifest.json").read_text())
+    manifest = json.loads((tmp_path / "all.manifest.json").read_text())["summary"]
     assert manifest["completions"] == 1030 + 805 + 160 and manifest["template"]["name"] == "paper"
 
 

@@ -176,7 +176,7 @@ def test_side_files_of_two_versions_do_not_collide(cli, tmp_path: Path):
                      "x.v2.manifest.json", "x.v2.quarantine.jsonl"]  # fmt: skip
     import orjson
 
-    assert orjson.loads((tmp_path / "x.v1.manifest.json").read_bytes())["output"].endswith("x.v1.json")
+    assert orjson.loads((tmp_path / "x.v1.manifest.json").read_bytes())["outputs"]["output"].endswith("x.v1.json")
     assert orjson.loads((tmp_path / "x.v2.manifest.json").read_bytes())["summary"]["selected"] == 2
     data.write_bytes(CONTENT)  # a clean rerun: the earlier quarantine would describe other data
     dead = subprocess.Popen(["true"])

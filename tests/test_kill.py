@@ -134,7 +134,7 @@ def test_kill_convert_and_select(pool_part: Path, tmp_path: Path):
     manifest = work / "longest.manifest.json"
 
     def manifest_is_whole() -> None:  # it holds timings, so it is not byte-equal to the reference's
-        assert orjson.loads(manifest.read_bytes())["stage"] == "select"
+        assert orjson.loads(manifest.read_bytes())["command"] == "select"
 
     killed += kill_repeatedly("select", select, work, reference, ["longest.json"], seconds,
                               side=("longest.quarantine.jsonl",), after_kill=manifest_is_whole)  # fmt: skip
@@ -207,5 +207,5 @@ def test_kill_generate_resumes_to_the_same_answers(data_dir: Path, tmp_path: Pat
 
     killed = kill_repeatedly("generate", generate, work, reference, ["g.jsonl"], seconds, low=0.55, left=left)
     assert not (work / "g.jsonl.partial").exists()
-    assert orjson.loads((work / "g.jsonl.manifest.json").read_bytes())["prompts"] == 8
+    assert orjson.loads((work / "g.manifest.json").read_bytes())["summary"]["prompts"] == 8
     assert killed >= 1

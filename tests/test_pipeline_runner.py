@@ -14,7 +14,7 @@ import yaml
 
 from longsift.errors import ConfigError
 from longsift.pipeline import load_recipe, run_recipe
-from longsift.pipeline.runner import STEPS, StageContext
+from longsift.pipeline.runner import INPUT_OPTIONS, STEPS, StageContext
 from tests.conftest import REPO
 
 
@@ -30,6 +30,7 @@ def write_text_step(context: StageContext) -> dict[str, str]:
 
 
 STEPS.register("write-text", write_text_step)
+INPUT_OPTIONS["write-text"] = ("input",)  # what the step reads: a change reruns it
 
 
 def recipe_file(tmp_path: Path, first_text: str = "a") -> Path:
@@ -483,3 +484,38 @@ def test_a_recipe_name_is_a_plain_file_name(tmp_path: Path, name: str) -> None:
     path.write_text(yaml.safe_dump({"name": name, "stages": []}))
     with pytest.raises(ConfigError, match="name: String should match pattern"):
         load_recipe(path)
+
+
+def test_a_stage_manifest_of_an_earlier_schema_is_not_current(tmp_path: Path) -> None:
+    """What the runner wrote before the one schema: the stage runs again (no crash), then skips as usual."""
+    run_recipe(load_recipe(recipe_file(tmp_path)))
+    path = tmp_path / "run" / ".stages" / "first" / "manifest.json"
+    data = (tmp_path / "run" / "first.txt").read_bytes()
+    old = {"stage": "first", "uses": "write-text", "status": "complete", "options": {"text": "a"},
+           "options_digest": "0" * 64, "inputs": {}, "outputs": {"output": str(tmp_path / "run" / "first.txt")},
+           "files": {"first.txt": {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}},
+           "versions": {}, "seconds": 0.1, "finished_at": 0}  # fmt: skip
+    path.write_bytes(orjson.dumps(old))
+    log = tmp_path / "log.txt"
+    with log.open("w") as handle:
+        from rich.console import Console
+
+        result = run_recipe(load_recipe(recipe_file(tmp_path)), console=Console(file=handle, width=200))
+    assert result.ran == ["first"] and result.skipped == ["second"]
+    assert "rerun first (write-text): its manifest is of an older schema" in log.read_text()
+    assert orjson.loads(path.read_bytes())["version"] == 1
+    assert run_recipe(load_recipe(recipe_file(tmp_path))).skipped == ["first", "second"]
+
+
+def test_only_declared_options_are_inputs(tmp_path: Path) -> None:
+    """A string that happens to name a file is an option, not an input: no guessing from `/` in values."""
+    named = tmp_path / "elsewhere.txt"
+    named.write_text("1")
+    recipe = tmp_path / "recipe.yaml"
+    stage = {"name": "first", "uses": "write-text", "with": {"text": str(named)}}
+    recipe.write_text(yaml.safe_dump({"name": "toy", "run_dir": str(tmp_path / "run"), "stages": [stage]}))
+    run_recipe(load_recipe(recipe))
+    named.write_text("2")
+    assert run_recipe(load_recipe(recipe)).skipped == ["first"]
+    record = orjson.loads((tmp_path / "run" / ".stages" / "first" / "manifest.json").read_bytes())
+    assert record["inputs"] == [] and record["options"] == {"text": str(named)}

@@ -13,6 +13,7 @@ from runfixture import EXPECTED, HOSTILE, MODEL_A, MODEL_B, build_run
 
 from longsift import formats, layout
 from longsift.analyze import analyze
+from longsift.manifest import write_manifest
 from longsift.records import Example
 from longsift.report import plots, report
 
@@ -184,7 +185,9 @@ def test_selection_section_and_a_loss_png_without_loss_json(tmp_path: Path) -> N
     source = [Example.from_alpaca(f"task {i}", "", " ".join(["w"] * (i + 1)), id=str(i), row=i) for i in range(4)]
     formats.write(source, tmp_path / "pool.jsonl")  # 1..4 words: mean 2.5
     formats.write(source[2:], run / "select" / "longest-2.json", "fastchat")  # 3 and 4 words: mean 3.5
-    layout.write_json({"source": str(tmp_path / "pool.jsonl")}, run / "select" / "manifest.json")
+    subset = run / "select" / "longest-2.json"
+    write_manifest(subset, command="select", options={"k": 2}, inputs={"source": tmp_path / "pool.jsonl"},
+                   outputs={"output": subset})  # fmt: skip
     layout.write_json({"k": 2, "cutoff": 3}, run / "select" / "summary.json")
     png = tmp_path / "run" / "train" / "other" / "loss.png"
     png.parent.mkdir(parents=True)

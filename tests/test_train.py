@@ -178,19 +178,24 @@ def test_the_trainer_receives_our_labels(tiny_trained, pool_examples: list[Examp
 # -- the shared run: records, NEFTune, reload --------------------------------------------------------------------------
 def test_run_folder_records_config_data_hash_versions_and_loss(tiny_trained, alpaca_pool: Path):
     manifest = json.loads((tiny_trained.output / "manifest.json").read_text())
-    assert manifest["data"]["sha256"] == hashlib.sha256(alpaca_pool.read_bytes()).hexdigest()
-    assert manifest["data"]["used"] == 200 and manifest["train_examples"] == 200
-    assert manifest["config"]["learning_rate"] == resolve_config("tiny-cpu").learning_rate
-    assert manifest["recipe"] == "tiny-cpu" and manifest["template"]["name"] == "paper"
+    (data,) = [i for i in manifest["inputs"] if i["role"] == "data"]
+    assert data["kind"] == "file" and data["sha256"] == hashlib.sha256(alpaca_pool.read_bytes()).hexdigest()
+    assert not [i for i in manifest["inputs"] if i["role"] == "model"]  # the tiny base is built: an output
+    summary, options = manifest["summary"], manifest["options"]
+    assert summary["data"]["used"] == 200 and summary["train_examples"] == 200
+    assert options["config"]["learning_rate"] == resolve_config("tiny-cpu").learning_rate
+    assert options["recipe"] == "tiny-cpu" and summary["template"]["name"] == "paper"
     assert {"torch", "transformers", "trl", "peft", "accelerate", "python"} <= set(manifest["versions"])
+    produced = set(manifest["outputs"])
+    assert {"config.json", "loss.json", "tiny-base"} <= produced and "checkpoints" not in produced
     loss = json.loads((tiny_trained.output / "loss.json").read_text())
-    assert len(loss) == manifest["training"]["global_steps"] == 26  # 200 examples / 16 per step x 2 epochs
+    assert len(loss) == summary["training"]["global_steps"] == 26  # 200 examples / 16 per step x 2 epochs
     assert loss[-1]["loss"] < loss[0]["loss"]
     assert (tiny_trained.output / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_neftune_noise_was_applied_during_training(tiny_trained):
-    check = tiny_trained.manifest["neftune"]
+    check = tiny_trained.summary["neftune"]
     assert check["hook_attached"] and check["training_mode"] and check["module_alpha"] == 5
     assert check["noise_rms"] == pytest.approx(check["expected_noise_rms"], rel=0.25)
 
@@ -215,7 +220,7 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
                  "neftune_alpha": None, "logging_steps": 10}  # fmt: skip
     result = train(data, tmp_path / "run", model=str(tiny_trained.output / "tiny-base"), recipe="tiny-cpu",
                    overrides=overrides, log=lambda line: None)  # fmt: skip
-    assert result.manifest["neftune"]["hook_attached"] is False  # the check sees the difference
+    assert result.summary["neftune"]["hook_attached"] is False  # the check sees the difference
     gens = generate(tmp_path / "run", str(data), max_new_tokens=32, batch_size=8)
     finishes = [g.metadata["generation"]["finish_reasons"][0] for g in gens]
     assert finishes == ["stop"] * 8 and all(g.metadata["generation"]["new_tokens"][0] < 32 for g in gens)
@@ -275,12 +280,12 @@ def test_a_rerun_resumes_from_the_last_checkpoint(tiny_trained, pool_examples: l
     base = str(tiny_trained.output / "tiny-base")
     first = train(data, tmp_path / "run", model=base, recipe="tiny-cpu", overrides={**options, "max_steps": 2},
                   log=lambda line: None)  # fmt: skip
-    assert not first.manifest["training"]["resumed_from_checkpoint"]
+    assert not first.summary["training"]["resumed_from_checkpoint"]
     assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").is_dir()
     second = train(data, tmp_path / "run", model=base, recipe="tiny-cpu", overrides={**options, "max_steps": 3},
                    log=lambda line: None)  # fmt: skip
-    assert second.manifest["training"]["resumed_from_checkpoint"]
-    assert second.manifest["training"]["global_steps"] == 3 and len(second.loss_history) == 1  # only step 3 ran
+    assert second.summary["training"]["resumed_from_checkpoint"]
+    assert second.summary["training"]["global_steps"] == 3 and len(second.loss_history) == 1  # only step 3 ran
 
 
 def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path, tmp_path: Path):
@@ -289,7 +294,8 @@ def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path,
                  env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert "trained on 16 examples (16 sequences), 2 steps" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["world_size"] == 1 and manifest["config"]["max_steps"] == 2 and (out / "tiny-base").is_dir()
+    assert manifest["summary"]["world_size"] == 1 and manifest["options"]["config"]["max_steps"] == 2
+    assert (out / "tiny-base").is_dir()
     assert (out / "model.safetensors").is_file() and (out / "longsift_template.json").is_file()
 
 
@@ -305,7 +311,7 @@ def test_two_processes_with_torchrun(alpaca_pool: Path, tmp_path: Path):
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(repo)})  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())["summary"]
     assert manifest["world_size"] == 2 and manifest["training"]["global_steps"] == 2
     assert result.stderr.count("built a tiny random Llama") == 1
 

@@ -30,8 +30,6 @@ from longsift.lengths import DEFAULT_UNIT, Unit, check_units, get_unit, unit_rec
 from longsift.records import Example, Generation, Judgment
 from longsift.verdicts import POLICIES
 
-SOURCE_KEYS = ("source", "input")  # where select/manifest.json names the source corpus
-
 
 def analyze_records(
     judgments: Iterable[Judgment], generations: Iterable[Generation], *, unit: Unit,
@@ -73,7 +71,7 @@ def analyze(
 ) -> dict[str, Any]:  # fmt: skip
     """Analyze one run directory, or judgments files (each a judgments.jsonl or a folder holding one).
 
-    For a run directory, generations, selected subsets and the selection's source (select/manifest.json "source")
+    For a run directory, generations, selected subsets and the selection's source (their manifests' "source")
     are found in it; explicit options add to them. Lengths are counted in `by` (any unit `select` takes;
     `unit` is its former name), by default in the unit the selection was made in (select/summary.json, or a
     subset's `<name>.manifest.json`), else in the registry's DEFAULT_UNIT (chars). The result goes to `output`,
@@ -123,10 +121,9 @@ def selection_unit(run_dir: Path | None, selection_files: Sequence[Path]) -> dic
         data = layout.read_json(layout.select_dir(run_dir) / layout.SUMMARY)
         summaries += [v for v in data.values() if isinstance(v, Mapping)] if isinstance(data, Mapping) else []
     for path in selection_files:
-        manifest = path.with_name(path.name.split(".")[0] + ".manifest.json")  # `longsift select`'s side file
-        data = layout.read_json(manifest) if manifest.is_file() else None
-        if isinstance(data, Mapping) and isinstance(data.get("summary"), Mapping):
-            summaries.append(data["summary"])
+        record = layout.selection_manifest(path)  # `longsift select`'s side file
+        if record is not None:
+            summaries.append(record.summary)
     units = [(s, s["unit"]) for s in summaries if isinstance(s.get("unit"), Mapping) and s["unit"].get("unit")]
     by_length = [u for s, u in units if (s.get("method") or {}).get("method") == "longest"] or [u for _, u in units]
     found = {(u["unit"], u.get("tokenizer")) for u in by_length}
@@ -149,17 +146,23 @@ def _judgment_files(run_dir: Path | None, paths: Sequence[Path]) -> list[Path]:
 
 
 def _manifest_source(run_dir: Path) -> Path | None:
-    manifest = layout.select_dir(run_dir) / layout.MANIFEST
-    if not manifest.is_file():
+    """The corpus the run's selections were made from, as their manifests name it (input role "source")."""
+    named = [
+        source.given
+        for path in layout.selected_files(run_dir)
+        if (record := layout.selection_manifest(path)) is not None
+        for source in record.inputs_with_role("source")
+    ]
+    sources = list(dict.fromkeys(named))
+    where = str(layout.select_dir(run_dir))
+    if not sources:
         return None
-    data = layout.read_json(manifest)
-    named = next((data[k] for k in SOURCE_KEYS if isinstance(data, Mapping) and isinstance(data.get(k), str)), None)
-    if named is None:
-        return None
-    for candidate in (Path(named), run_dir / named):
+    if len(sources) > 1:
+        raise DataError(where, f"the selections come from several sources ({', '.join(sources)}); pass --source PATH")
+    for candidate in (Path(sources[0]), run_dir / sources[0]):
         if candidate.exists():
             return candidate
-    raise DataError(str(manifest), f"the selection source {named!r} does not exist; pass --source PATH")
+    raise DataError(where, f"the selection source {sources[0]!r} does not exist; pass --source PATH")
 
 
 def _subset_name(path: Path) -> str:

@@ -57,6 +57,12 @@ def analyze(
     if written is None:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
     else:
+        from longsift.manifest import write_manifest
+
+        read = {key: result["inputs"][key] for key in ("judgments", "generations", "selection", "source")}
+        options = {"by": by, "tokenizer": tokenizer, "tolerance": tolerance, "bootstrap": bootstrap, "seed": seed}
+        write_manifest(written, command="analyze", options=options, inputs={**read, "tokenizer": tokenizer},
+                       outputs={"output": written})  # fmt: skip
         console.print(f"wrote {written}")
 
 

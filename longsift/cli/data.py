@@ -37,7 +37,9 @@ def quarantine_path(output: Path) -> Path:
 
 
 def manifest_path(output: Path) -> Path:
-    return side_path(output, "manifest.json")
+    from longsift.manifest import manifest_path as beside
+
+    return beside(output)
 
 
 def drop_stale_quarantine(output: Path, quarantined: int) -> None:
@@ -86,10 +88,15 @@ def convert(
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     fmt = formats.output_format(output, format)
-    guard_paths([source], [output, quarantine_path(output)])  # before any work, side files included
+    guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # side files included
     stream = open_source(source, input_format, output, read_limits(max_record_bytes, max_depth, max_gzip_ratio))
     written = formats.write(stream, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
+    report = stream.report
+    resolved = {"format": fmt, "input_format": input_format,
+                "limits": read_limits(max_record_bytes, max_depth, max_gzip_ratio)}  # fmt: skip
+    write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
+                                                         "rows_quarantined": report.quarantined})  # fmt: skip
     console().print(stream.report.summary())
     console().print(f"wrote {written} records to {output} ({fmt})")
 
@@ -143,7 +150,11 @@ def select(
         )  # fmt: skip
     written = formats.write(selection.examples, output, fmt)
     drop_stale_quarantine(output, selection.summary.rows_quarantined)
-    write_manifest(output, "select", selection.summary.to_dict(), fmt, source)
+    resolved = {"k": k, "method": method, "by": by, "tokenizer": tokenizer, "format": fmt, "seed": seed,
+                "threshold": threshold, "min_length": min_length, "max_length": max_length, "dedup": dedup,
+                "drop_empty_input": drop_empty_input, "input_format": input_format,
+                "limits": read_limits(max_record_bytes, max_depth, max_gzip_ratio)}  # fmt: skip
+    write_manifest(output, "select", source, resolved, selection.summary.to_dict(), tokenizer)
     for line in selection.summary.lines():
         say(line)
     say(f"wrote {written} records to {output} ({fmt})")
@@ -169,7 +180,8 @@ def stats(
     from longsift.select.stats import stats as run_stats
 
     if output_dir is not None:
-        written = [output_dir / "stats.json", *(histogram_path(output_dir, unit) for unit in by)]
+        written = [output_dir / "stats.json", output_dir / "manifest.json",
+                   *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, compare, tokenizer], written)
     limits = read_limits(max_record_bytes, max_depth, max_gzip_ratio)
     report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format,
@@ -178,6 +190,8 @@ def stats(
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))
         data["histograms"] = [str(p) for p in plot_histograms(report, output_dir)]
+        resolved = {"by": by, "input_format": input_format, "limits": limits}
+        write_stats_manifest(output_dir, resolved, source, compare, tokenizer, data["histograms"])
     if json_output:
         typer.echo(orjson.dumps(data).decode())
         return
@@ -240,25 +254,30 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def write_manifest(output: Path, stage: str, summary: dict[str, Any], fmt: str, source: str) -> Path:
-    """`<output name without its extension>.manifest.json`: what ran, on what input, with which versions."""
-    import platform
+def write_manifest(output: Path, command: str, source: str, options: dict[str, Any], summary: dict[str, Any],
+                   tokenizer: str | None = None) -> Path:  # fmt: skip
+    """`<output name without its extension>.manifest.json` (longsift.manifest): the command's resolved options, its
+    input and tokenizer by content hash, its output and quarantine by size and sha256."""
+    from longsift import manifest
 
-    import orjson
+    quarantine = quarantine_path(output)
+    manifest.write_manifest(
+        output, command=command, options=options, summary=summary,
+        inputs={"source": source, "tokenizer": tokenizer},
+        outputs={"output": output, "quarantine": quarantine if quarantine.exists() else None},
+    )  # fmt: skip
+    return manifest_path(output)
 
-    import longsift
 
-    path = manifest_path(output)
-    source_path = Path(source)
-    stat = source_path.stat() if source_path.is_file() else None
-    manifest = {
-        "stage": stage, "output": str(output), "format": fmt,
-        "input": {"path": source, "bytes": stat and stat.st_size, "mtime_ns": stat and stat.st_mtime_ns},
-        "summary": summary,
-        "versions": {"longsift": longsift.__version__, "python": platform.python_version()},
-    }  # fmt: skip
-    write_bytes(path, orjson.dumps(manifest, option=orjson.OPT_INDENT_2, default=str))
-    return path
+def write_stats_manifest(folder: Path, options: dict[str, Any], source: str, compare: str | None,
+                         tokenizer: str | None, histograms: list[str]) -> None:  # fmt: skip
+    from longsift import manifest
+
+    outputs: dict[str, str | Path | None] = {"stats": folder / "stats.json"}
+    outputs |= {f"histogram:{Path(p).name}": p for p in histograms}
+    inputs = {"source": source, "compare": compare, "tokenizer": tokenizer}
+    manifest.write_manifest(folder, path=folder / manifest.MANIFEST, command="stats", options=options, inputs=inputs,
+                            outputs=outputs)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import typer
 
-from longsift.provenance import library_versions
+from longsift.manifest import library_versions
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "nltk",
             "vllm", "alpaca-eval", "lm-eval", "httpx", "pyarrow")  # fmt: skip

@@ -46,14 +46,20 @@ def pairwise(
     """Judge A against B on every prompt both files hold, in both orders; win/tie/lose by the paper's and the
     strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
     from longsift.judge.pairwise import judge_pairwise, summary_tables
+    from longsift.manifest import MANIFEST, write_manifest
     from longsift.outputs import guard_paths
 
-    guard_paths([a, b, template], [output / "judgments.jsonl", output / "summary.json", llm.cache_path(output)])
+    written = [output / "judgments.jsonl", output / "summary.json", output / MANIFEST]
+    guard_paths([a, b, template], [*written, llm.cache_path(output)])
     result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens,
                             parse=parse, compat=compat)  # fmt: skip
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
+    options = {"template": template, "resample": resample, "max_tokens": max_tokens, "parse": parse, "compat": compat,
+               "llm": llm.to_dict()}  # fmt: skip
+    write_manifest(output, command="judge pairwise", options=options, inputs={"a": a, "b": b, "template": template},
+                   outputs={"judgments": written[0], "summary": written[1]}, path=written[2])  # fmt: skip
     console = Console()
     for table in summary_tables(result.summary):
         console.print(table)
@@ -96,13 +102,14 @@ def mtbench(
     math, reasoning, coding); scores per turn, overall and per category; failed gradings counted apart."""
     from longsift.errors import ConfigError
     from longsift.judge.mtbench_grade import judge_mtbench
+    from longsift.manifest import MANIFEST, write_manifest
 
     if reference not in ("gpt-4", "inline"):
         raise ConfigError(f"--reference must be gpt-4 or inline, got {reference!r}")
     from longsift.outputs import guard_paths
 
     inputs = [answers, data_dir, questions, reference_answers, judge_prompts]
-    guard_paths(inputs, [output / "scores.json", llm.cache_path(output)])
+    guard_paths(inputs, [output / "scores.json", output / MANIFEST, llm.cache_path(output)])
     result = judge_mtbench(
         answers, output, llm=llm, data_dir=data_dir, questions=questions, reference_answers=reference_answers,
         judge_prompts=judge_prompts, reference=reference, resample=resample, max_tokens=max_tokens,  # type: ignore[arg-type]
@@ -111,6 +118,12 @@ def mtbench(
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
+    options = {"reference": reference, "model_name": model_name, "resample": resample, "max_tokens": max_tokens,
+               "llm": llm.to_dict()}  # fmt: skip
+    roles = {"answers": answers, "data_dir": data_dir, "questions": questions, "reference_answers": reference_answers,
+             "judge_prompts": judge_prompts}  # fmt: skip
+    write_manifest(output, command="judge mtbench", options=options, inputs=roles, path=output / MANIFEST,
+                   outputs={"scores": output / "scores.json", "judgments": output / "model_judgment"})  # fmt: skip
     s = result.scores
     turns = ", ".join(f"turn {t}: {s[f'turn_{t}']:.3f}" for t in (1, 2) if s.get(f"turn_{t}") is not None)
     overall = "-" if s["overall"] is None else f"{s['overall']:.3f}"

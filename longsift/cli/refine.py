@@ -33,7 +33,8 @@ def failures_path(output: Path) -> Path:
 
 def guard_refine(source: str, output: Path, prompt: Path | None, llm: LLMSettings) -> None:
     """Before any call: the output, its side files and the cache are none of the inputs, and can be written."""
-    guard_paths([source, prompt], [output, quarantine_path(output), failures_path(output), llm.cache_path(output)])
+    side = [quarantine_path(output), failures_path(output), side_path(output, "manifest.json")]
+    guard_paths([source, prompt], [output, *side, llm.cache_path(output)])
 
 
 def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[longsift.refine.fields.Failure]
@@ -50,9 +51,11 @@ def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[long
 
 
 def _finish(
-    stage: str, stream: RecordStream, result: Any, output: Path, fmt: str, max_failed: float | int = 0.5
-) -> None:
-    """Write the records, list failures, print the summary line (stdout); then exit 1 when too many failed."""
+    stage: str, stream: RecordStream, result: Any, output: Path, fmt: str, max_failed: float | int = 0.5,
+    options: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Write the records, list failures, the manifest, print the summary line (stdout); then exit 1 when too many
+    failed."""
     console.print(stream.report.summary(), highlight=False)
     if result.dry_run is not None:
         print(result.dry_run.render())
@@ -68,10 +71,19 @@ def _finish(
     written = formats.write(result.records, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
     _report_failures(result.report.failures, output)
+    _write_manifest(stage, stream.report.source, output, options or {})
     console.print(f"wrote {written} records to {output} ({fmt})", highlight=False)
     print(result.report.summary())
     kinds = (record_failure_kind(f.status, f.error) for f in result.report.failures)
     raise_if_failed(stage, result.report.total, [k for k in kinds if k is not None], max_failed)
+
+
+def _write_manifest(stage: str, source: str, output: Path, options: dict[str, Any]) -> None:
+    from longsift.manifest import write_manifest
+
+    side = {"quarantine": quarantine_path(output), "failures": failures_path(output)}
+    write_manifest(output, command=stage, options=options, inputs={"source": source, "prompt": options.get("prompt")},
+                   outputs={"output": output, **{k: p for k, p in side.items() if p.exists()}})  # fmt: skip
 
 
 INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
@@ -113,7 +125,10 @@ def refine(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
         max_tokens=max_tokens, resample=resample, output=output, compat=compat,
     )  # fmt: skip
-    _finish("refine", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
+    options = {"format": fmt, "input_format": input_format, "prompt": prompt, "max_prompt_tokens": max_prompt_tokens,
+               "chars_per_token": chars_per_token, "max_tokens": max_tokens, "resample": resample,
+               "max_record_bytes": max_record_bytes, "compat": compat, "llm": llm.to_dict()}  # fmt: skip
+    _finish("refine", stream, result, output, fmt, llm.max_failed, options)  # type: ignore[arg-type]
 
 
 @llm_options
@@ -141,7 +156,10 @@ def score(
         stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
         max_tokens=max_tokens, resample=resample, output=output,
     )  # fmt: skip
-    _finish("score", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
+    options = {"format": fmt, "input_format": input_format, "prompt": prompt, "max_prompt_tokens": max_prompt_tokens,
+               "chars_per_token": chars_per_token, "max_tokens": max_tokens, "resample": resample,
+               "max_record_bytes": max_record_bytes, "llm": llm.to_dict()}  # fmt: skip
+    _finish("score", stream, result, output, fmt, llm.max_failed, options)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

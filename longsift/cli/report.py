@@ -25,13 +25,18 @@ def report(
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer for --by tokens."),
 ) -> None:
     """One self-contained HTML report of a run: tables, plots, length bias, loss curves and a prompt browser."""
+    from longsift import layout
+    from longsift.manifest import describe_inputs, write_manifest
     from longsift.report.render import report as render
 
     if by is not None or tokenizer is not None:
         from longsift.analyze import analyze
 
         analyze([run_dir], by=by, tokenizer=tokenizer)
+    read = describe_inputs({f"run:{stage}": run_dir / stage for stage in layout.STAGES if (run_dir / stage).exists()})
     written = render(run_dir, output=output, markdown=markdown, title=title)
+    write_manifest(written["html"], command="report", options={"title": title, "by": by, "tokenizer": tokenizer},
+                   inputs=read, outputs={"html": written["html"], "markdown": written["markdown"]})  # fmt: skip
     for note in written["notes"]:
         console.print(f"[yellow]note[/] {note}", markup=True, highlight=False)
     if written["absent"]:

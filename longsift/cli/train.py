@@ -83,9 +83,9 @@ def train(
         return
     if not result.main_process:
         return
-    run = result.manifest["training"]
+    run = result.summary["training"]
     console.print(
-        f"trained on {result.manifest['data']['used']} examples ({result.manifest['train_examples']} sequences), "
+        f"trained on {result.summary['data']['used']} examples ({result.summary['train_examples']} sequences), "
         f"{run['global_steps']} steps, "
         f"loss {run['train_loss']:.4f}, {run['seconds']} s -> {result.output}",
         highlight=False,

@@ -9,7 +9,6 @@ the final file lists one Generation per prompt in eval-set order (see longsift.g
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -26,8 +25,6 @@ from longsift.generations import (
     write_generations,
     write_mtbench_answers,
 )
-from longsift.outputs import write_text
-from longsift.provenance import library_versions
 from longsift.records import EvalPrompt, Generation
 from longsift.registry import Registry
 from longsift.templates import Conversation
@@ -73,14 +70,18 @@ def generate(
     options = SamplingOptions(max_new_tokens, temperature, top_p, batch_size, seed, batch_tokens)
     engine = BACKENDS.get(backend)(str(model), template=template, dtype=dtype, trust_remote_code=trust_remote_code)
     name = model_name or Path(str(model).rstrip("/")).name
-    started = time.perf_counter()
+    started = time.time()
     generations = generate_prompts(engine, prompts, name, options, output, progress)
-    if output is not None:
-        write_manifest(Path(output), model, eval_set, engine, options, generations, time.perf_counter() - started)
     if alpacaeval is not None:
         write_alpacaeval([g for g in generations if g.eval_set == "alpacaeval"], alpacaeval, name)
     if mtbench is not None:
         write_mtbench_answers([g for g in generations if g.eval_set == "mtbench"], mtbench, name)
+    if output is not None:
+        resolved = {"model_name": name, "eval_set": eval_set, "backend": backend, "dtype": dtype, "compat": compat,
+                    "limit": limit, "trust_remote_code": trust_remote_code, "sampling": asdict(options)}  # fmt: skip
+        inputs = {"model": str(model), "eval_set": eval_set, "data_dir": data_dir, "template": template}
+        extra = {"alpacaeval": alpacaeval, "mtbench": mtbench}
+        write_manifest(Path(output), engine, resolved, inputs, extra, generations, started)
     return generations
 
 
@@ -190,21 +191,23 @@ def _generation(
 
 
 def write_manifest(
-    output: Path, model: str | Path, eval_set: str, engine: Backend, options: SamplingOptions,
-    generations: list[Generation], seconds: float,
+    output: Path, engine: Backend, options: dict[str, Any], inputs: dict[str, Any],
+    extra_outputs: dict[str, str | Path | None], generations: list[Generation], started: float,
 ) -> Path:  # fmt: skip
+    """`manifest_path(output)` (longsift.manifest): the resolved options, the model by content hash, the template
+    used and the counts of what was generated."""
+    from longsift import manifest
+
     new_tokens = sum(sum(g.metadata["generation"]["new_tokens"]) for g in generations)
     finishes = [f for g in generations for f in g.metadata["generation"]["finish_reasons"]]
-    manifest = {
-        "stage": "generate", "model": str(model), "eval_set": eval_set, "backend": engine.name,
-        "template": engine.template.to_dict(), "options": asdict(options),
+    summary = {
+        "backend": engine.name, "template": engine.template.to_dict(),
         "prompts": len(generations), "completions": len(finishes), "stopped": finishes.count("stop"),
-        "hit_max_new_tokens": finishes.count("length"), "new_tokens": new_tokens, "seconds": round(seconds, 2),
-        "versions": library_versions(),
+        "hit_max_new_tokens": finishes.count("length"), "new_tokens": new_tokens,
     }  # fmt: skip
-    path = manifest_path(output)
-    write_text(path, json.dumps(manifest, indent=2) + "\n")
-    return path
+    manifest.write_manifest(output, command="generate", options=options, inputs=inputs, summary=summary,
+                            outputs={"output": output, **extra_outputs}, started=started)  # fmt: skip
+    return manifest_path(output)
 
 
 def partial_path(output: str | Path) -> Path:
@@ -213,8 +216,9 @@ def partial_path(output: str | Path) -> Path:
 
 
 def manifest_path(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".manifest.json")
+    from longsift import manifest
+
+    return manifest.manifest_path(output)
 
 
 __all__ = ["BACKENDS", "Completion", "SamplingOptions", "first_per_set", "generate", "generate_prompts"]

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from longsift import layout
 from longsift.errors import ConfigError, UsageError
+from longsift.manifest import MANIFEST, Declared, describe_inputs, files_under, write_manifest
 from longsift.outputs import check_writable, same_file, write_text
 from longsift.pipeline import manifest
 from longsift.pipeline.recipe import BUILTIN_REFERENCES, Recipe, StageSpec, references, substitute
@@ -64,6 +65,42 @@ STEPS: Registry[Step] = Registry("stage")
 for _uses in ("select", "refine", "score", "train", "generate", "judge", "alpacaeval", "mtbench", "analyze", "report"):
     STEPS.register(_uses, f"longsift.pipeline.steps:{_uses}_step")
 STEPS.register("tiny-model", "longsift.pipeline.steps:tiny_model_step")
+
+
+# The options of each stage kind that name what it reads (files, folders, or hub ids, told apart by
+# `longsift.manifest`): a change in any of them reruns the stage. Declared here, never guessed from the values.
+INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "select": ("source", "tokenizer"),
+    "tiny-model": ("texts_from",),
+    "refine": ("input", "prompt"),
+    "score": ("input", "prompt"),
+    "train": ("data", "model", "recipe"),
+    "generate": ("model", "template"),
+    "judge": ("a", "b", "template"),
+    "mtbench": ("answers",),
+    "alpacaeval": ("annotations", "model_outputs"),
+    "analyze": ("tokenizer",),
+}
+# Stages that read the run folder itself: these folders of it are their inputs.
+RUN_INPUTS: dict[str, tuple[str, ...]] = {
+    "analyze": (layout.SELECT, layout.GENERATE, layout.JUDGE),
+    "report": (*layout.STAGES, "score"),
+}
+
+
+def stage_inputs(uses: str, options: dict[str, Any], run_dir: Path) -> Declared:
+    """What a stage reads, by role: its input options, and the run folders it reads."""
+    declared: dict[str, Any] = {key: options[key] for key in INPUT_OPTIONS.get(uses, ()) if key in options}
+    declared |= {
+        f"run:{folder}": run_dir / folder for folder in RUN_INPUTS.get(uses, ()) if (run_dir / folder).exists()
+    }
+    return {key: value for key, value in declared.items() if isinstance(value, str | Path | list | None)}
+
+
+def _declared_paths(uses: str, options: dict[str, Any], run_dir: Path) -> list[str]:
+    """The declared inputs that are on disk (an output must never be one of them)."""
+    values = [v for v in stage_inputs(uses, options, run_dir).values() if isinstance(v, str | Path)]
+    return [str(v) for v in values if v != "" and Path(v).exists()]
 
 
 @dataclass
@@ -168,7 +205,7 @@ def _path_problems(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> l
         blocking = [p for p in path.parents if p.is_relative_to(run_dir) and p.exists() and not p.is_dir()]
         if blocking:
             problems.append(f"stage {spec.name!r}: writes {path}, but {blocking[0]} is a file, not a folder")
-    inputs = [Path(value) for value in manifest.input_paths(options)]
+    inputs = [Path(value) for value in _declared_paths(spec.uses, options, run_dir)]
     for path in planned:
         for source in inputs:
             if path.exists() and same_file(path, source):
@@ -206,7 +243,7 @@ def _run_folder_problems(run_dir: Path) -> list[str]:
     if run_dir.exists() and not run_dir.is_dir():
         return [f"the run folder {run_dir} is a file; choose another run_dir"]
     try:
-        check_writable(run_dir / STATE_DIR / manifest.MANIFEST)
+        check_writable(run_dir / STATE_DIR / MANIFEST)
     except UsageError as exc:
         return [f"the run folder {run_dir} cannot be written: {exc}"]
     return []
@@ -239,40 +276,37 @@ def _run_stage(
 ) -> dict[str, str]:
     options = substitute(spec.options, lookup)
     context = StageContext(recipe, spec, options, run_dir, data_dir, console)
-    digest = manifest.options_digest(spec.uses, options)
-    inputs = manifest.input_digests(options)
-    previous = manifest.read_manifest(context.state_dir)
-    if not forced and manifest.is_current(previous, digest, inputs) and previous is not None:
-        mismatch = manifest.output_mismatch(run_dir, context.state_dir, previous)
-        if mismatch is None:
+    inputs = describe_inputs(stage_inputs(spec.uses, options, run_dir))  # before the step: as it read them
+    if not forced:
+        previous = manifest.read_stage(context.state_dir)
+        reason = manifest.not_current(previous, spec.uses, options, inputs, run_dir, context.state_dir)
+        if reason is None and previous is not None:
             console.print(f"[dim]skip[/] {spec.name} ({spec.uses}): done, options, inputs and outputs unchanged")
             result.skipped.append(spec.name)
-            return dict(previous["outputs"])
-        console.print(f"rerun {spec.name} ({spec.uses}): {mismatch}", highlight=False, markup=False)
+            return dict(previous.outputs)
+        if manifest.stage_manifest(context.state_dir).exists():
+            reason = reason if previous is not None else "its manifest is of an older schema or unreadable"
+            console.print(f"rerun {spec.name} ({spec.uses}): {reason}", highlight=False, markup=False)
     console.rule(f"{spec.name} ({spec.uses})")
     _confine(spec, options, run_dir)
     manifest.forget(context.state_dir)
     write_text(context.state_dir / "started", str(time.time()))
     started = time.time()
     outputs = STEPS.get(spec.uses)(context)
-    files = manifest.describe_outputs(run_dir, outputs)
-    manifest.write_manifest(
-        context.state_dir,
-        {
-            "stage": spec.name,
-            "uses": spec.uses,
-            "status": "complete",
-            "options": options,
-            "options_digest": digest,
-            "inputs": inputs,
-            "outputs": outputs,
-            "files": files,
-            "versions": manifest.versions(),
-            "seconds": round(time.time() - started, 3),
-        },
-    )
+    _check_outputs_inside(spec, outputs, run_dir)
+    write_manifest(
+        context.state_dir, command=spec.uses, stage=spec.name, options=options, inputs=inputs, outputs=outputs,
+        root=run_dir, started=started, path=manifest.stage_manifest(context.state_dir),
+    )  # fmt: skip
     result.ran.append(spec.name)
     return outputs
+
+
+def _check_outputs_inside(spec: StageSpec, outputs: dict[str, str], run_dir: Path) -> None:
+    for key, value in outputs.items():
+        for file in [Path(value), *files_under(Path(value))]:
+            if problem := outside(file, run_dir):
+                raise ConfigError(f"stage {spec.name!r}: its output {key!r} {problem}")
 
 
 def _confine(spec: StageSpec, options: dict[str, Any], run_dir: Path) -> None:

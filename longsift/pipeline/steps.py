@@ -17,6 +17,7 @@ from longsift import formats, layout
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
 from longsift.lengths import DEFAULT_UNIT
+from longsift.manifest import write_manifest
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 
@@ -110,10 +111,9 @@ def output_name(stage: str, options: dict[str, Any]) -> str:
     return name
 
 
-# Written by several stages on purpose: select/ keeps one key per selection in its summary and manifest; judge
+# Written by several stages on purpose: select/ keeps one key per selection in its summary; judge
 # and mtbench stages name their own files inside these folders after the models they compare.
-SHARED_OUTPUTS = {f"{layout.SELECT}/{layout.SUMMARY}", f"{layout.SELECT}/{layout.MANIFEST}", layout.JUDGE,
-                  layout.MTBENCH}  # fmt: skip
+SHARED_OUTPUTS = {f"{layout.SELECT}/{layout.SUMMARY}", layout.JUDGE, layout.MTBENCH}
 
 
 def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[Path]:
@@ -122,7 +122,7 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
     name = output_name(stage, options) if uses in NAMED else stage
     select = layout.select_dir(run_dir)
     plans: dict[str, list[Path]] = {
-        "select": [_select_output(run_dir, name, options), select / layout.SUMMARY, select / layout.MANIFEST],
+        "select": [_select_output(run_dir, name, options), select / layout.SUMMARY],  # and the output's manifest
         "tiny-model": [run_dir / "models" / stage],
         "refine": [select / f"{name}.jsonl"],
         "score": [run_dir / "score" / f"{name}.jsonl"],
@@ -167,7 +167,7 @@ def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
 
 
 def _merge_json(path: Path, key: str, value: Any) -> None:
-    """Several select stages share select/summary.json and select/manifest.json, one key each."""
+    """Several select stages share select/summary.json, one key each."""
     try:
         data = orjson.loads(path.read_bytes()) if path.is_file() else {}
     except orjson.JSONDecodeError:
@@ -195,7 +195,9 @@ def select_step(context: StageContext) -> dict[str, str]:
     formats.write(selection.examples, out, fmt)
     summary = selection.summary.to_dict() if hasattr(selection.summary, "to_dict") else vars(selection.summary)
     _merge_json(layout.select_dir(context.run_dir) / layout.SUMMARY, _name(context), summary)
-    _merge_json(layout.select_dir(context.run_dir) / layout.MANIFEST, "source", source)
+    inputs = {"source": source, "tokenizer": context.option("tokenizer")}
+    write_manifest(out, command="select", options=context.options, summary=summary, inputs=inputs,
+                   outputs={"output": out})  # fmt: skip
     context.console.print(f"selected {len(selection.examples)} of {summary.get('rows_read')} rows -> {out}")
     return {"output": str(out)}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from longsift import layout
 from longsift.errors import LongsiftError
+from longsift.manifest import Manifest, read_manifest
 from longsift.records import Generation, Judgment
 from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 
@@ -56,7 +57,7 @@ class RunData:
     run_dir: Path
     selection_files: list[Path] = field(default_factory=list)
     selection_summary: Any = None
-    selection_manifest: Any = None
+    selection_manifests: dict[str, Manifest] = field(default_factory=dict)  # subset file name -> its manifest
     training: list[TrainingRun] = field(default_factory=list)
     generations: dict[tuple[str, str, str], Generation] = field(default_factory=dict)  # (model, set, prompt)
     comparisons: list[Comparison] = field(default_factory=list)
@@ -94,8 +95,9 @@ def _selection(data: RunData) -> None:
     folder = layout.select_dir(data.run_dir)
     if (folder / layout.SUMMARY).is_file():
         data.selection_summary = _safe(data, folder / layout.SUMMARY, layout.read_json)
-    if (folder / layout.MANIFEST).is_file():
-        data.selection_manifest = _safe(data, folder / layout.MANIFEST, layout.read_json)
+    for path in data.selection_files:
+        if (record := layout.selection_manifest(path)) is not None:
+            data.selection_manifests[path.name] = record
 
 
 def _training(data: RunData) -> None:
@@ -105,10 +107,10 @@ def _training(data: RunData) -> None:
         if loss is not None and not _is_loss_curve(loss):
             data.notes.append(f"{loss_file.relative_to(data.run_dir)} is not a list of {{step, loss}} objects")
             loss = None
-        config = None
-        for name in (layout.TRAIN_CONFIG, layout.MANIFEST):
-            if config is None and (folder / name).is_file():
-                config = _safe(data, folder / name, layout.read_json)
+        config_file = folder / layout.TRAIN_CONFIG
+        config = _safe(data, config_file, layout.read_json) if config_file.is_file() else None
+        if config is None and (record := read_manifest(folder)) is not None:
+            config = record.options.get("config")  # the resolved TrainConfig `train` ran with
         if loss or config or png.is_file():
             data.training.append(TrainingRun(folder.name, loss or [], config, png if png.is_file() else None))
 

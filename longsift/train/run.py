@@ -1,8 +1,9 @@
 """`train`: supervised fine-tuning on TRL's SFTTrainer with one template for training and generation.
 
 The output folder is both the model (save_pretrained + tokenizer + longsift_template.json, loadable with
-AutoModelForCausalLM.from_pretrained) and the run record: manifest.json (resolved config, data hash, versions,
-NEFTune check, timings), loss.json and loss.png. Checkpoints go to checkpoints/; a rerun resumes from the last one.
+AutoModelForCausalLM.from_pretrained) and the run record: manifest.json (longsift.manifest: resolved config, data
+and base model by hash, versions; its summary: NEFTune check, timings), loss.json and loss.png. Checkpoints go to
+checkpoints/; a rerun resumes from the last one.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from longsift.errors import ConfigError
 from longsift.formats.load import RecordStream
-from longsift.outputs import finite, write_text
-from longsift.provenance import library_versions, sha256_of
+from longsift.manifest import Manifest
+from longsift.outputs import TEMP_PREFIX, finite, write_text
 from longsift.records import Example
 from longsift.templates import get_template, save_template
 from longsift.train.config import TrainConfig, resolve_config, to_training_arguments, world_size
@@ -40,7 +41,8 @@ class DryRun:
 class TrainResult:
     output: Path
     config: TrainConfig
-    manifest: dict[str, Any]
+    summary: dict[str, Any]  # what training did: data used, steps, loss, timings, NEFTune check, template
+    manifest: Manifest | None  # None on the other ranks of a multi-process run
     loss_history: list[dict[str, Any]] = field(default_factory=list)
     main_process: bool = True  # False on the other ranks of a multi-process run
 
@@ -67,6 +69,7 @@ def train(
     if model is None and not tiny:
         raise ConfigError("pass --model PATH_OR_ID (or --tiny for a tiny random model)")
     output.mkdir(parents=True, exist_ok=True)
+    began = time.time()
     examples, load_report = _load_examples(data, output, config.max_examples)
     log(load_report.summary())
     args, notes = to_training_arguments(config, output)  # first: it sets up the distributed state
@@ -83,12 +86,8 @@ def train(
     seconds = time.perf_counter() - started
     _save_model(trainer, template, config, output)
     loss, neftune = recorders
-    manifest = {
-        "stage": "train",
-        "model": model,
-        "recipe": str(recipe or (TINY_RECIPE if tiny else "")) or None,
-        "config": config.model_dump(mode="json"),
-        "data": {"path": str(data), "sha256": sha256_of(data), **load_report_dict(load_report, len(examples))},
+    summary = {
+        "data": load_report_dict(load_report, len(examples)),
         "train_examples": len(trainer.train_dataset),
         "world_size": world_size(),
         "training": {
@@ -101,12 +100,14 @@ def train(
         },
         "neftune": neftune.result,
         "template": template.to_dict(),
-        "versions": library_versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    options = {"model": model, "recipe": str(recipe or (TINY_RECIPE if tiny else "")) or None, "tiny": tiny,
+               "config": config.model_dump(mode="json")}  # fmt: skip
+    inputs = {"data": data, "model": None if tiny else model}  # the tiny base is built here: an output
+    record = None
     if trainer.is_world_process_zero():
-        _write_records(output, manifest, loss.history)
-    return TrainResult(output, config, manifest, loss.history, trainer.is_world_process_zero())
+        record = _write_records(output, options, inputs, summary, loss.history, began)
+    return TrainResult(output, config, summary, record, loss.history, trainer.is_world_process_zero())
 
 
 def _load_examples(data: str | Path, output: Path, limit: int | None) -> tuple[list[Example], Any]:
@@ -229,9 +230,18 @@ def _tokens_per_second(history: list[dict[str, Any]], seconds: float) -> float |
     return round(seen[-1] / seconds, 1) if seen and seconds > 0 else None
 
 
-def _write_records(output: Path, manifest: dict[str, Any], history: list[dict[str, Any]]) -> None:
+def _write_records(
+    output: Path, options: dict[str, Any], inputs: dict[str, Any], summary: dict[str, Any],
+    history: list[dict[str, Any]], began: float,
+) -> Manifest:  # fmt: skip
+    """loss.json, loss.png, then the manifest (last: it describes them) over the model's files; checkpoints are
+    resume state, not outputs."""
+    from longsift.manifest import MANIFEST, write_manifest
     from longsift.train.callbacks import plot_loss
 
-    write_text(output / "manifest.json", json.dumps(finite(manifest), indent=2) + "\n")  # NaN loss: null
     write_text(output / "loss.json", json.dumps(finite(history), indent=1) + "\n")
     plot_loss(history, output / "loss.png", title=f"training loss ({output.name})")
+    produced = {p.name: p for p in sorted(output.iterdir())
+                if p.name not in (MANIFEST, "checkpoints") and not p.name.startswith(TEMP_PREFIX)}  # fmt: skip
+    return write_manifest(output, command="train", options=options, inputs=inputs, outputs=produced,
+                          summary=finite(summary), started=began, path=output / MANIFEST)  # fmt: skip
