@@ -7,7 +7,7 @@ with the counts last (on stdout; everything else goes to stderr).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,19 @@ COMPAT = typer.Option(None, "--compat", help="paper: cut answers in characters a
 MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
 
 
+def run_pass(
+    stage: str, stage_run: Callable[..., Any], source: str, output: Path, format: str | None,
+    input_format: str | None, max_record_bytes: int, llm: LLMSettings, **options: Any,
+) -> None:  # fmt: skip
+    """The one command body of refine and score: check the paths before any call, read the corpus, run the
+    stage (`stage_run(records, llm, output=..., **options)`), write and report."""
+    fmt = formats.output_format(output, format)
+    guard_refine(source, output, options.get("prompt"), llm)
+    stream = open_source(source, input_format, output, max_record_bytes)
+    result = stage_run(stream, llm, output=output, **options)
+    _finish(stage, stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
+
+
 @llm_options
 def refine(
     source: str = INPUT,
@@ -106,14 +119,11 @@ def refine(
     """Rewrite each answer with the paper's refinement prompt; failures keep the original (metadata.refine_status)."""
     from longsift.refine import refine as run_refine
 
-    fmt = formats.output_format(output, format)
-    guard_refine(source, output, prompt, llm)
-    stream = open_source(source, input_format, output, max_record_bytes)
-    result = run_refine(
-        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
-        max_tokens=max_tokens, resample=resample, output=output, compat=compat,
+    run_pass(
+        "refine", run_refine, source, output, format, input_format, max_record_bytes, llm, prompt=prompt,
+        max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token, max_tokens=max_tokens,
+        resample=resample, compat=compat,
     )  # fmt: skip
-    _finish("refine", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
 
 
 @llm_options
@@ -134,14 +144,11 @@ def score(
     """Rate each answer 0-5 with AlpaGasus's accuracy prompt (metadata.score, metadata.score_status)."""
     from longsift.refine import score as run_score
 
-    fmt = formats.output_format(output, format)
-    guard_refine(source, output, prompt, llm)
-    stream = open_source(source, input_format, output, max_record_bytes)
-    result = run_score(
-        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
-        max_tokens=max_tokens, resample=resample, output=output,
+    run_pass(
+        "score", run_score, source, output, format, input_format, max_record_bytes, llm, prompt=prompt,
+        max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token, max_tokens=max_tokens,
+        resample=resample,
     )  # fmt: skip
-    _finish("score", stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

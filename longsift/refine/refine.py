@@ -36,7 +36,7 @@ from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
 from longsift.llm.parsers import Parser
 from longsift.llm.settings import LLMSettings
-from longsift.llm.task import PromptTask
+from longsift.llm.task import PromptTask, TaskResult
 from longsift.llm.tokens import TokenCounter
 from longsift.records import Example
 from longsift.refine import passes
@@ -167,7 +167,7 @@ def _paper_cut(
 
 
 def _apply(
-    record: Example, item: passes.Prepared, outcome: passes.Outcome, report: RefineReport, cut_in_chars: bool = False
+    record: Example, item: passes.Prepared, outcome: TaskResult, report: RefineReport, cut_in_chars: bool = False
 ) -> Example:
     original = record.responses[-1]
     extra: dict[str, Any] = {"original_response": original}

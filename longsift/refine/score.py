@@ -17,6 +17,7 @@ from typing import Any
 from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
+from longsift.llm.task import TaskResult
 from longsift.records import Example
 from longsift.refine import passes
 from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
@@ -98,7 +99,7 @@ def score(
     return ScoreResult(scored, report)
 
 
-def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: ScoreReport) -> Example:
+def _apply(record: Example, item: passes.Prepared, outcome: TaskResult, report: ScoreReport) -> Example:
     extra: dict[str, Any] = {}
     if item.truncated:
         extra["score_truncated"] = True
