@@ -237,7 +237,8 @@ def score_step(context: StageContext) -> dict[str, str]:
     records = list(load(str(context.require("input"))))
     out = planned(context)[0]
     result = score(records, llm_settings(context), prompt=context.option("prompt"),
-                   max_prompt_tokens=context.option("max_prompt_tokens", 2048))  # fmt: skip
+                   max_prompt_tokens=context.option("max_prompt_tokens", 2048),
+                   max_tokens=context.option("max_tokens"))  # fmt: skip
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
