@@ -402,7 +402,7 @@ def tiny_sample(pool_sample: Path) -> Path:
 def test_transformers_backend_end_to_end(command: str, cli, tiny_model: Path, tiny_sample: Path, tmp_path: Path):
     out = tmp_path / f"{command}.jsonl"
     local = ["--backend", "transformers", "--model", str(tiny_model), "--tokenizer", str(tiny_model),
-             "--max-prompt-tokens", "440", "--max-tokens", "6", "--batch-size", "12", "--no-progress"]  # fmt: skip
+             "--max-prompt-tokens", "440", "--max-tokens", "6", "--local-batch-size", "12", "--no-progress"]  # fmt: skip
     first = cli(command, str(tiny_sample), "-o", str(out), "--format", "messages", *local, check=False)
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     originals, _ = load_all(str(tiny_sample))

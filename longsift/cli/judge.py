@@ -3,54 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
+from longsift.judge.options import MTBenchCommand, MTBenchOptions, PairwiseCommand, PairwiseOptions
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
-from longsift.llm.settings import LLMSettings
+from longsift.llm.settings import LLMOptions
+from longsift.options import command_options
 
 judge_app = typer.Typer(help="LLM-as-judge: pairwise in both orders, MT-Bench single grading.", no_args_is_help=True)
-MODEL_FLAGS = ("--model", "--judge-model")
-RESAMPLE = typer.Option(
-    0, "--resample", help="New samples (another seed, some temperature) for a reply that does not parse; 0: none."
-)
-MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's max tokens per judgment.")
-PARSE = typer.Option(
-    None, "--parse", help="strict (default: longsift's reader, unreadable replies fail) or paper (the paper's "
-    "parse_score + int() comparison: unreadable replies are ties, as its result_graph.py counted).",
-)  # fmt: skip
-COMPAT = typer.Option(
-    None, "--compat", help="paper: every quirk of the paper's judge scripts (paper reading, LIMA question as a "
-    "Python list); see the README, 'Reproducing the paper exactly'.",
-)  # fmt: skip
 
 
 @judge_app.command()
-@llm_options(model_flags=MODEL_FLAGS)
+@command_options(PairwiseCommand)
+@llm_options
 def pairwise(
     a: Path = typer.Argument(..., help="Generation file of model A (one Generation JSON per line)."),
     b: Path = typer.Argument(..., help="Generation file of model B."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output directory: judgments.jsonl, summary.json."),
-    template: str = typer.Option(
-        "paper", "--template", help="paper, paper-palm2, fastchat-pair, alpacaeval, or a .toml file."
-    ),
-    resample: int = RESAMPLE,
-    max_tokens: int | None = MAX_TOKENS,
-    parse: str | None = PARSE,
-    compat: str | None = COMPAT,
     *,
-    llm: LLMSettings,
+    options: PairwiseCommand,
+    llm: LLMOptions,
 ) -> None:
     """Judge A against B on every prompt both files hold, in both orders; win/tie/lose by the paper's and the
     strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
     from longsift.judge.pairwise import judge_pairwise, summary_tables
     from longsift.outputs import guard_paths
 
+    output, template = options.output, options.template
     guard_paths([a, b, template], [output / "judgments.jsonl", output / "summary.json", llm.cache_path(output)])
-    result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens,
-                            parse=parse, compat=compat)  # fmt: skip
+    result = judge_pairwise(a, b, output, llm=llm, **options.model_dump(include=set(PairwiseOptions.model_fields)))
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
@@ -77,37 +61,23 @@ def pairwise(
 
 
 @judge_app.command()
-@llm_options(model_flags=MODEL_FLAGS)
+@command_options(MTBenchCommand)
+@llm_options
 def mtbench(
     answers: Path = typer.Argument(..., help="FastChat answer JSONL, or a generation file with eval_set mtbench."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output directory: model_judgment/, scores.json."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Holds mt_bench/ (default $LONGSIFT_DATA)."),
-    questions: Path | None = typer.Option(None, "--questions", help="MT-Bench question.jsonl."),
-    reference_answers: Path | None = typer.Option(None, "--reference-answers", help="FastChat reference answers."),
-    judge_prompts: Path | None = typer.Option(None, "--judge-prompts", help="FastChat judge_prompts.jsonl."),
-    reference: str = typer.Option("gpt-4", "--reference", help="gpt-4 (FastChat's) or inline (question file's)."),
-    model_name: str | None = typer.Option(None, "--model-name", help="Name of the graded model (default: the file's)."),
-    resample: int = RESAMPLE,
-    max_tokens: int | None = MAX_TOKENS,
     *,
-    llm: LLMSettings,
+    options: MTBenchCommand,
+    llm: LLMOptions,
 ) -> None:
     """Grade a model's MT-Bench answers 1-10 per turn with FastChat's single-v1 prompts (reference-guided for
     math, reasoning, coding); scores per turn, overall and per category; failed gradings counted apart."""
-    from longsift.errors import ConfigError
     from longsift.judge.mtbench_grade import judge_mtbench
-
-    if reference not in ("gpt-4", "inline"):
-        raise ConfigError(f"--reference must be gpt-4 or inline, got {reference!r}")
     from longsift.outputs import guard_paths
 
-    inputs = [answers, data_dir, questions, reference_answers, judge_prompts]
-    guard_paths(inputs, [output / "scores.json", llm.cache_path(output)])
-    result = judge_mtbench(
-        answers, output, llm=llm, data_dir=data_dir, questions=questions, reference_answers=reference_answers,
-        judge_prompts=judge_prompts, reference=reference, resample=resample, max_tokens=max_tokens,  # type: ignore[arg-type]
-        model=model_name,
-    )  # fmt: skip
+    o, output = options, options.output
+    guard_paths([answers, o.data_dir, o.questions, o.reference_answers, o.judge_prompts],
+                [output / "scores.json", llm.cache_path(output)])  # fmt: skip
+    result = judge_mtbench(answers, output, llm=llm, **mtbench_keywords(o))
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
@@ -120,6 +90,13 @@ def mtbench(
     kinds = [record_failure_kind("failed", failure["error"]) for failure in s["failed"]]
     total = s["n_judged"] + s["n_failed"]
     raise_if_failed("judge mtbench", total, [k for k in kinds if k], llm.max_failed)  # type: ignore[arg-type]
+
+
+def mtbench_keywords(options: MTBenchOptions) -> dict[str, Any]:
+    """judge_mtbench()'s keywords from the options (the graded model's name is its `model`)."""
+    values = options.model_dump(include=set(MTBenchOptions.model_fields))
+    values["model"] = values.pop("model_name")
+    return values
 
 
 def register(app: typer.Typer) -> None:

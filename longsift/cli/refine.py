@@ -20,8 +20,10 @@ from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_pat
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
-from longsift.llm.settings import LLMSettings
+from longsift.llm.settings import LLMOptions, LLMSettings
+from longsift.options import Options, command_options
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
+from longsift.refine.options import CorpusFiles, RefineCommand, RefineOptions, ScoreCommand, ScoreOptions
 
 console = Console(stderr=True)
 SHOWN_FAILURES = 20
@@ -75,80 +77,39 @@ def _finish(
 
 
 INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
-OUTPUT = typer.Option(..., "-o", "--output", help="Output file; one record per input record, in input order.")
-FORMAT = typer.Option(None, "--format", help="Output format: messages (keeps metadata), alpaca, fastchat, parquet.")
-INPUT_FORMAT = typer.Option(None, "--input-format", help="Force the input format.")
-PROMPT = typer.Option(None, "--prompt", help="Your own TOML prompt file (as longsift/prompts/*.toml).")
-MAX_PROMPT_TOKENS = typer.Option(2048, "--max-prompt-tokens", help="Cut the answer so the prompt fits (0: no cut).")
-CHARS_PER_TOKEN = typer.Option(3.0, "--chars-per-token", help="Token estimate without --tokenizer (conservative).")
-MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit (default: the prompt file's).")
-RESAMPLE = typer.Option(0, "--resample", help="New samples for a reply that does not parse (0: none).")
-COMPAT = typer.Option(None, "--compat", help="paper: cut answers in characters as the paper's script did.")
-MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
 
 
 def run_pass(
-    stage: str, stage_run: Callable[..., Any], source: str, output: Path, format: str | None,
-    input_format: str | None, max_record_bytes: int, llm: LLMSettings, **options: Any,
+    stage: str, stage_run: Callable[..., Any], source: str, command: CorpusFiles, model: type[Options],
+    llm: LLMOptions,
 ) -> None:  # fmt: skip
     """The one command body of refine and score: check the paths before any call, read the corpus, run the
-    stage (`stage_run(records, llm, output=..., **options)`), write and report."""
-    fmt = formats.output_format(output, format)
-    guard_refine(source, output, options.get("prompt"), llm)
-    stream = open_source(source, input_format, output, max_record_bytes)
-    result = stage_run(stream, llm, output=output, **options)
+    stage with its options (`model`, taken from the command's), write and report."""
+    options = model.model_validate(command.model_dump(include=set(model.model_fields)))
+    output = command.output
+    fmt = formats.output_format(output, command.format)
+    guard_refine(source, output, getattr(options, "prompt", None), llm)
+    stream = open_source(source, command.input_format, output, command.max_record_bytes)
+    result = stage_run(stream, llm, options, output=output)
     _finish(stage, stream, result, output, fmt, llm.max_failed)  # type: ignore[arg-type]
 
 
+@command_options(RefineCommand)
 @llm_options
-def refine(
-    source: str = INPUT,
-    output: Path = OUTPUT,
-    format: str | None = FORMAT,
-    input_format: str | None = INPUT_FORMAT,
-    prompt: Path | None = PROMPT,
-    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    max_tokens: int | None = MAX_TOKENS,
-    resample: int = RESAMPLE,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-    compat: str | None = COMPAT,
-    *,
-    llm: LLMSettings,
-) -> None:
+def refine(source: str = INPUT, *, options: RefineCommand, llm: LLMOptions) -> None:
     """Rewrite each answer with the paper's refinement prompt; failures keep the original (metadata.refine_status)."""
     from longsift.refine import refine as run_refine
 
-    run_pass(
-        "refine", run_refine, source, output, format, input_format, max_record_bytes, llm, prompt=prompt,
-        max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token, max_tokens=max_tokens,
-        resample=resample, compat=compat,
-    )  # fmt: skip
+    run_pass("refine", run_refine, source, options, RefineOptions, llm)
 
 
+@command_options(ScoreCommand)
 @llm_options
-def score(
-    source: str = INPUT,
-    output: Path = OUTPUT,
-    format: str | None = FORMAT,
-    input_format: str | None = INPUT_FORMAT,
-    prompt: Path | None = PROMPT,
-    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    max_tokens: int | None = MAX_TOKENS,
-    resample: int = RESAMPLE,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-    *,
-    llm: LLMSettings,
-) -> None:
+def score(source: str = INPUT, *, options: ScoreCommand, llm: LLMOptions) -> None:
     """Rate each answer 0-5 with AlpaGasus's accuracy prompt (metadata.score, metadata.score_status)."""
     from longsift.refine import score as run_score
 
-    run_pass(
-        "score", run_score, source, output, format, input_format, max_record_bytes, llm, prompt=prompt,
-        max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token, max_tokens=max_tokens,
-        resample=resample,
-    )  # fmt: skip
+    run_pass("score", run_score, source, options, ScoreOptions, llm)
 
 
 def register(app: typer.Typer) -> None:
