@@ -24,9 +24,9 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         overrides["lora"] = {"r": lora_r} if lora_r is not None else {}
     if qlora:
         overrides["load_in_4bit"] = True
-    from longsift.train.config import deep_merge, parse_assignments
+    from longsift.options import apply_overrides
 
-    return deep_merge(overrides, parse_assignments(assignments))
+    return apply_overrides(overrides, assignments)
 
 
 def train(

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from longsift.errors import ConfigError
-from longsift.safe_yaml import parse_yaml, read_yaml
+from longsift.options import apply_overrides, merge
+from longsift.safe_yaml import read_yaml
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "train"
 
@@ -119,38 +119,16 @@ def read_recipe(recipe: str | Path) -> dict[str, Any]:
     return data
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def parse_assignments(assignments: list[str]) -> dict[str, Any]:
-    """`--set key=value` (value read as YAML; dotted keys reach nested options, e.g. lora.r=8)."""
-    result: dict[str, Any] = {}
-    for item in assignments:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = parse_yaml(raw) if raw else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: invalid YAML value ({' '.join(str(exc).split())})") from None
-        for part in reversed(key.split(".")[1:]):
-            value = {part: value}
-        result = deep_merge(result, {key.split(".")[0]: value})
-    return result
+    """`--set key=value` as a nested dict (value read as YAML; dotted keys reach nested options, e.g. lora.r=8)."""
+    return apply_overrides({}, assignments)
 
 
 def resolve_config(recipe: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """defaults < recipe < overrides; an override of None sets the key to null (e.g. neftune_alpha: off)."""
     data = read_recipe(recipe) if recipe else {}
     try:
-        return TrainConfig.model_validate(deep_merge(data, overrides or {}))
+        return TrainConfig.model_validate(merge(data, overrides or {}))
     except ValidationError as exc:
         where = f"recipe {recipe} + flags" if recipe else "flags"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
