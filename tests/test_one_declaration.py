@@ -24,12 +24,9 @@ from longsift.cli import build
 # Commands whose flags are not yet declared from a model. It only shrinks; at the end of issue 12 it is empty.
 NOT_CONVERTED = {
     "convert", "select", "stats", "train", "tiny-model", "generate", "analyze", "report", "run", "recipes",
-    "refine", "score", "judge pairwise", "judge mtbench", "alpacaeval run", "alpacaeval score", "alpacaeval export",
-    "openllm", "serve", "llm ping", "llm run", "llm cache stats", "llm cache clear", "llm cache export",
 }  # fmt: skip
 # Steps still checked against pipeline.steps.OPTIONS (same rule).
-STEPS_NOT_CONVERTED = {"select", "tiny-model", "train", "generate", "analyze", "report",
-                       "refine", "score", "judge", "mtbench", "alpacaeval"}  # fmt: skip
+STEPS_NOT_CONVERTED = {"select", "tiny-model", "train", "generate", "analyze", "report"}  # fmt: skip
 
 
 def typer_commands(app: typer.Typer, prefix: str = "") -> Iterator[tuple[str, typer.models.CommandInfo]]:

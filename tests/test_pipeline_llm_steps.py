@@ -97,7 +97,7 @@ def test_alpacaeval_step_scores_annotations_as_the_leaderboard(tmp_path: Path) -
     stages = [
         {"name": "alpaca-7b", "uses": "alpacaeval", "with": {"annotations": str(alpaca_7b)}},
         {"name": "lc", "uses": "alpacaeval", "with": {"annotations": str(synthetic), "difficulty": str(table),
-                                                      "model": "my-model"}},
+                                                      "model_name": "my-model"}},
     ]  # fmt: skip
     run_recipe(load_recipe(write_recipe(tmp_path, stages)))
     board = DATA / "alpaca_eval/leaderboards/alpaca_eval_2__weighted_alpaca_eval_gpt4_turbo_leaderboard.csv"
@@ -110,3 +110,21 @@ def test_alpacaeval_step_scores_annotations_as_the_leaderboard(tmp_path: Path) -
     controlled = orjson.loads((tmp_path / "run" / "alpacaeval" / "my-model.json").read_bytes())
     assert controlled["model"] == "my-model"  # the recipe's name, not the annotations' generator
     assert 0 < controlled["length_controlled_winrate"] < 100
+
+
+def test_llm_steps_take_their_keys_and_defaults_from_the_stage_models(tmp_path: Path, capsys) -> None:
+    from longsift.pipeline.steps import check_stage, step_model
+    from longsift.refine.options import ScoreOptions
+
+    assert step_model("score") is not None and step_model("score").model_fields["max_tokens"].default is None
+    assert ScoreOptions().max_prompt_tokens == 2048  # the step's default is the stage's, from one place
+    typo = check_stage("score", "s", {"input": "x", "max_tokns": 3}, tmp_path)
+    assert len(typo) == 1 and "unknown options ['max_tokns']" in typo[0]
+    cli_only = check_stage("mtbench", "m", {"answers": "x", "data_dir": "/elsewhere"}, tmp_path)
+    assert len(cli_only) == 1 and "data_dir" in cli_only[0]  # a CLI flag, not a recipe key: refused, not ignored
+    assert not check_stage("refine", "r", {"input": "x", "llm": {"model": "m", "batch_size": 4}}, tmp_path)
+    assert "warning: stage 'r': llm: key 'batch_size' is deprecated, use 'local_batch_size'" in capsys.readouterr().err
+    assert not check_stage("alpacaeval", "a", {"annotations": "x", "model": "old"}, tmp_path)
+    assert "key 'model' is deprecated, use 'model_name'" in capsys.readouterr().err
+    bad = check_stage("judge", "j", {"a": "x", "b": "y", "resample": -1}, tmp_path)
+    assert bad and "--resample must be 0 or more" in bad[0]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from longsift.generations import iter_generations
 from longsift.judge import alpacaeval as api
-from longsift.judge.options import AlpacaEvalExportOptions, AlpacaEvalRunOptions, AlpacaEvalScoreOptions
+from longsift.judge.options import AlpacaEvalExportOptions, AlpacaEvalRunOptions, AlpacaEvalScoreCommand
 from longsift.options import command_options
 from longsift.outputs import guard_paths, write_bytes
 
@@ -37,11 +37,11 @@ def export(
 
 
 @app.command()
-@command_options(AlpacaEvalScoreOptions)
+@command_options(AlpacaEvalScoreCommand)
 def score(
     annotations: Path = typer.Argument(..., help="alpaca_eval annotations.json (or .json.gz)."),
     *,
-    options: AlpacaEvalScoreOptions,
+    options: AlpacaEvalScoreCommand,
 ) -> None:
     """Win rate, standard error, discrete win rate and length-controlled win rate of an annotations file."""
     o = options

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
-from longsift.judge.options import MTBenchCommand, MTBenchOptions, PairwiseCommand, PairwiseOptions
+from longsift.judge.options import MTBenchCommand, PairwiseCommand, PairwiseOptions
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
 from longsift.llm.settings import LLMOptions
 from longsift.options import command_options
@@ -77,7 +76,7 @@ def mtbench(
     o, output = options, options.output
     guard_paths([answers, o.data_dir, o.questions, o.reference_answers, o.judge_prompts],
                 [output / "scores.json", llm.cache_path(output)])  # fmt: skip
-    result = judge_mtbench(answers, output, llm=llm, **mtbench_keywords(o))
+    result = judge_mtbench(answers, output, llm=llm, data_dir=o.data_dir, **o.keywords())
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
@@ -90,13 +89,6 @@ def mtbench(
     kinds = [record_failure_kind("failed", failure["error"]) for failure in s["failed"]]
     total = s["n_judged"] + s["n_failed"]
     raise_if_failed("judge mtbench", total, [k for k in kinds if k], llm.max_failed)  # type: ignore[arg-type]
-
-
-def mtbench_keywords(options: MTBenchOptions) -> dict[str, Any]:
-    """judge_mtbench()'s keywords from the options (the graded model's name is its `model`)."""
-    values = options.model_dump(include=set(MTBenchOptions.model_fields))
-    values["model"] = values.pop("model_name")
-    return values
 
 
 def register(app: typer.Typer) -> None:

@@ -40,7 +40,6 @@ class PairwiseOptions(JudgeCommon):
 
 
 class MTBenchOptions(JudgeCommon):
-    data_dir: Path | None = option(None, "Holds mt_bench/ (default $LONGSIFT_DATA).", recipe=False)
     questions: Path | None = option(None, "MT-Bench question.jsonl.")
     reference_answers: Path | None = option(None, "FastChat reference answers.")
     judge_prompts: Path | None = option(None, "FastChat judge_prompts.jsonl.")
@@ -54,6 +53,12 @@ class MTBenchOptions(JudgeCommon):
             raise ConfigError(f"--reference must be gpt-4 or inline, got {value!r}")
         return value
 
+    def keywords(self) -> dict[str, Any]:
+        """judge_mtbench()'s keywords (the graded model's name is its `model`)."""
+        values = self.model_dump(include=set(MTBenchOptions.model_fields))
+        values["model"] = values.pop("model_name")
+        return values
+
 
 class PairwiseCommand(PairwiseOptions):
     output: Path = option(..., "Output directory: judgments.jsonl, summary.json.", flags=("-o", "--output"),
@@ -61,6 +66,7 @@ class PairwiseCommand(PairwiseOptions):
 
 
 class MTBenchCommand(MTBenchOptions):
+    data_dir: Path | None = option(None, "Holds mt_bench/ (default $LONGSIFT_DATA).", recipe=False)
     output: Path = option(..., "Output directory: model_judgment/, scores.json.", flags=("-o", "--output"),
                           recipe=False)  # fmt: skip
 
@@ -87,10 +93,13 @@ class AlpacaEvalExportOptions(Options):
 
 class AlpacaEvalScoreOptions(Options):
     difficulty: Path | None = option(None, "AlpacaEval's df_gamed.csv (instruction difficulties) for LC.")
-    hub: bool = option(True, "Look for df_gamed.csv in the Hugging Face cache / hub when no path is given.",
-                       recipe=False)  # fmt: skip
     model_outputs: Path | None = option(None, "The model_outputs.json annotated: avg_length over it, as the "
                                         "leaderboard.")  # fmt: skip
+
+
+class AlpacaEvalScoreCommand(AlpacaEvalScoreOptions):
+    hub: bool = option(True, "Look for df_gamed.csv in the Hugging Face cache / hub when no path is given.",
+                       recipe=False)  # fmt: skip
     as_json: bool = option(False, "Print one JSON object (percent units, as the leaderboard).", flags=("--json",),
                         recipe=False)  # fmt: skip
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from longsift import formats, layout
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
-from longsift.options import Options
+from longsift.llm.settings import LLMOptions
+from longsift.options import Options, one_line, recipe_fields, renamed_keys
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 from longsift.registry import Registry
 
-LLM_KEYS = {"backend", "model", "base_url", "api_key_env", "concurrency", "timeout", "max_attempts", "rpm", "tpm",
-            "batch_size", "tokenizer", "retry_failed"}  # fmt: skip
+M = TypeVar("M", bound=Options)
+
+# A recipe's `llm:` block: the recipe fields of LLMOptions (the run decides the cache, progress and dry runs).
+LLM_KEYS = set(recipe_fields(LLMOptions))
 
 
 # The options each step takes: recipes are checked against these before anything runs.
@@ -43,8 +47,6 @@ OPTIONS: dict[str, set[str]] = {
         "format",
     },
     "tiny-model": {"texts_from", "vocab_size", "seed", "limit"},
-    "refine": {"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens", "compat"},
-    "score": {"input", "name", "llm", "prompt", "max_prompt_tokens", "max_tokens"},
     "train": {"data", "name", "model", "tiny", "recipe", "overrides"},
     "generate": {
         "model",
@@ -59,9 +61,6 @@ OPTIONS: dict[str, set[str]] = {
         "seed",
         "compat",
     },
-    "judge": {"a", "b", "template", "llm", "resample", "max_tokens", "parse", "compat"},
-    "mtbench": {"answers", "llm", "reference", "max_tokens"},
-    "alpacaeval": {"annotations", "model", "difficulty", "model_outputs"},
     "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
     "report": {"title"},
 }
@@ -71,6 +70,16 @@ OPTIONS: dict[str, set[str]] = {
 # and types come from. A step listed here is checked with its model; the others still with OPTIONS above.
 # Entries are "module:Class" strings, imported on use: a recipe check stays light.
 STEP_OPTIONS: Registry[type[Options]] = Registry("step options")
+STEP_OPTIONS.register("refine", "longsift.refine.options:RefineStep")
+STEP_OPTIONS.register("score", "longsift.refine.options:ScoreStep")
+STEP_OPTIONS.register("judge", "longsift.judge.options:PairwiseStep")
+STEP_OPTIONS.register("mtbench", "longsift.judge.options:MTBenchStep")
+STEP_OPTIONS.register("alpacaeval", "longsift.judge.options:AlpacaEvalStep")
+
+
+def stage_part(step: Options, model: type[M]) -> M:
+    """The stage's own options (`model`) out of a step's (the stage's plus the step's keys)."""
+    return model.model_validate(step.model_dump(include=set(model.model_fields)))
 
 
 def step_model(uses: str) -> type[Options] | None:
@@ -95,11 +104,12 @@ def llm_settings(context: StageContext) -> Any:
 
 
 def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False) -> Any:
-    from longsift.llm import BACKENDS, LLMSettings
+    """The stage's LLMOptions from its `llm:` block; the run's cache is the stage's cache."""
+    from longsift.llm import BACKENDS
 
     if not isinstance(block, dict | None):
         raise ConfigError(f"stage {stage!r}: llm must be a mapping of LLM options, not {type(block).__name__}")
-    options = dict(block or {})
+    options = renamed_keys(LLMOptions, dict(block or {}), f"stage {stage!r}: llm")
     unknown = sorted(set(options) - LLM_KEYS)
     if unknown:
         raise ConfigError(f"stage {stage!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
@@ -107,9 +117,9 @@ def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False)
     if backend not in BACKENDS:
         raise ConfigError(f"stage {stage!r}: unknown llm backend {backend!r}; known: {BACKENDS.names()}")
     try:
-        return LLMSettings(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"stage {stage!r}: bad llm options: {exc}") from None
+        return LLMOptions(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
+    except ValidationError as exc:
+        raise ConfigError(f"stage {stage!r}: bad llm options: {one_line(exc)}") from None
     except ConfigError as exc:
         raise ConfigError(f"stage {stage!r}: llm: {exc}") from None
 
@@ -149,11 +159,15 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
         "generate": [layout.generation_file(run_dir, name)],
         "judge": [run_dir / layout.JUDGE],
         "mtbench": [run_dir / layout.MTBENCH],
-        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(options.get('model', stage)))}.json"],
+        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(_alpacaeval_model(stage, options)))}.json"],
         "analyze": [layout.analysis_file(run_dir)],
         "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
     }
     return plans.get(uses, [])
+
+
+def _alpacaeval_model(stage: str, options: dict[str, Any]) -> Any:
+    return options.get("model_name", options.get("model", stage))  # `model`: its deprecated spelling
 
 
 def planned(context: StageContext) -> list[Path]:
@@ -173,7 +187,7 @@ def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -
     unknown = [] if model is not None else sorted(set(options) - OPTIONS.get(uses, set(options)))
     if unknown:
         problems.append(f"stage {stage!r} ({uses}): unknown options {unknown}; known: {sorted(OPTIONS[uses])}")
-    if "llm" in OPTIONS.get(uses, set()):
+    if "llm" in OPTIONS.get(uses, set()) or (model is not None and "llm" in model.model_fields):
         try:
             _llm_settings(stage, options.get("llm"), run_dir)
         except LongsiftError as exc:
@@ -242,15 +256,12 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
 
 def refine_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import refine
+    from longsift.refine.options import RefineOptions
 
-    context.check_options(OPTIONS["refine"])
-    records = list(load(str(context.require("input"))))
+    step = step_options(context)
+    records = list(load(step.input))
     out = planned(context)[0]
-    result = refine(
-        records, llm_settings(context), prompt=context.option("prompt"),
-        max_prompt_tokens=context.option("max_prompt_tokens", 2048), max_tokens=context.option("max_tokens"),
-        chars_per_token=context.option("chars_per_token", 3.0), compat=context.option("compat"),
-    )  # fmt: skip
+    result = refine(records, llm_settings(context), stage_part(step, RefineOptions))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
@@ -258,13 +269,12 @@ def refine_step(context: StageContext) -> dict[str, str]:
 
 def score_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import score
+    from longsift.refine.options import ScoreOptions
 
-    context.check_options(OPTIONS["score"])
-    records = list(load(str(context.require("input"))))
+    step = step_options(context)
+    records = list(load(step.input))
     out = planned(context)[0]
-    result = score(records, llm_settings(context), prompt=context.option("prompt"),
-                   max_prompt_tokens=context.option("max_prompt_tokens", 2048),
-                   max_tokens=context.option("max_tokens"))  # fmt: skip
+    result = score(records, llm_settings(context), stage_part(step, ScoreOptions))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
@@ -301,32 +311,28 @@ def generate_step(context: StageContext) -> dict[str, str]:
 
 def judge_step(context: StageContext) -> dict[str, str]:
     from longsift.generations import iter_generations
+    from longsift.judge.options import PairwiseOptions
     from longsift.judge.pairwise import judge_pairwise
 
-    context.check_options(OPTIONS["judge"])
-    a, b = Path(context.require("a")), Path(context.require("b"))
+    step = step_options(context)
+    a, b = Path(step.a), Path(step.b)
     model_a, model_b = (next(iter_generations(path)).model for path in (a, b))
     out = layout.judge_dir(context.run_dir, model_a, model_b)
-    if context.option("compat"):  # its own folder, beside the corrected judging of the same pair
-        out = out.with_name(f"{out.name}.{context.option('compat')}")
-    judge_pairwise(
-        a, b, out, template=context.option("template", "paper"), llm=llm_settings(context),
-        resample=context.option("resample", 0), max_tokens=context.option("max_tokens"),
-        parse=context.option("parse"), compat=context.option("compat"),
-    )  # fmt: skip
+    if step.compat:  # its own folder, beside the corrected judging of the same pair
+        out = out.with_name(f"{out.name}.{step.compat}")
+    judge_pairwise(a, b, out, llm=llm_settings(context), **stage_part(step, PairwiseOptions).model_dump())
     return {"output": str(out)}
 
 
 def mtbench_step(context: StageContext) -> dict[str, str]:
     from longsift.judge.mtbench_grade import judge_mtbench
+    from longsift.judge.options import MTBenchOptions
 
-    context.check_options(OPTIONS["mtbench"])
-    answers = Path(context.require("answers"))
+    step = step_options(context)
+    answers = Path(step.answers)
     work = context.state_dir / "judging"
-    judge_mtbench(
-        answers, work, llm=llm_settings(context), data_dir=context.data_dir,
-        reference=context.option("reference", "gpt-4"), max_tokens=context.option("max_tokens"),
-    )  # fmt: skip
+    keywords = stage_part(step, MTBenchOptions).keywords()
+    judge_mtbench(answers, work, llm=llm_settings(context), data_dir=context.data_dir, **keywords)
     scores = orjson.loads((work / "scores.json").read_bytes())
     model = str(scores.get("model") or answers.stem)
     out = context.run_dir / layout.MTBENCH / f"{layout.slug(model)}.json"
@@ -338,11 +344,9 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
     """Score AlpacaEval annotations (from the `alpaca_eval` CLI or a pairwise judge) into the run."""
     from longsift.judge.alpacaeval import score_annotations
 
-    context.check_options(OPTIONS["alpacaeval"])
-    score = score_annotations(
-        context.require("annotations"), context.option("difficulty"), model_outputs=context.option("model_outputs")
-    )
-    model = str(context.option("model", _name(context)))
+    step = step_options(context)
+    score = score_annotations(step.annotations, step.difficulty, model_outputs=step.model_outputs)
+    model = str(step.model_name or _name(context))
     out = planned(context)[0]
     layout.write_json({**score.to_dict(), "model": model}, out)  # the recipe's name, not the annotator's
     return {"output": str(out)}
