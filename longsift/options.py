@@ -59,6 +59,7 @@ from longsift.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound="Options")
+B = TypeVar("B", bound=BaseModel)
 META = "longsift"
 _WRAPPED = "__longsift_aliases__"
 MODELS = "__longsift_models__"  # on a command: the option models its flags were declared from
@@ -72,21 +73,25 @@ class Options(BaseModel):
 
     @classmethod
     def from_recipe(cls: type[M], options: Mapping[str, Any], where: str = "options", **extra: Any) -> M:
-        """Validate recipe keys (deprecated ones renamed with a warning; `extra` are keys the caller adds)."""
-        data = {**renamed_keys(cls, options, where), **extra}
-        unknown = sorted(set(data) - set(cls.model_fields))
-        if unknown:
-            known = sorted(recipe_fields(cls))
-            raise ConfigError(f"{where}: unknown options {unknown}; known: {known}")
-        return validate(cls, data, where)
+        """Validate recipe keys: only the model's recipe fields (deprecated keys renamed with a warning);
+        `extra` are values the caller adds (e.g. a default seed from the recipe)."""
+        return checked(cls, options, where, set(recipe_fields(cls)), extra)
 
     @classmethod
-    def from_values(cls: type[M], where: str = "options", /, **values: Any) -> M:
-        """The Python API's keywords, validated by the model (one ConfigError line when bad)."""
-        return validate(cls, values, where)
+    def from_keywords(cls: type[M], options: Mapping[str, Any], where: str = "options") -> M:
+        """The Python API's keywords: any field (deprecated names renamed with a warning), validated."""
+        return checked(cls, options, where, set(cls.model_fields), {})
 
 
-def validate(model: type[M], data: Mapping[str, Any], where: str) -> M:
+def checked(model: type[M], options: Mapping[str, Any], where: str, allowed: set[str], extra: Mapping[str, Any]) -> M:
+    data = renamed_keys(model, options, where)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown options {unknown}; known: {sorted(allowed)}")
+    return validate(model, {**extra, **data}, where)
+
+
+def validate(model: type[B], data: Mapping[str, Any], where: str) -> B:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
@@ -206,7 +211,7 @@ def cli_option(model: type[BaseModel], name: str, **typer_kwargs: Any) -> Any:
     return result
 
 
-def command_options(model: type[M], *, param: str = "options", partial: bool = False) -> Callable[[F], F]:
+def command_options(model: type[BaseModel], *, param: str = "options", partial: bool = False) -> Callable[[F], F]:
     """Give a command one flag per cli field of `model` it does not declare itself; it receives `param`:
     the validated model (its own parameters of the same names are passed to the model too), or with
     `partial=True` a dict of only the fields whose flags were given."""

@@ -22,11 +22,9 @@ from longsift import options as opts
 from longsift.cli import build
 
 # Commands whose flags are not yet declared from a model. It only shrinks; at the end of issue 12 it is empty.
-NOT_CONVERTED = {
-    "convert", "select", "stats", "train", "tiny-model", "generate", "analyze", "report", "run", "recipes",
-}  # fmt: skip
+NOT_CONVERTED: set[str] = set()
 # Steps still checked against pipeline.steps.OPTIONS (same rule).
-STEPS_NOT_CONVERTED = {"select", "tiny-model", "train", "generate", "analyze", "report"}  # fmt: skip
+STEPS_NOT_CONVERTED: set[str] = set()
 
 
 def typer_commands(app: typer.Typer, prefix: str = "") -> Iterator[tuple[str, typer.models.CommandInfo]]:
@@ -143,3 +141,45 @@ def test_version() -> None:
 
     done = subprocess.run([sys.executable, "-m", "longsift", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"longsift {longsift.__version__}"
+
+
+def test_analyze_default_tolerance_is_the_analysis_one() -> None:
+    import importlib
+
+    from longsift.analyze.options import DEFAULT_TOLERANCE
+
+    assert DEFAULT_TOLERANCE == importlib.import_module("longsift.analyze.length_bias").DEFAULT_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    ("uses", "old", "new"),
+    [("generate", {"limit": 3, "batch_size": 2}, {"k": 3, "prompts_per_batch": 2}),
+     ("select", {"min_length": 5, "max_length": 9, "format": "alpaca"},
+      {"min_response_length": 5, "max_response_length": 9, "output_format": "alpaca"}),
+     ("tiny-model", {"texts_from": "x.json", "limit": 10}, {"data": "x.json", "k": 10}),
+     ("analyze", {"unit": "words"}, {"by": "words"})],
+)  # fmt: skip
+def test_old_recipe_keys_warn_and_are_used(uses: str, old: dict, new: dict, capsys: pytest.CaptureFixture) -> None:
+    from longsift.pipeline import steps
+
+    required = {"generate": {"model": "m"}, "select": {"source": "s.json"}}.get(uses, {})
+    model = steps.step_model(uses)
+    assert model is not None
+    where = f"stage 's' ({uses})"
+    chosen = model.from_recipe({**required, **old}, where)
+    assert {key: getattr(chosen, key) for key in new} == new
+    warnings = capsys.readouterr().err.splitlines()
+    assert warnings == [f"warning: {where}: key {o!r} is deprecated, use {n!r}" for o, n in zip(old, new, strict=True)]
+    assert steps.check_stage(uses, "s", {**required, **new}, Path("/nonexistent-run")) == []
+    both = steps.check_stage(uses, "s", {**required, **old, **new}, Path("/nonexistent-run"))
+    assert both and "deprecated name of" in both[0]
+
+
+def test_step_defaults_are_the_models() -> None:
+    """The select step and `select` share one default unit (the step once said words, the CLI chars)."""
+    from longsift.pipeline import steps
+    from longsift.select.options import SelectOptions
+
+    step = steps.SelectStep.from_recipe({"source": "s.json"})
+    assert step.unit() == SelectOptions().unit() == "chars"
+    assert steps.GenerateStep.from_recipe({"model": "m"}).prompts_per_batch == 16

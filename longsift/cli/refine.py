@@ -87,7 +87,7 @@ def run_pass(
     stage with its options (`model`, taken from the command's), write and report."""
     options = model.model_validate(command.model_dump(include=set(model.model_fields)))
     output = command.output
-    fmt = formats.output_format(output, command.format)
+    fmt = formats.output_format(output, command.output_format)
     guard_refine(source, output, getattr(options, "prompt", None), llm)
     stream = open_source(source, command.input_format, output, command.max_record_bytes)
     result = stage_run(stream, llm, options, output=output)

@@ -19,11 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from longsift import safe_yaml
 from longsift.errors import ConfigError
-from longsift.options import apply_overrides
+from longsift.options import Options, apply_overrides, option
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 BUILTIN_REFERENCES = ("data", "run", "name", "seed")
+
+
+class RunOptions(Options):
+    """The flags of `longsift run`."""
+
+    overrides: list[str] = option([], "Override a recipe key: stages.train.with.epochs=2 (repeatable).",
+                                  flags=("--set",))  # fmt: skip
+    force: list[str] = option([], "Rerun this stage even if it is done (repeatable).")
+    until: str | None = option(None, "Stop after this stage.")
+    output: str | None = option(
+        None, "Run folder: where the run's artifacts go (default: the recipe's run_dir, runs/NAME).",
+        flags=("-o", "--output"), deprecated=("--run-dir",),
+    )  # fmt: skip
 
 
 class StageSpec(BaseModel):

@@ -15,60 +15,32 @@ import orjson
 from pydantic import ValidationError
 
 from longsift import formats, layout
+from longsift.analyze.options import AnalyzeOptions
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
+from longsift.generate.options import GenerateOptions
 from longsift.llm.settings import LLMOptions
-from longsift.options import Options, one_line, recipe_fields, renamed_keys
+from longsift.options import Options, one_line, option, recipe_fields, renamed_keys
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
 from longsift.registry import Registry
+from longsift.report.options import ReportOptions
+from longsift.select.options import SelectOptions
+from longsift.train.config import TinyModelOptions, TrainRun
 
-M = TypeVar("M", bound=Options)
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 # A recipe's `llm:` block: the recipe fields of LLMOptions (the run decides the cache, progress and dry runs).
 LLM_KEYS = set(recipe_fields(LLMOptions))
 
 
 # The options each step takes: recipes are checked against these before anything runs.
-OPTIONS: dict[str, set[str]] = {
-    "select": {
-        "source",
-        "name",
-        "k",
-        "method",
-        "by",
-        "seed",
-        "tokenizer",
-        "min_length",
-        "max_length",
-        "dedup",
-        "drop_empty_input",
-        "threshold",
-        "format",
-    },
-    "tiny-model": {"texts_from", "vocab_size", "seed", "limit"},
-    "train": {"data", "name", "model", "tiny", "recipe", "overrides"},
-    "generate": {
-        "model",
-        "name",
-        "eval_set",
-        "limit",
-        "max_new_tokens",
-        "batch_size",
-        "backend",
-        "template",
-        "temperature",
-        "seed",
-        "compat",
-    },
-    "analyze": {"unit", "tokenizer", "tolerance", "bootstrap"},
-    "report": {"title"},
-}
+OPTIONS: dict[str, set[str]] = {}
 
 
 # The options model of each step (the stage's model plus step-only keys): the one declaration its keys, defaults
 # and types come from. A step listed here is checked with its model; the others still with OPTIONS above.
-# Entries are "module:Class" strings, imported on use: a recipe check stays light.
+# Entries may be "module:Class" strings, imported on use: a recipe check stays light.
 STEP_OPTIONS: Registry[type[Options]] = Registry("step options")
 STEP_OPTIONS.register("refine", "longsift.refine.options:RefineStep")
 STEP_OPTIONS.register("score", "longsift.refine.options:ScoreStep")
@@ -77,21 +49,51 @@ STEP_OPTIONS.register("mtbench", "longsift.judge.options:MTBenchStep")
 STEP_OPTIONS.register("alpacaeval", "longsift.judge.options:AlpacaEvalStep")
 
 
-def stage_part(step: Options, model: type[M]) -> M:
+def stage_part(step: Options, model: type[OptionsT]) -> OptionsT:
     """The stage's own options (`model`) out of a step's (the stage's plus the step's keys)."""
     return model.model_validate(step.model_dump(include=set(model.model_fields)))
+
+
+class Named(Options):
+    """Step-only key of steps whose outputs are named (default: the stage's name)."""
+
+    name: str | None = option(None, "File name of the stage's outputs (default: the stage name).", cli=False)
+
+
+class SelectStep(SelectOptions, Named):
+    source: str = option(..., "Input file, dataset folder or hub id.", cli=False)
+    output_format: str = option("fastchat", "Output format: fastchat, alpaca, messages, parquet.",
+                                deprecated=("--format",))  # fmt: skip
+
+
+class TinyModelStep(TinyModelOptions):
+    pass
+
+
+class TrainStep(TrainRun, Named):
+    data: str = option(..., "Training data: any format longsift reads.", cli=False)
+
+
+class GenerateStep(GenerateOptions, Named):
+    model: str = option(..., "Model folder or hub id.", cli=False)
+
+
+STEP_OPTIONS.register("select", SelectStep)
+STEP_OPTIONS.register("tiny-model", TinyModelStep)
+STEP_OPTIONS.register("train", TrainStep)
+STEP_OPTIONS.register("generate", GenerateStep)
+STEP_OPTIONS.register("analyze", AnalyzeOptions)
+STEP_OPTIONS.register("report", ReportOptions)
 
 
 def step_model(uses: str) -> type[Options] | None:
     return STEP_OPTIONS.get(uses) if uses in STEP_OPTIONS else None
 
 
-def step_options(context: StageContext) -> Any:
-    """The step's options, validated by its model (deprecated keys renamed with a warning)."""
-    model = step_model(context.spec.uses)
-    if model is None:
-        raise ConfigError(f"stage kind {context.spec.uses!r} has no options model")
-    return model.from_recipe(context.options, f"stage {context.spec.name!r} ({context.spec.uses})")
+def step_options(context: StageContext, model: type[OptionsT], **defaults: Any) -> OptionsT:
+    """The step's options, validated by its model (deprecated keys renamed with a warning); `defaults` come
+    from the recipe (its seed) where the options give none."""
+    return model.from_recipe(context.options, f"stage {context.spec.name!r} ({context.spec.uses})", **defaults)
 
 
 # Steps whose `name` option names a file or folder of the run: it must be one plain path component.
@@ -201,7 +203,8 @@ def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -
 
 
 def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
-    suffix = "jsonl" if options.get("format", "fastchat") == "messages" else "json"
+    fmt = options.get("output_format", options.get("format", SelectStep.model_fields["output_format"].default))
+    suffix = "jsonl" if fmt == "messages" else "json"
     return layout.select_dir(run_dir) / f"{name}.{suffix}"
 
 
@@ -220,45 +223,37 @@ def _merge_json(path: Path, key: str, value: Any) -> None:
 def select_step(context: StageContext) -> dict[str, str]:
     from longsift.select import select
 
-    context.check_options(OPTIONS["select"])
-    source = str(context.require("source"))
-    fmt = context.option("format", "fastchat")
+    options = step_options(context, SelectStep, seed=context.recipe.seed)
     out = planned(context)[0]
-    selection = select(
-        source, context.option("method", "longest"), context.option("k"), by=context.option("by", "words"),
-        tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
-        min_length=context.option("min_length"), max_length=context.option("max_length"),
-        dedup=context.option("dedup", False), drop_empty_input=context.option("drop_empty_input", False),
-        threshold=context.option("threshold"), quarantine=context.state_dir / "quarantine.jsonl",
-    )  # fmt: skip
-    formats.write(selection.examples, out, fmt)
-    summary = selection.summary.to_dict() if hasattr(selection.summary, "to_dict") else vars(selection.summary)
+    chosen = SelectOptions.model_validate(options.model_dump(exclude={"source", "name"}))
+    selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl")
+    formats.write(selection.examples, out, options.output_format)
+    summary = selection.summary.to_dict()
     _merge_json(layout.select_dir(context.run_dir) / layout.SUMMARY, _name(context), summary)
-    _merge_json(layout.select_dir(context.run_dir) / layout.MANIFEST, "source", source)
+    _merge_json(layout.select_dir(context.run_dir) / layout.MANIFEST, "source", options.source)
     context.console.print(f"selected {len(selection.examples)} of {summary.get('rows_read')} rows -> {out}")
     return {"output": str(out)}
 
 
 def tiny_model_step(context: StageContext) -> dict[str, str]:
-    """A tiny random Llama with a tokenizer trained on `texts_from`: a local model for CPU demos."""
-    from longsift.tiny import build_tiny_model
+    """A tiny random Llama with a tokenizer trained on `data`: a local model for CPU demos."""
+    from itertools import islice
 
-    context.check_options(OPTIONS["tiny-model"])
-    texts: list[str] = []
-    for example in load(str(context.require("texts_from"))):
-        texts.extend(m.content for m in example.messages)
-        if len(texts) >= 2 * context.option("limit", 2000):
-            break
+    from longsift.tiny import build_tiny_model, example_texts
+
+    options = step_options(context, TinyModelStep)
+    source = options.data or str(context.data_dir / "alpaca_subsets" / "alpaca_public_pool.jsonl.gz")
     out = planned(context)[0]
-    build_tiny_model(out, texts, vocab_size=context.option("vocab_size", 1024), seed=context.option("seed", 0))
+    texts = example_texts(islice(load(source), options.k))
+    build_tiny_model(out, texts, vocab_size=options.vocab_size, seed=options.seed)
     return {"output": str(out)}
 
 
 def refine_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import refine
-    from longsift.refine.options import RefineOptions
+    from longsift.refine.options import RefineOptions, RefineStep
 
-    step = step_options(context)
+    step = step_options(context, RefineStep)
     records = list(load(step.input))
     out = planned(context)[0]
     result = refine(records, llm_settings(context), stage_part(step, RefineOptions))
@@ -269,9 +264,9 @@ def refine_step(context: StageContext) -> dict[str, str]:
 
 def score_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import score
-    from longsift.refine.options import ScoreOptions
+    from longsift.refine.options import ScoreOptions, ScoreStep
 
-    step = step_options(context)
+    step = step_options(context, ScoreStep)
     records = list(load(step.input))
     out = planned(context)[0]
     result = score(records, llm_settings(context), stage_part(step, ScoreOptions))
@@ -283,11 +278,11 @@ def score_step(context: StageContext) -> dict[str, str]:
 def train_step(context: StageContext) -> dict[str, str]:
     from longsift.train import train
 
-    context.check_options(OPTIONS["train"])
+    options = step_options(context, TrainStep)
     out = planned(context)[0]
     result = train(
-        context.require("data"), out, model=context.option("model"), recipe=context.option("recipe"),
-        tiny=context.option("tiny", False), overrides=context.option("overrides"), log=context.console.print,
+        options.data, out, model=options.model, recipe=options.recipe, tiny=options.tiny,
+        overrides=options.overrides, log=context.console.print,
     )  # fmt: skip
     return {"output": str(getattr(result, "output", out))}
 
@@ -295,26 +290,25 @@ def train_step(context: StageContext) -> dict[str, str]:
 def generate_step(context: StageContext) -> dict[str, str]:
     from longsift.generate import generate
 
-    context.check_options(OPTIONS["generate"])
-    name = _name(context)
+    options = step_options(context, GenerateStep, seed=context.recipe.seed)
     out = planned(context)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     generate(
-        context.require("model"), context.option("eval_set", "pairwise"), out, model_name=name,
-        limit=context.option("limit"), max_new_tokens=context.option("max_new_tokens", 512),
-        batch_size=context.option("batch_size", 16), backend=context.option("backend", "transformers"),
-        template=context.option("template"), temperature=context.option("temperature", 0.0),
-        seed=context.option("seed", context.recipe.seed), data_dir=context.data_dir, compat=context.option("compat"),
+        options.model, options.eval_set, out, model_name=_name(context), limit=options.k,
+        max_new_tokens=options.max_new_tokens, batch_size=options.prompts_per_batch,
+        batch_tokens=options.batch_tokens, backend=options.backend, template=options.template,
+        temperature=options.temperature, top_p=options.top_p, seed=options.seed, dtype=options.dtype,
+        trust_remote_code=options.trust_remote_code, data_dir=context.data_dir, compat=options.compat,
     )  # fmt: skip
     return {"output": str(out)}
 
 
 def judge_step(context: StageContext) -> dict[str, str]:
     from longsift.generations import iter_generations
-    from longsift.judge.options import PairwiseOptions
+    from longsift.judge.options import PairwiseOptions, PairwiseStep
     from longsift.judge.pairwise import judge_pairwise
 
-    step = step_options(context)
+    step = step_options(context, PairwiseStep)
     a, b = Path(step.a), Path(step.b)
     model_a, model_b = (next(iter_generations(path)).model for path in (a, b))
     out = layout.judge_dir(context.run_dir, model_a, model_b)
@@ -326,9 +320,9 @@ def judge_step(context: StageContext) -> dict[str, str]:
 
 def mtbench_step(context: StageContext) -> dict[str, str]:
     from longsift.judge.mtbench_grade import judge_mtbench
-    from longsift.judge.options import MTBenchOptions
+    from longsift.judge.options import MTBenchOptions, MTBenchStep
 
-    step = step_options(context)
+    step = step_options(context, MTBenchStep)
     answers = Path(step.answers)
     work = context.state_dir / "judging"
     keywords = stage_part(step, MTBenchOptions).keywords()
@@ -343,8 +337,9 @@ def mtbench_step(context: StageContext) -> dict[str, str]:
 def alpacaeval_step(context: StageContext) -> dict[str, str]:
     """Score AlpacaEval annotations (from the `alpaca_eval` CLI or a pairwise judge) into the run."""
     from longsift.judge.alpacaeval import score_annotations
+    from longsift.judge.options import AlpacaEvalStep
 
-    step = step_options(context)
+    step = step_options(context, AlpacaEvalStep)
     score = score_annotations(step.annotations, step.difficulty, model_outputs=step.model_outputs)
     model = str(step.model_name or _name(context))
     out = planned(context)[0]
@@ -355,18 +350,17 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
 def analyze_step(context: StageContext) -> dict[str, str]:
     from longsift.analyze import analyze
 
-    context.check_options(OPTIONS["analyze"])
-    analyze([context.run_dir], unit=context.option("unit"), tokenizer=context.option("tokenizer"),
-            tolerance=context.option("tolerance", 0.1), bootstrap=context.option("bootstrap", 1000),
-            seed=context.recipe.seed)  # fmt: skip
+    options = step_options(context, AnalyzeOptions, seed=context.recipe.seed)
+    analyze([context.run_dir], by=options.by, tokenizer=options.tokenizer, tolerance=options.tolerance,
+            bootstrap=options.bootstrap, seed=options.seed)  # fmt: skip
     return {"output": str(layout.analysis_file(context.run_dir))}
 
 
 def report_step(context: StageContext) -> dict[str, str]:
     from longsift.report import report
 
-    context.check_options(OPTIONS["report"])
+    options = step_options(context, ReportOptions)
     html, markdown = planned(context)
-    report(context.run_dir, html, markdown, title=context.option("title", context.recipe.description or None))
+    report(context.run_dir, html, markdown, title=options.title or context.recipe.description or None)
     context.console.print(f"report: {html}")
     return {"output": str(html), "markdown": str(markdown)}

@@ -61,8 +61,8 @@ class CorpusFiles(Options):
 
     output: Path = option(..., "Output file; one record per input record, in input order.",
                           flags=("-o", "--output"), recipe=False)  # fmt: skip
-    format: str | None = option(None, "Output format: messages (keeps metadata), alpaca, fastchat, parquet.",
-                                recipe=False)  # fmt: skip
+    output_format: str | None = option(None, "Output format: messages (keeps metadata), alpaca, fastchat, parquet.",
+                                       deprecated=("--format",), recipe=False)  # fmt: skip
     input_format: str | None = option(None, "Force the input format.", recipe=False)
     max_record_bytes: int = option(DEFAULT_MAX_RECORD_BYTES, "Quarantine larger input records.", recipe=False)
 

@@ -119,7 +119,7 @@ def refine(
     limit; `resample` gives unparseable replies new samples; `output` places the default cache beside it;
     `settings.dry_run` only estimates the cost; `compat="paper"` cuts answers in characters and reads replies as
     the paper's scripts did (budget.paper_char_cut, paper_postprocess)."""
-    opts = options if options is not None else RefineOptions.from_values("refine", **fields)
+    opts = options if options is not None else RefineOptions.from_keywords(fields, "refine")
     max_prompt_tokens, chars_per_token, compat = opts.max_prompt_tokens, opts.chars_per_token, opts.compat
     records = list(records)
     parser = parse_paper_better_answer if compat == "paper" else parse_better_answer

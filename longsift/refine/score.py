@@ -78,7 +78,7 @@ def score(
 ) -> ScoreResult:  # fmt: skip
     """Rate every record's last answer with the AlpaGasus prompt (or `prompt`, a file with the same contract);
     `options` (a ScoreOptions, or its fields as keywords) mean what they mean for refine."""
-    opts = options if options is not None else ScoreOptions.from_values("score", **fields)
+    opts = options if options is not None else ScoreOptions.from_keywords(fields, "score")
     prompt, max_prompt_tokens = opts.prompt, opts.max_prompt_tokens
     records = list(records)
     task = passes.load_task(prompt or PROMPT, parse_score, opts.max_tokens, packaged=prompt is None)
