@@ -72,19 +72,24 @@ class Options(BaseModel):
     _stage: ClassVar[str] = ""
 
     @classmethod
-    def from_recipe(cls: type[M], options: Mapping[str, Any], where: str = "options", **extra: Any) -> M:
-        """Validate recipe keys: only the model's recipe fields (deprecated keys renamed with a warning);
-        `extra` are values the caller adds (e.g. a default seed from the recipe)."""
-        return checked(cls, options, where, set(recipe_fields(cls)), extra)
+    def from_recipe(
+        cls: type[M], options: Mapping[str, Any], where: str = "options", *, warn: bool = True, **extra: Any
+    ) -> M:
+        """Validate recipe keys: only the model's recipe fields (deprecated keys renamed, with a warning unless
+        `warn=False`: a recipe is checked, and warned about, once before it runs); `extra` are defaults the
+        caller adds where the options give none (e.g. the recipe's seed)."""
+        return checked(cls, options, where, set(recipe_fields(cls)), extra, warn)
 
     @classmethod
     def from_keywords(cls: type[M], options: Mapping[str, Any], where: str = "options") -> M:
         """The Python API's keywords: any field (deprecated names renamed with a warning), validated."""
-        return checked(cls, options, where, set(cls.model_fields), {})
+        return checked(cls, options, where, set(cls.model_fields), {}, True)
 
 
-def checked(model: type[M], options: Mapping[str, Any], where: str, allowed: set[str], extra: Mapping[str, Any]) -> M:
-    data = renamed_keys(model, options, where)
+def checked(
+    model: type[M], options: Mapping[str, Any], where: str, allowed: set[str], extra: Mapping[str, Any], warn: bool
+) -> M:
+    data = renamed_keys(model, options, where, warn)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown options {unknown}; known: {sorted(allowed)}")
@@ -167,7 +172,7 @@ def warn_deprecated(old: str, new: str) -> None:
     print(f"warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
-def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str) -> dict[str, Any]:
+def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str, warn: bool = True) -> dict[str, Any]:
     """Recipe keys with deprecated spellings renamed to their field (one warning each; both given: an error)."""
     old_to_new = {key_of(flag): name for name, info in model.model_fields.items() for flag in meta(info)["deprecated"]}
     data: dict[str, Any] = {}
@@ -178,7 +183,8 @@ def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str)
             continue
         if new in options:
             raise ConfigError(f"{where}: {key!r} is the deprecated name of {new!r}; give only {new!r}")
-        print(f"warning: {where}: key {key!r} is deprecated, use {new!r}", file=sys.stderr)
+        if warn:
+            print(f"warning: {where}: key {key!r} is deprecated, use {new!r}", file=sys.stderr)
         data[new] = value
     return data
 

@@ -87,7 +87,8 @@ def step_model(uses: str) -> type[Options] | None:
 def step_options(context: StageContext, model: type[OptionsT], **defaults: Any) -> OptionsT:
     """The step's options, validated by its model (deprecated keys renamed with a warning); `defaults` come
     from the recipe (its seed) where the options give none."""
-    return model.from_recipe(context.options, f"stage {context.spec.name!r} ({context.spec.uses})", **defaults)
+    where = f"stage {context.spec.name!r} ({context.spec.uses})"
+    return model.from_recipe(context.options, where, warn=False, **defaults)  # check_stage warned before the run
 
 
 # Steps whose `name` option names a file or folder of the run: it must be one plain path component.
