@@ -28,8 +28,15 @@ whose defaults come from elsewhere first, e.g. train: defaults < recipe < flags)
     def run(..., output: Path | None = cli_option(RunOptions, "output")) -> None: ...
 
 Deprecated aliases of `cli_option` flags work in every command registered through `longsift.cli.build()`
-(it applies `with_aliases` to each command). A recipe step validates with `Model.from_recipe(options, where)`,
-which renames deprecated keys (one warning each) and turns a validation error into one `ConfigError` line.
+(it applies `with_aliases` to each command; `command_options` applies it itself). A command's `-o/--output` and
+other CLI-only flags are fields too: subclass the stage model in the CLI module (`class SelectCommand(
+SelectOptions): output: Path = option(..., "Output file.", flags=("-o", "--output"))`).
+
+Python API: take the model, or its fields as keywords validated by `Model.from_keywords(kwargs, "select()")`.
+Recipe steps (longsift/pipeline/steps.py): the step model is the stage model plus step-only keys (`name`,
+`source`, ...); register it with `STEP_OPTIONS.register("uses", StepModel)` and read the options in the step
+with `step_options(context, StepModel)` (`Model.from_recipe`: only recipe fields, deprecated keys renamed with
+one warning at the pre-run check, a validation error as one `ConfigError` line).
 
 `tests/test_one_declaration.py` walks every click command of `longsift` and every recipe step and checks flags,
 defaults and help against the models (`declared_flags`, `cli_fields`, `recipe_fields` below).
@@ -47,7 +54,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import typer
 import yaml
@@ -69,7 +76,6 @@ class Options(BaseModel):
     """Base of every stage's options: unknown keys are an error; a resolved options object does not change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _stage: ClassVar[str] = ""
 
     @classmethod
     def from_recipe(
