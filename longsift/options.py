@@ -28,8 +28,15 @@ whose defaults come from elsewhere first, e.g. train: defaults < recipe < flags)
     def run(..., output: Path | None = cli_option(RunOptions, "output")) -> None: ...
 
 Deprecated aliases of `cli_option` flags work in every command registered through `longsift.cli.build()`
-(it applies `with_aliases` to each command). A recipe step validates with `Model.from_recipe(options, where)`,
-which renames deprecated keys (one warning each) and turns a validation error into one `ConfigError` line.
+(it applies `with_aliases` to each command; `command_options` applies it itself). A command's `-o/--output` and
+other CLI-only flags are fields too: subclass the stage model in the CLI module (`class SelectCommand(
+SelectOptions): output: Path = option(..., "Output file.", flags=("-o", "--output"))`).
+
+Python API: take the model, or its fields as keywords validated by `Model.from_keywords(kwargs, "select()")`.
+Recipe steps (longsift/pipeline/steps.py): the step model is the stage model plus step-only keys (`name`,
+`source`, ...); register it with `STEP_OPTIONS.register("uses", StepModel)` and read the options in the step
+with `step_options(context, StepModel)` (`Model.from_recipe`: only recipe fields, deprecated keys renamed with
+one warning at the pre-run check, a validation error as one `ConfigError` line).
 
 `tests/test_one_declaration.py` walks every click command of `longsift` and every recipe step and checks flags,
 defaults and help against the models (`declared_flags`, `cli_fields`, `recipe_fields` below).
@@ -47,7 +54,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import typer
 import yaml
@@ -69,22 +76,26 @@ class Options(BaseModel):
     """Base of every stage's options: unknown keys are an error; a resolved options object does not change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _stage: ClassVar[str] = ""
 
     @classmethod
-    def from_recipe(cls: type[M], options: Mapping[str, Any], where: str = "options", **extra: Any) -> M:
-        """Validate recipe keys: only the model's recipe fields (deprecated keys renamed with a warning);
-        `extra` are values the caller adds (e.g. a default seed from the recipe)."""
-        return checked(cls, options, where, set(recipe_fields(cls)), extra)
+    def from_recipe(
+        cls: type[M], options: Mapping[str, Any], where: str = "options", *, warn: bool = True, **extra: Any
+    ) -> M:
+        """Validate recipe keys: only the model's recipe fields (deprecated keys renamed, with a warning unless
+        `warn=False`: a recipe is checked, and warned about, once before it runs); `extra` are defaults the
+        caller adds where the options give none (e.g. the recipe's seed)."""
+        return checked(cls, options, where, set(recipe_fields(cls)), extra, warn)
 
     @classmethod
     def from_keywords(cls: type[M], options: Mapping[str, Any], where: str = "options") -> M:
         """The Python API's keywords: any field (deprecated names renamed with a warning), validated."""
-        return checked(cls, options, where, set(cls.model_fields), {})
+        return checked(cls, options, where, set(cls.model_fields), {}, True)
 
 
-def checked(model: type[M], options: Mapping[str, Any], where: str, allowed: set[str], extra: Mapping[str, Any]) -> M:
-    data = renamed_keys(model, options, where)
+def checked(
+    model: type[M], options: Mapping[str, Any], where: str, allowed: set[str], extra: Mapping[str, Any], warn: bool
+) -> M:
+    data = renamed_keys(model, options, where, warn)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown options {unknown}; known: {sorted(allowed)}")
@@ -167,7 +178,7 @@ def warn_deprecated(old: str, new: str) -> None:
     print(f"warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
-def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str) -> dict[str, Any]:
+def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str, warn: bool = True) -> dict[str, Any]:
     """Recipe keys with deprecated spellings renamed to their field (one warning each; both given: an error)."""
     old_to_new = {key_of(flag): name for name, info in model.model_fields.items() for flag in meta(info)["deprecated"]}
     data: dict[str, Any] = {}
@@ -178,7 +189,8 @@ def renamed_keys(model: type[BaseModel], options: Mapping[str, Any], where: str)
             continue
         if new in options:
             raise ConfigError(f"{where}: {key!r} is the deprecated name of {new!r}; give only {new!r}")
-        print(f"warning: {where}: key {key!r} is deprecated, use {new!r}", file=sys.stderr)
+        if warn:
+            print(f"warning: {where}: key {key!r} is deprecated, use {new!r}", file=sys.stderr)
         data[new] = value
     return data
 

@@ -93,7 +93,8 @@ def step_model(uses: str) -> type[Options] | None:
 def step_options(context: StageContext, model: type[OptionsT], **defaults: Any) -> OptionsT:
     """The step's options, validated by its model (deprecated keys renamed with a warning); `defaults` come
     from the recipe (its seed) where the options give none."""
-    return model.from_recipe(context.options, f"stage {context.spec.name!r} ({context.spec.uses})", **defaults)
+    where = f"stage {context.spec.name!r} ({context.spec.uses})"
+    return model.from_recipe(context.options, where, warn=False, **defaults)  # check_stage warned before the run
 
 
 # Steps whose `name` option names a file or folder of the run: it must be one plain path component.
@@ -102,16 +103,18 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 
 
 def llm_settings(context: StageContext) -> Any:
-    return _llm_settings(context.spec.name, context.option("llm"), context.run_dir, context.console.is_terminal)
+    """The stage's LLM, at run time (check_stage already warned about its old keys)."""
+    block, console = context.option("llm"), context.console
+    return _llm_settings(context.spec.name, block, context.run_dir, console.is_terminal, warn=False)
 
 
-def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False) -> Any:
+def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False, warn: bool = True) -> Any:
     """The stage's LLMOptions from its `llm:` block; the run's cache is the stage's cache."""
     from longsift.llm import BACKENDS
 
     if not isinstance(block, dict | None):
         raise ConfigError(f"stage {stage!r}: llm must be a mapping of LLM options, not {type(block).__name__}")
-    options = renamed_keys(LLMOptions, dict(block or {}), f"stage {stage!r}: llm")
+    options = renamed_keys(LLMOptions, dict(block or {}), f"stage {stage!r}: llm", warn)
     unknown = sorted(set(options) - LLM_KEYS)
     if unknown:
         raise ConfigError(f"stage {stage!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
