@@ -322,8 +322,11 @@ def test_export_rebuilds_alpaca_evals_model_outputs(data_dir: Path, tmp_path: Pa
     exported = json.loads((tmp_path / "model_outputs.json").read_text())
     assert exported == [{key: o[key] for key in ("instruction", "output", "generator", "dataset")} for o in original]
 
-    cli("alpacaeval", "export", str(path), "-o", str(tmp_path / "renamed.json"), "--generator", "longest-1k")
+    cli("alpacaeval", "export", str(path), "-o", str(tmp_path / "renamed.json"), "--model-name", "longest-1k")
     assert {o["generator"] for o in json.loads((tmp_path / "renamed.json").read_text())} == {"longest-1k"}
+    old = cli("alpacaeval", "export", str(path), "-o", str(tmp_path / "old.json"), "--generator", "old-name")
+    assert old.stderr.splitlines()[0] == "warning: --generator is deprecated, use --model-name"  # one line, still works
+    assert {o["generator"] for o in json.loads((tmp_path / "old.json").read_text())} == {"old-name"}
 
 
 def test_export_refuses_mixed_models(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_analyze_bare_files_prints_json(tmp_path: Path, cli) -> None:
     old = cli("analyze", str(judgments), "-g", str(generation_a), "--unit", "chars", "--bootstrap", "50")
     assert json.loads(old.stdout)["unit"]["name"] == "chars"  # the former option name still works, and says so
     assert [line for line in old.stderr.splitlines() if "deprecated" in line] == [
-        "warning: --unit is deprecated, use --by (the option `select` takes)"
+        "warning: --unit is deprecated, use --by"
     ]
     text = layout.read_generations(generation_a)[-1].outputs[0]  # v3
     assert analysis["lengths"]["models"][MODEL_A]["by_eval_set"]["vicuna"]["max"] == len(text)

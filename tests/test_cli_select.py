@@ -79,11 +79,21 @@ def test_random_method_is_reproducible_and_formats_follow_the_extension(cli, alp
 
 def test_words_with_filters_and_stats_text_output(cli, alpaca_pool: Path, tmp_path: Path) -> None:
     out = tmp_path / "sel.json"
-    result = cli("select", str(alpaca_pool), "-o", str(out), "--k", "30", "--by", "words", "--min-length", "10",
-                 "--max-length", "40", "--dedup", "--drop-empty-input", "--workers", "1")  # fmt: skip
+    result = cli("select", str(alpaca_pool), "-o", str(out), "--k", "30", "--by", "words", "--min-response-length",
+                 "10", "--max-response-length", "40", "--dedup", "--drop-empty-input", "--workers", "1")  # fmt: skip
     items = json.loads(out.read_text())
     assert len(items) == 30 and all(10 <= len(i["output"].split()) <= 40 and i["input"] for i in items)
-    assert "empty input" in result.stderr
+    assert "empty input" in result.stderr and "deprecated" not in result.stderr
+    old = tmp_path / "old.json"  # the former spellings still filter (not a sequence length), and say so
+    result = cli("select", str(alpaca_pool), "-o", str(old), "--k", "30", "--by", "words", "--min-length", "10",
+                 "--max-length", "40", "--dedup", "--drop-empty-input", "--workers", "1",
+                 "--format", "alpaca")  # fmt: skip
+    assert old.read_bytes() == out.read_bytes()
+    assert sorted(line for line in result.stderr.splitlines() if "deprecated" in line) == [
+        "warning: --format is deprecated, use --output-format",
+        "warning: --max-length is deprecated, use --max-response-length",
+        "warning: --min-length is deprecated, use --min-response-length",
+    ]
     result = cli("stats", str(out), "--by", "words", "--by", "chars")
     assert "response length (words)" in result.stderr and "response length (chars)" in result.stderr
 
@@ -92,7 +102,7 @@ def test_user_errors_are_one_line(cli, alpaca_pool: Path, tmp_path: Path) -> Non
     result = cli("select", str(alpaca_pool), "-o", str(tmp_path / "x.json"), "--k", "5", "--by", "nltkk", check=False)
     assert result.returncode == 2 and "Did you mean 'nltk'" in result.stderr
     result = cli("select", str(alpaca_pool), "-o", str(tmp_path / "x.txt"), "--k", "5", check=False)
-    assert result.returncode == 2 and "--format" in result.stderr
+    assert result.returncode == 2 and "--output-format" in result.stderr
     result = cli("select", str(alpaca_pool), "-o", str(tmp_path / "x.json"), "--by", "tokens", check=False)
     assert result.returncode == 2 and "--tokenizer" in result.stderr
 

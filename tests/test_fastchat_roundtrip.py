@@ -58,18 +58,18 @@ def dumped(items: list[dict[str, Any]], path: Path) -> Path:
 def test_convert_round_trips_the_released_layout_byte_for_byte(build, cli, tmp_path: Path) -> None:
     source = dumped(build(), tmp_path / "released.json")
     out = tmp_path / "out.json"
-    cli("convert", str(source), "-o", str(out), "--format", "fastchat")
+    cli("convert", str(source), "-o", str(out), "--output-format", "fastchat")
     assert out.read_bytes() == source.read_bytes()
     again = tmp_path / "again.json"  # and through the messages layout, back again
     cli("convert", str(out), "-o", str(tmp_path / "mid.jsonl"))
-    cli("convert", str(tmp_path / "mid.jsonl"), "-o", str(again), "--format", "fastchat")
+    cli("convert", str(tmp_path / "mid.jsonl"), "-o", str(again), "--output-format", "fastchat")
     assert again.read_bytes() == source.read_bytes()
 
 
 def test_shared_lima_file_converts_byte_for_byte(cli, data_dir: Path, tmp_path: Path) -> None:
     source = data_dir / "lima" / "fastchat_lima_1k.json"
     out = tmp_path / "lima.json"
-    cli("convert", str(source), "-o", str(out), "--format", "fastchat")
+    cli("convert", str(source), "-o", str(out), "--output-format", "fastchat")
     assert out.read_bytes() == source.read_bytes()
 
 

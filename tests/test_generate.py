@@ -96,7 +96,7 @@ def test_long_prompts_keep_their_end_and_are_marked(engine):
 
 def test_cli_generate_writes_alpacaeval_and_mtbench_files(cli, tiny_trained, data_dir: Path, tmp_path: Path):
     out, alpaca, mt = tmp_path / "g.jsonl", tmp_path / "model_outputs.json", tmp_path / "tiny.jsonl"
-    result = cli("generate", str(tiny_trained.output), "alpacaeval,mtbench", "-o", str(out), "--limit", "3",
+    result = cli("generate", str(tiny_trained.output), "alpacaeval,mtbench", "-o", str(out), "--k", "3",
                  "--max-new-tokens", "8", "--data-dir", str(data_dir), "--alpacaeval", str(alpaca), "--mtbench",
                  str(mt), "--model-name", "tiny", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert "wrote 6 generations" in result.stderr

@@ -209,7 +209,7 @@ def test_cli_contract(cli, files, tmp_path: Path) -> None:  # type: ignore[no-un
     secret = {"OPENAI_API_KEY": "sk-test-secret-4242"}
     with LocalChatServer(scripted, api_key=secret["OPENAI_API_KEY"]) as server:
         dry = cli("judge", "pairwise", *map(str, files), "-o", str(out), "--base-url", server.base_url,
-                  "--judge-model", "judge-m", "--dry-run", env=secret)  # fmt: skip
+                  "--model", "judge-m", "--dry-run", env=secret)  # fmt: skip
         assert "dry run" in dry.stdout and "18" in dry.stdout and len(server.log) == 0
         done = cli("judge", "pairwise", *map(str, files), "-o", str(out), "--template", "paper",
                    "--base-url", server.base_url, "--model", "judge-m", "--no-progress", env=secret)  # fmt: skip

@@ -122,7 +122,7 @@ def test_kill_convert_and_select(pool_part: Path, tmp_path: Path):
     source = str(pool_part)
     convert = ["convert", source, "-o", "out.jsonl"]
     seconds = run_whole(convert, reference)
-    previous_output(work, ["convert", str(reference / "out.jsonl"), "-o", "out.jsonl", "--format", "messages"])
+    previous_output(work, ["convert", str(reference / "out.jsonl"), "-o", "out.jsonl", "--output-format", "messages"])
     killed = kill_repeatedly(
         "convert", convert, work, reference, ["out.jsonl"], seconds, side=("out.quarantine.jsonl",)
     )
@@ -195,8 +195,8 @@ def test_kill_generate_resumes_to_the_same_answers(data_dir: Path, tmp_path: Pat
 
     model = build_model(data_dir, tmp_path / "model")
     reference, work = folders(tmp_path)
-    generate = ["generate", str(model), "vicuna", "-o", "g.jsonl", "--limit", "8", "--max-new-tokens", "16",
-                "--batch-size", "2", "--model-name", "tiny", "--data-dir", str(data_dir)]  # fmt: skip
+    generate = ["generate", str(model), "vicuna", "-o", "g.jsonl", "--k", "8", "--max-new-tokens", "16",
+                "--prompts-per-batch", "2", "--model-name", "tiny", "--data-dir", str(data_dir)]  # fmt: skip
     seconds = run_whole(generate, reference)
     previous = b"".join((reference / "g.jsonl").read_bytes().splitlines(keepends=True)[:2])
     (work / "g.jsonl").write_bytes(previous)  # a good earlier output: two answers

@@ -186,12 +186,14 @@ def test_llm_options_decorator_for_other_stages(tmp_path):
     from typer.testing import CliRunner
 
     from longsift.cli.llm_options import llm_options
+    from longsift.options import with_aliases
 
     app = typer.Typer()
     seen = {}
 
     @app.command()
-    @llm_options(model_flags=("--model", "--judge-model"))
+    @with_aliases  # what longsift.cli.build() applies to every command: the old spellings of the flags
+    @llm_options
     def judge(a: Path, b: Path, output: Path = typer.Option(..., "-o"), template: str = "paper", *, llm: LLMSettings):
         seen.update(a=a, b=b, output=output, template=template, llm=llm)
 
@@ -200,6 +202,7 @@ def test_llm_options_decorator_for_other_stages(tmp_path):
             "--template", "fastchat"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning: --judge-model is deprecated, use --model") == 1
     llm = seen["llm"]
     assert (seen["a"], seen["template"]) == (Path("A.json"), "fastchat")
     assert (llm.model, llm.concurrency, llm.rpm, llm.retry_failed, llm.timeout) == ("gpt-4o", 3, 60.0, True, 9.0)

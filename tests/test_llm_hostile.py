@@ -116,11 +116,11 @@ def test_refine_against_a_hostile_server(tmp_path: Path, cli, seed: int) -> None
     corpus = alpaca_corpus(tmp_path / "in.jsonl", 30)
     out = tmp_path / "out" / "refined.jsonl"
     with LocalChatServer(refine_reply, faults=hostile(seed), api_key=KEY) as server:
-        done = cli("refine", str(corpus), "-o", str(out), "--format", "messages", *common_flags(server),
+        done = cli("refine", str(corpus), "-o", str(out), "--output-format", "messages", *common_flags(server),
                    env=ENV, check=False)  # fmt: skip
         outcomes = last_outcomes(server, task_mark)
         before = len(server.log)
-        rerun = cli("refine", str(corpus), "-o", str(tmp_path / "out" / "again.jsonl"), "--format", "messages",
+        rerun = cli("refine", str(corpus), "-o", str(tmp_path / "out" / "again.jsonl"), "--output-format", "messages",
                     *common_flags(server), env=ENV, check=False)  # fmt: skip
         resent = {task_mark(e.request) for e in server.log.entries()[before:]}
     # a rerun pays again only for what had no answer: answers (parseable or not) and cut-off replies are final
@@ -154,7 +154,7 @@ def test_score_against_a_hostile_server(tmp_path: Path, cli) -> None:  # type: i
     corpus = alpaca_corpus(tmp_path / "in.jsonl", 30)
     out = tmp_path / "out" / "scored.jsonl"
     with LocalChatServer(score_reply, faults=hostile(3), api_key=KEY) as server:
-        done = cli("score", str(corpus), "-o", str(out), "--format", "messages", *common_flags(server),
+        done = cli("score", str(corpus), "-o", str(out), "--output-format", "messages", *common_flags(server),
                    "--max-failed", "25", env=ENV, check=False)  # fmt: skip
         outcomes = last_outcomes(server, task_mark)
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]

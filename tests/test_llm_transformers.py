@@ -121,7 +121,7 @@ def test_llm_run_cli_with_the_transformers_backend(tiny_model, tmp_path, cli):
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "a.jsonl"
     args = ["llm", "run", str(tmp_path / "p.jsonl"), "-o", str(out), "--backend", "transformers",
-            "--model", str(tiny_model), "--max-tokens", "6", "--batch-size", "2"]  # fmt: skip
+            "--model", str(tiny_model), "--max-tokens", "6", "--local-batch-size", "2"]  # fmt: skip
     done = cli(*args, check=False)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # 6 tokens of a random model: answers, or replies cut off (`truncated`), never counted as answers
@@ -135,7 +135,7 @@ def test_llm_run_cli_with_the_transformers_backend(tiny_model, tmp_path, cli):
 
 def test_serve_exposes_a_local_model_over_the_openai_protocol(tiny_model, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "longsift", "serve", str(tiny_model), "--port", "0", "--name", "tiny"]
+    command = [sys.executable, "-m", "longsift", "serve", str(tiny_model), "--port", "0", "--model-name", "tiny"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         banner = server.stdout.readline()

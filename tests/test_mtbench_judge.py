@@ -99,7 +99,7 @@ def test_inline_references_and_our_generation_files_through_the_cli(cli, tmp_pat
     answers.write_bytes(b"".join(orjson.dumps(g.to_dict()) + b"\n" for g in rows))
     out = tmp_path / "mt"
     with LocalChatServer(scripted) as server:
-        flags = ["--judge-model", "judge-m", "--data-dir", str(data_dir), "--reference", "inline", "--no-progress"]
+        flags = ["--model", "judge-m", "--data-dir", str(data_dir), "--reference", "inline", "--no-progress"]
         done = cli("judge", "mtbench", str(answers), "-o", str(out), "--base-url", server.base_url, *flags)
         math_prompt = next(e.prompt for e in server.log.entries() if "answer 111 turn 1" in e.prompt)
     assert "Area is 3" in math_prompt  # the question file's own reference

@@ -89,7 +89,7 @@ def test_cli_without_lm_eval_says_how_to_install(tmp_path: Path, cli) -> None:
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'lm_eval'\", name='lm_eval')\n")
     path = os.pathsep.join(p for p in (str(hidden.parent), os.environ.get("PYTHONPATH", "")) if p)
-    result = cli("openllm", str(tmp_path / "model"), "--limit", "2", check=False, env={"PYTHONPATH": path})
+    result = cli("openllm", str(tmp_path / "model"), "--k", "2", check=False, env={"PYTHONPATH": path})
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: `longsift openllm` needs the 'lm-eval' package: "
@@ -168,7 +168,7 @@ def test_one_model_load_the_seed_reaches_the_shots_and_the_chat_template(tiny_tr
 
 @needs_lm_eval
 def test_offline_default_tasks_end_in_one_line(tiny_trained, tmp_path: Path, cli) -> None:
-    result = cli("openllm", str(tiny_trained.output), "--tasks", "arc", "--limit", "1", "-o", str(tmp_path / "o.json"),
+    result = cli("openllm", str(tiny_trained.output), "--tasks", "arc", "--k", "1", "-o", str(tmp_path / "o.json"),
                  env={"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}, check=False)  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -219,7 +219,7 @@ def test_endpoint_variant_through_the_local_server(tiny_trained, tmp_path: Path,
     from longsift.llm.server import LocalChatServer
 
     model = str(tiny_trained.output)
-    common = ["--include-path", str(TASKS_DIR), "--tasks", "longsift_tiny_mc", "--num-fewshot", "1", "--limit", "4"]
+    common = ["--include-path", str(TASKS_DIR), "--tasks", "longsift_tiny_mc", "--num-fewshot", "1", "--k", "4"]
     with LocalChatServer(completions=prompt_logprobs(tiny_trained.output)) as server:
         cli("openllm", "--base-url", server.base_url, "--model-name", "tiny", "--tokenizer", model, *common,
             "--log-samples", str(tmp_path / "remote"), "-o", str(tmp_path / "remote.json"))  # fmt: skip

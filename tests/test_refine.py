@@ -298,7 +298,7 @@ def test_refine_cli_on_the_alpaca_pool(cli, pool_sample: Path, tmp_path: Path) -
         str(pool_sample),
         "-o",
         str(out),
-        "--format",
+        "--output-format",
         "messages",
         "--model",
         "gpt-x",
@@ -402,8 +402,9 @@ def tiny_sample(pool_sample: Path) -> Path:
 def test_transformers_backend_end_to_end(command: str, cli, tiny_model: Path, tiny_sample: Path, tmp_path: Path):
     out = tmp_path / f"{command}.jsonl"
     local = ["--backend", "transformers", "--model", str(tiny_model), "--tokenizer", str(tiny_model),
-             "--max-prompt-tokens", "440", "--max-tokens", "6", "--batch-size", "12", "--no-progress"]  # fmt: skip
-    first = cli(command, str(tiny_sample), "-o", str(out), "--format", "messages", *local, check=False)
+             "--max-prompt-tokens", "440", "--max-tokens", "6", "--local-batch-size", "12", "--no-progress",
+             ]  # fmt: skip
+    first = cli(command, str(tiny_sample), "-o", str(out), "--output-format", "messages", *local, check=False)
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     originals, _ = load_all(str(tiny_sample))
     # 6 tokens: a random model's replies are cut off (failure `truncated`) or unreadable; whatever it wrote, the

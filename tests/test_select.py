@@ -136,11 +136,12 @@ def test_duplicate_ids_and_dedup_across_blocks(tmp_path: Path) -> None:
 
 def test_filters_length_range_and_empty_input(alpaca_pool: Path) -> None:
     records, _ = load_all(alpaca_pool)
-    chosen = select(alpaca_pool, k=None, by="words", min_length=20, max_length=30, drop_empty_input=True)
+    chosen = select(alpaca_pool, k=None, by="words", min_response_length=20, max_response_length=30,
+                    drop_empty_input=True)  # fmt: skip
     expected = [r.row for r in records if 20 <= len(r.response.split()) <= 30 and r.input.strip()]
     assert [e.row for e in chosen.examples] == expected
     assert chosen.summary.dropped["empty input"] == sum(1 for r in records if not r.input.strip())
-    nltk_range = select(alpaca_pool, k=5, by="nltk", min_length=50, max_length=60)
+    nltk_range = select(alpaca_pool, k=5, by="nltk", min_response_length=50, max_response_length=60)
     assert all(50 <= n <= 60 for n in nltk_range.lengths) and len(nltk_range.examples) == 5
 
 

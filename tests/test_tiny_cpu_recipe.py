@@ -26,7 +26,7 @@ JUDGE_CALLS = 80  # 5 test sets x 8 prompts x 2 orders
 
 def start(run_dir: Path, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LONGSIFT_DATA": str(data_dir)}
-    command = [sys.executable, "-m", "longsift", "run", str(RECIPE), "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "longsift", "run", str(RECIPE), "-o", str(run_dir)]
     return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=run_dir.parent)
 
 

@@ -50,7 +50,7 @@ def test_paper_recipes_resolve_to_the_papers_hyperparameters(name: str, tmp_path
     learning_rate, neftune = PAPER[name]
     config = resolve_config(name)
     args, notes = to_training_arguments(config, tmp_path)
-    assert config.template == "paper" and config.batch_size == 128 and config.tf32 is True
+    assert config.template == "paper" and config.effective_batch_size == 128 and config.tf32 is True
     assert (args.num_train_epochs, args.learning_rate, args.lr_scheduler_type, args.warmup_steps) == (
         15,
         learning_rate,
@@ -92,7 +92,7 @@ def test_precedence_defaults_then_recipe_then_flags(tmp_path: Path):
     "recipe_text, overrides, message",
     [
         ("epochs: 2\nlearning_rat: 1e-5\n", {}, "learning_rat"),
-        ("", {"batch_size": 10, "per_device_batch_size": 4}, "multiple"),
+        ("", {"effective_batch_size": 10, "per_device_batch_size": 4}, "multiple"),
         ("", {"load_in_4bit": True}, "lora"),
         ("", {"lora": {"rank": 4}}, "rank"),
         ("- a list\n", {}, "mapping"),
@@ -216,8 +216,8 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
     short = sorted(pool_examples, key=lambda e: len(e.response))[:8]
     data = tmp_path / "short.jsonl"
     formats.write(short, data)
-    overrides = {"epochs": 60, "learning_rate": 5e-3, "batch_size": 8, "per_device_batch_size": 8, "max_length": 512,
-                 "neftune_alpha": None, "logging_steps": 10}  # fmt: skip
+    overrides = {"epochs": 60, "learning_rate": 5e-3, "effective_batch_size": 8, "per_device_batch_size": 8,
+                 "max_length": 512, "neftune_alpha": None, "logging_steps": 10}  # fmt: skip
     result = train(data, tmp_path / "run", model=str(tiny_trained.output / "tiny-base"), recipe="tiny-cpu",
                    overrides=overrides, log=lambda line: None)  # fmt: skip
     assert result.summary["neftune"]["hook_attached"] is False  # the check sees the difference
@@ -229,7 +229,9 @@ def test_the_model_learns_to_emit_eos(tiny_trained, pool_examples: list[Example]
 
 # -- options: LoRA, QLoRA, gradient checkpointing, packing, padding-free, resume, multi-process ----------------------
 def _quick(**overrides) -> TrainConfig:
-    return resolve_config("tiny-cpu", {"per_device_batch_size": 4, "batch_size": 4, "max_steps": 2, **overrides})
+    return resolve_config(
+        "tiny-cpu", {"per_device_batch_size": 4, "effective_batch_size": 4, "max_steps": 2, **overrides}
+    )
 
 
 def test_lora_with_gradient_checkpointing_trains_adapters_and_saves_a_merged_model(
@@ -258,7 +260,7 @@ def test_lora_with_gradient_checkpointing_trains_adapters_and_saves_a_merged_mod
 def test_qlora_without_bitsandbytes_says_what_to_install(tiny_trained, alpaca_pool: Path, tmp_path: Path):
     with pytest.raises(MissingDependencyError, match="bitsandbytes"):
         train(alpaca_pool, tmp_path, model=str(tiny_trained.output / "tiny-base"),
-              overrides={"lora": {}, "load_in_4bit": True, "max_examples": 4}, log=lambda line: None)  # fmt: skip
+              overrides={"lora": {}, "load_in_4bit": True, "k": 4}, log=lambda line: None)  # fmt: skip
 
 
 def test_packing_and_padding_free(tiny_trained, pool_examples: list[Example], tmp_path: Path):
@@ -275,7 +277,7 @@ def test_packing_and_padding_free(tiny_trained, pool_examples: list[Example], tm
 def test_a_rerun_resumes_from_the_last_checkpoint(tiny_trained, pool_examples: list[Example], tmp_path: Path):
     data = tmp_path / "data.jsonl"
     formats.write(pool_examples[:16], data)
-    options = {"save_strategy": "steps", "save_steps": 1, "save_total_limit": 2, "batch_size": 8,
+    options = {"save_strategy": "steps", "save_steps": 1, "save_total_limit": 2, "effective_batch_size": 8,
                "per_device_batch_size": 8}  # fmt: skip
     base = str(tiny_trained.output / "tiny-base")
     first = train(data, tmp_path / "run", model=base, recipe="tiny-cpu", overrides={**options, "max_steps": 2},
@@ -290,7 +292,7 @@ def test_a_rerun_resumes_from_the_last_checkpoint(tiny_trained, pool_examples: l
 
 def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path, tmp_path: Path):
     out = tmp_path / "tiny"
-    result = cli("train", str(alpaca_pool), "--tiny", "--max-examples", "16", "--max-steps", "2", "-o", str(out),
+    result = cli("train", str(alpaca_pool), "--tiny", "--k", "16", "--max-steps", "2", "-o", str(out),
                  env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert "trained on 16 examples (16 sequences), 2 steps" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
@@ -306,7 +308,7 @@ def test_two_processes_with_torchrun(alpaca_pool: Path, tmp_path: Path):
         pytest.skip("torchrun not on PATH")
     out = tmp_path / "ddp"
     command = ["torchrun", "--nproc_per_node", "2", "-m", "longsift", "train", str(alpaca_pool), "--tiny",
-               "--max-examples", "32", "--max-steps", "2", "--per-device-batch-size", "8", "-o", str(out)]  # fmt: skip
+               "--k", "32", "--max-steps", "2", "--per-device-batch-size", "8", "-o", str(out)]  # fmt: skip
     repo = Path(__file__).resolve().parents[1]
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(repo)})  # fmt: skip
@@ -347,7 +349,7 @@ def test_bf16_is_off_by_default_without_a_gpu(tmp_path: Path):
 def test_cli_tiny_model_builds_a_small_llama(cli, alpaca_pool: Path, tmp_path: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cli("tiny-model", str(tmp_path / "tiny"), "--data", str(alpaca_pool), "--max-examples", "300")
+    cli("tiny-model", "-o", str(tmp_path / "tiny"), "--data", str(alpaca_pool), "--k", "300")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tiny")
     assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 3e6

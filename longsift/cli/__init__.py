@@ -21,8 +21,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import longsift
+
+        print(f"longsift {longsift.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+    ),
+) -> None:
     """Long Is More for Alignment, as a toolkit."""
 
 
@@ -48,9 +60,22 @@ def build(command: str | None = None) -> typer.Typer:
         module = importlib.import_module(name)
         if hasattr(module, "register"):
             module.register(app)
+            deprecated_aliases(app)
         if command is not None and command in registered_commands():
             break
     return app
+
+
+def deprecated_aliases(typer_app: typer.Typer) -> None:
+    """Every command (groups included) accepts the hidden old spellings of its `cli_option` flags."""
+    from longsift.options import with_aliases
+
+    for command in typer_app.registered_commands:
+        if command.callback is not None:
+            command.callback = with_aliases(command.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            deprecated_aliases(group.typer_instance)
 
 
 def registered_commands() -> set[str]:

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from longsift.generations import iter_generations
 from longsift.judge import alpacaeval as api
+from longsift.judge.options import AlpacaEvalExportOptions, AlpacaEvalRunOptions, AlpacaEvalScoreCommand
+from longsift.options import command_options
 from longsift.outputs import guard_paths, write_bytes
 
 console = Console(stderr=True)
@@ -19,34 +21,34 @@ app = typer.Typer(help="AlpacaEval 2.0: export model outputs, score annotations 
 
 
 @app.command()
+@command_options(AlpacaEvalExportOptions)
 def export(
     generations: Path = typer.Argument(..., help="Generation records (JSONL, one Generation.to_dict() a line)."),
-    output: Path = typer.Option(..., "-o", "--output", help="model_outputs.json to write."),
-    generator: str | None = typer.Option(None, help="Generator name (default: the records' model name)."),
+    *,
+    options: AlpacaEvalExportOptions,
 ) -> None:
     """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
+    output = options.output
     guard_paths([generations], [output])
-    written = api.export_model_outputs(iter_generations(generations), output, generator)
+    written = api.export_model_outputs(iter_generations(generations), output, options.model_name)
     if written != 805:
         console.print(f"[yellow]note[/]: {written} outputs; the AlpacaEval set has 805 instructions")
     console.print(f"wrote {written} model outputs to {output}")
 
 
 @app.command()
+@command_options(AlpacaEvalScoreCommand)
 def score(
     annotations: Path = typer.Argument(..., help="alpaca_eval annotations.json (or .json.gz)."),
-    difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv (instruction difficulties) for LC."),
-    hub: bool = typer.Option(True, help="Look for df_gamed.csv in the Hugging Face cache / hub when no path is given."),
-    json: bool = typer.Option(False, "--json", help="Print one JSON object (percent units, as the leaderboard)."),
-    model_outputs: Path | None = typer.Option(
-        None, "--model-outputs", help="The model_outputs.json annotated: avg_length over it, as the leaderboard."
-    ),
+    *,
+    options: AlpacaEvalScoreCommand,
 ) -> None:
     """Win rate, standard error, discrete win rate and length-controlled win rate of an annotations file."""
-    result = api.score_annotations(annotations, difficulty, hub=hub, model_outputs=model_outputs)
+    o = options
+    result = api.score_annotations(annotations, o.difficulty, hub=o.hub, model_outputs=o.model_outputs)
     if result.length_controlled_winrate is None:
         console.print(f"[yellow]LC unavailable[/]: {result.length_controlled_note}", highlight=False, soft_wrap=True)
-    if json:
+    if o.as_json:
         print(orjson.dumps(result.to_dict()).decode())
         return
     print_score(result)
@@ -70,21 +72,18 @@ def _fmt(value: float | None) -> str:
 
 
 @app.command()
+@command_options(AlpacaEvalRunOptions)
 def run(
     model_outputs: Path = typer.Argument(..., help="model_outputs.json (see `longsift alpacaeval export`)."),
-    output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where annotations and results go."),
-    annotators_config: str = typer.Option(api.DEFAULT_ANNOTATOR, help="alpaca_eval annotator config."),
-    reference_outputs: Path | None = typer.Option(None, help="Reference outputs (default: alpaca_eval's)."),
-    max_instances: int | None = typer.Option(None, help="Annotate only this many instructions (a test run)."),
-    difficulty: Path | None = typer.Option(None, help="AlpacaEval's df_gamed.csv for the LC win rate."),
+    *,
+    options: AlpacaEvalRunOptions,
 ) -> None:
     """Annotate with the alpaca_eval package (the `alpacaeval` extra), then score the annotations here."""
+    o, output_dir = options, options.output
     guard_paths(
-        [model_outputs, reference_outputs, difficulty], [output_dir / "annotations.json", output_dir / "score.json"]
+        [model_outputs, o.reference_outputs, o.difficulty], [output_dir / "annotations.json", output_dir / "score.json"]
     )
-    result = api.run_alpaca_eval(
-        model_outputs, output_dir, annotators_config, reference_outputs, max_instances, difficulty
-    )
+    result = api.run_alpaca_eval(model_outputs, output_dir, o.annotators_config, o.reference_outputs, o.k, o.difficulty)
     write_bytes(output_dir / "score.json", orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
     print_score(result)
 

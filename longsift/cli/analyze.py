@@ -9,33 +9,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from longsift.analyze.options import AnalyzeOptions
+from longsift.options import command_options
+
 console = Console(stderr=True, soft_wrap=True)
 
 
+@command_options(AnalyzeOptions)
 def analyze(
     paths: list[Path] = typer.Argument(
         None, help="A run directory, or judgments.jsonl files (or folders holding one)."
     ),
-    generations: list[Path] = typer.Option([], "--generations", "-g", help="Generation JSONL files (repeatable)."),
-    selection: list[Path] = typer.Option([], "--selection", help="A selected subset to profile (repeatable)."),
-    source: Path | None = typer.Option(None, "--source", help="The corpus the subsets were selected from."),
-    by: str | None = typer.Option(
-        None,
-        "--by",
-        help="Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). "
-        "Default: the unit the run's selection was made in, else chars.",
-    ),  # fmt: skip
-    unit: str | None = typer.Option(None, "--unit", hidden=True, help="Deprecated name of --by."),
-    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer path, tokenizer.json or hub id."),
-    tolerance: float = typer.Option(0.10, help="Length-matched: |len_a - len_b| / max <= tolerance."),
-    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    output: Path | None = typer.Option(
-        None,
-        "-o",
-        "--output",
-        help="analysis.json path (default: RUN_DIR/analyze/analysis.json; bare files print JSON to stdout).",
-    ),  # fmt: skip
+    *,
+    options: AnalyzeOptions,
 ) -> None:
     """Is the win just the judge liking long answers? Length and position bias, agreement, selection profile."""
     import orjson
@@ -43,14 +29,8 @@ def analyze(
     from longsift import layout
     from longsift.analyze import analyze as run
 
-    paths = paths or []
-    if unit is not None:
-        console.print("warning: --unit is deprecated, use --by (the option `select` takes)")
-        by = by or unit
-    result = run(
-        paths, generations=generations, selection=selection, source=source, by=by, tokenizer=tokenizer,
-        tolerance=tolerance, bootstrap=bootstrap, seed=seed, output=output,
-    )  # fmt: skip
+    paths, output = paths or [], options.output
+    result = run(paths, **options.model_dump())
     _print_summary(result)
     run_dir = result["inputs"]["run_dir"]
     written = output or (layout.analysis_file(Path(run_dir)) if run_dir else None)
@@ -60,9 +40,8 @@ def analyze(
         from longsift.manifest import write_manifest
 
         read = {key: result["inputs"][key] for key in ("judgments", "generations", "selection", "source")}
-        options = {"by": by, "tokenizer": tokenizer, "tolerance": tolerance, "bootstrap": bootstrap, "seed": seed}
-        write_manifest(written, command="analyze", options=options, inputs={**read, "tokenizer": tokenizer},
-                       outputs={"output": written})  # fmt: skip
+        write_manifest(written, command="analyze", options=options.model_dump(mode="json"),
+                       inputs={**read, "tokenizer": options.tokenizer}, outputs={"output": written})  # fmt: skip
         console.print(f"wrote {written}")
 
 

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from longsift import formats, lengths
+from longsift import formats
 from longsift.formats.load import Quarantine, RecordStream
+from longsift.options import command_options, option
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
+from longsift.select.options import ConvertOptions, SelectOptions, StatsOptions
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,16 +51,6 @@ def drop_stale_quarantine(output: Path, quarantined: int) -> None:
         remove_stale_temps(quarantine_path(output))
 
 
-MAX_DEPTH = typer.Option(formats.rows.DEFAULT_MAX_DEPTH, help="Quarantine records nested deeper (0: no limit).")
-MAX_GZIP_RATIO = typer.Option(
-    formats.rows.DEFAULT_MAX_GZIP_RATIO, help="Refuse a .gz input that expands more than this many times (0: no limit)."
-)
-
-
-def read_limits(max_record_bytes: int, max_depth: int, max_gzip_ratio: float) -> formats.rows.Limits:
-    return formats.rows.Limits(max_record_bytes, max_depth, max_gzip_ratio)
-
-
 def open_source(
     source: str, format: str | None, output: Path, limits: formats.rows.Limits | int, quiet: bool = False
 ) -> RecordStream:
@@ -77,122 +69,86 @@ def open_source(
     )  # fmt: skip
 
 
+class ConvertCommand(ConvertOptions):
+    output: Path = option(..., "Output file.", flags=("-o", "--output"))
+
+
+class SelectCommand(SelectOptions):
+    output: Path = option(..., "Output file (.json alpaca, .jsonl messages, .parquet).", flags=("-o", "--output"))
+
+
+class StatsCommand(StatsOptions):
+    output: Path | None = option(
+        None, "Folder: write stats.json and histograms here.", flags=("-o", "--output"), deprecated=("--output-dir",)
+    )
+
+
+@command_options(ConvertCommand)
 def convert(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output file."),
-    input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
-    format: str | None = typer.Option(None, "--format", help="alpaca, fastchat, messages, parquet."),
-    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
-    max_depth: int = MAX_DEPTH,
-    max_gzip_ratio: float = MAX_GZIP_RATIO,
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: ConvertCommand
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
-    fmt = formats.output_format(output, format)
-    guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # side files included
-    stream = open_source(source, input_format, output, read_limits(max_record_bytes, max_depth, max_gzip_ratio))
+    output = options.output
+    fmt = formats.output_format(output, options.output_format)
+    guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
+    stream = open_source(source, options.input_format, output, options.limits())
     written = formats.write(stream, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
     report = stream.report
-    resolved = {"format": fmt, "input_format": input_format,
-                "limits": read_limits(max_record_bytes, max_depth, max_gzip_ratio)}  # fmt: skip
+    resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
     write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
                                                          "rows_quarantined": report.quarantined})  # fmt: skip
     console().print(stream.report.summary())
     console().print(f"wrote {written} records to {output} ({fmt})")
 
 
-PRESETS = {"paper": {"by": "nltk", "format": "fastchat"}}  # the paper: NLTK word tokens, FastChat layout
-
-
+@command_options(SelectCommand)
 def select(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output file (.json alpaca, .jsonl messages, .parquet)."),
-    k: int | None = typer.Option(None, "--k", "-k", help="How many records to keep (default: all that pass filters)."),
-    method: str = typer.Option("longest", help="Selection method: longest, random, llm-score, top-score."),
-    by: str | None = typer.Option(None, "--by", help=lengths.HELP),
-    tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
-    format: str | None = typer.Option(None, "--format", help="Output format: fastchat, alpaca, messages, parquet."),
-    preset: str | None = typer.Option(None, help="paper: --by nltk --format fastchat (explicit flags win)."),
-    seed: int = typer.Option(0, help="Seed of --method random and llm-score."),
-    threshold: float | None = typer.Option(
-        None, help="--method llm-score: sample among records with metadata.score >= this (default 4.5)."
-    ),
-    min_length: int | None = typer.Option(None, help="Drop records shorter than this (in the --by unit)."),
-    max_length: int | None = typer.Option(None, help="Drop records longer than this (in the --by unit)."),
-    dedup: bool = typer.Option(False, "--dedup", help="Drop exact duplicate conversations (first one wins)."),
-    drop_empty_input: bool = typer.Option(
-        False, "--drop-empty-input", help="Drop records whose Alpaca input is empty (chat layouts: blank user turns)."
-    ),
-    input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
-    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
-    max_depth: int = MAX_DEPTH,
-    max_gzip_ratio: float = MAX_GZIP_RATIO,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or quarantine messages."),
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: SelectCommand
 ) -> None:
     """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
-    from longsift.errors import ConfigError
     from longsift.select import select as run_select
 
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    chosen = PRESETS.get(preset or "", {})
-    by = by or chosen.get("by", lengths.DEFAULT_UNIT)
-    fmt = formats.output_format(output, format or chosen.get("format"))
-    guard_paths([source, tokenizer], [output, quarantine_path(output), manifest_path(output)])
-    with progress_bar(quiet) as on_progress:
+    output = options.output
+    fmt = formats.output_format(output, options.format_out())
+    guard_paths([source, options.tokenizer], [output, quarantine_path(output), manifest_path(output)])
+    chosen = SelectOptions.model_validate(options.model_dump(exclude={"output"}))
+    with progress_bar(options.quiet) as on_progress:
         selection = run_select(
-            source, method, k, by=by, tokenizer=tokenizer, seed=seed, threshold=threshold, min_length=min_length,
-            max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input, format=input_format, workers=workers,
-            quarantine=quarantine_path(output), limits=read_limits(max_record_bytes, max_depth, max_gzip_ratio),
-            on_progress=on_progress,
-            on_reject=None if quiet else _show_rejection(),
+            source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,
+            on_reject=None if options.quiet else _show_rejection(),
         )  # fmt: skip
     written = formats.write(selection.examples, output, fmt)
     drop_stale_quarantine(output, selection.summary.rows_quarantined)
-    resolved = {"k": k, "method": method, "by": by, "tokenizer": tokenizer, "format": fmt, "seed": seed,
-                "threshold": threshold, "min_length": min_length, "max_length": max_length, "dedup": dedup,
-                "drop_empty_input": drop_empty_input, "input_format": input_format,
-                "limits": read_limits(max_record_bytes, max_depth, max_gzip_ratio)}  # fmt: skip
-    write_manifest(output, "select", source, resolved, selection.summary.to_dict(), tokenizer)
+    resolved = {**chosen.model_dump(mode="json"), "output_format": fmt}
+    write_manifest(output, "select", source, resolved, selection.summary.to_dict(), options.tokenizer)
     for line in selection.summary.lines():
         say(line)
     say(f"wrote {written} records to {output} ({fmt})")
 
 
-def stats(
-    source: str = typer.Argument(..., help="A corpus or a selection."),
-    by: list[str] = typer.Option([lengths.DEFAULT_UNIT], "--by", help=lengths.HELP + " Repeat for several."),
-    compare: str | None = typer.Option(None, help="The source a selection came from: compare the two."),
-    output_dir: Path | None = typer.Option(None, "-o", "--output-dir", help="Write stats.json and histograms here."),
-    tokenizer: str | None = typer.Option(None, help="Tokenizer path or hub id for --by tokens."),
-    input_format: str | None = typer.Option(None, "--input-format", help="Force the input format."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: one per idle core)."),
-    json_output: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
-    max_record_bytes: int = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger records."),
-    max_depth: int = MAX_DEPTH,
-    max_gzip_ratio: float = MAX_GZIP_RATIO,
-) -> None:
+@command_options(StatsCommand)
+def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *, options: StatsCommand) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
 
     from longsift.select.stats import histogram_path, plot_histograms
     from longsift.select.stats import stats as run_stats
 
+    output_dir, by = options.output, options.by
     if output_dir is not None:
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
-        guard_paths([source, compare, tokenizer], written)
-    limits = read_limits(max_record_bytes, max_depth, max_gzip_ratio)
-    report = run_stats(source, by, compare=compare, tokenizer=tokenizer, workers=workers, format=input_format,
-                       limits=limits)  # fmt: skip
+        guard_paths([source, options.compare, options.tokenizer], written)
+    report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
+                       format=options.input_format, limits=options.limits())  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))
         data["histograms"] = [str(p) for p in plot_histograms(report, output_dir)]
-        resolved = {"by": by, "input_format": input_format, "limits": limits}
-        write_stats_manifest(output_dir, resolved, source, compare, tokenizer, data["histograms"])
-    if json_output:
+        resolved = options.model_dump(mode="json", exclude={"output", "as_json"})
+        write_stats_manifest(output_dir, resolved, source, options.compare, options.tokenizer, data["histograms"])
+    if options.as_json:
         typer.echo(orjson.dumps(data).decode())
         return
     print_stats(report)

@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from longsift.manifest import library_versions
+from longsift.options import Options, cli_option, option
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "nltk",
             "vllm", "alpaca-eval", "lm-eval", "httpx", "pyarrow")  # fmt: skip
@@ -43,7 +44,11 @@ def _cuda() -> str | None:
     return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
 
 
-def env(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+class EnvOptions(Options):
+    as_json: bool = option(False, "Print one JSON object.", flags=("--json",))
+
+
+def env(as_json: bool = cli_option(EnvOptions, "as_json")) -> None:
     """Print versions, devices and where the data is: paste it into bug reports."""
     info = environment()
     if as_json:

@@ -8,40 +8,23 @@ import typer
 from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
+from longsift.judge.options import MTBenchCommand, PairwiseCommand, PairwiseOptions
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
-from longsift.llm.settings import LLMSettings
+from longsift.llm.settings import LLMOptions
+from longsift.options import command_options
 
 judge_app = typer.Typer(help="LLM-as-judge: pairwise in both orders, MT-Bench single grading.", no_args_is_help=True)
-MODEL_FLAGS = ("--model", "--judge-model")
-RESAMPLE = typer.Option(
-    0, "--resample", help="New samples (another seed, some temperature) for a reply that does not parse; 0: none."
-)
-MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's max tokens per judgment.")
-PARSE = typer.Option(
-    None, "--parse", help="strict (default: longsift's reader, unreadable replies fail) or paper (the paper's "
-    "parse_score + int() comparison: unreadable replies are ties, as its result_graph.py counted).",
-)  # fmt: skip
-COMPAT = typer.Option(
-    None, "--compat", help="paper: every quirk of the paper's judge scripts (paper reading, LIMA question as a "
-    "Python list); see the README, 'Reproducing the paper exactly'.",
-)  # fmt: skip
 
 
 @judge_app.command()
-@llm_options(model_flags=MODEL_FLAGS)
+@command_options(PairwiseCommand)
+@llm_options
 def pairwise(
     a: Path = typer.Argument(..., help="Generation file of model A (one Generation JSON per line)."),
     b: Path = typer.Argument(..., help="Generation file of model B."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output directory: judgments.jsonl, summary.json."),
-    template: str = typer.Option(
-        "paper", "--template", help="paper, paper-palm2, fastchat-pair, alpacaeval, or a .toml file."
-    ),
-    resample: int = RESAMPLE,
-    max_tokens: int | None = MAX_TOKENS,
-    parse: str | None = PARSE,
-    compat: str | None = COMPAT,
     *,
-    llm: LLMSettings,
+    options: PairwiseCommand,
+    llm: LLMOptions,
 ) -> None:
     """Judge A against B on every prompt both files hold, in both orders; win/tie/lose by the paper's and the
     strict policy, per eval set. Unparseable replies are counted as failed, never as ties."""
@@ -49,16 +32,15 @@ def pairwise(
     from longsift.manifest import MANIFEST, write_manifest
     from longsift.outputs import guard_paths
 
+    output, template = options.output, options.template
     written = [output / "judgments.jsonl", output / "summary.json", output / MANIFEST]
     guard_paths([a, b, template], [*written, llm.cache_path(output)])
-    result = judge_pairwise(a, b, output, template=template, llm=llm, resample=resample, max_tokens=max_tokens,
-                            parse=parse, compat=compat)  # fmt: skip
+    result = judge_pairwise(a, b, output, llm=llm, **options.model_dump(include=set(PairwiseOptions.model_fields)))
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
-    options = {"template": template, "resample": resample, "max_tokens": max_tokens, "parse": parse, "compat": compat,
-               "llm": llm.to_dict()}  # fmt: skip
-    write_manifest(output, command="judge pairwise", options=options, inputs={"a": a, "b": b, "template": template},
+    resolved = {**options.model_dump(mode="json", exclude={"output"}), "llm": llm.to_dict()}
+    write_manifest(output, command="judge pairwise", options=resolved, inputs={"a": a, "b": b, "template": template},
                    outputs={"judgments": written[0], "summary": written[1]}, path=written[2])  # fmt: skip
     console = Console()
     for table in summary_tables(result.summary):
@@ -83,46 +65,31 @@ def pairwise(
 
 
 @judge_app.command()
-@llm_options(model_flags=MODEL_FLAGS)
+@command_options(MTBenchCommand)
+@llm_options
 def mtbench(
     answers: Path = typer.Argument(..., help="FastChat answer JSONL, or a generation file with eval_set mtbench."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output directory: model_judgment/, scores.json."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Holds mt_bench/ (default $LONGSIFT_DATA)."),
-    questions: Path | None = typer.Option(None, "--questions", help="MT-Bench question.jsonl."),
-    reference_answers: Path | None = typer.Option(None, "--reference-answers", help="FastChat reference answers."),
-    judge_prompts: Path | None = typer.Option(None, "--judge-prompts", help="FastChat judge_prompts.jsonl."),
-    reference: str = typer.Option("gpt-4", "--reference", help="gpt-4 (FastChat's) or inline (question file's)."),
-    model_name: str | None = typer.Option(None, "--model-name", help="Name of the graded model (default: the file's)."),
-    resample: int = RESAMPLE,
-    max_tokens: int | None = MAX_TOKENS,
     *,
-    llm: LLMSettings,
+    options: MTBenchCommand,
+    llm: LLMOptions,
 ) -> None:
     """Grade a model's MT-Bench answers 1-10 per turn with FastChat's single-v1 prompts (reference-guided for
     math, reasoning, coding); scores per turn, overall and per category; failed gradings counted apart."""
-    from longsift.errors import ConfigError
     from longsift.judge.mtbench_grade import judge_mtbench
     from longsift.manifest import MANIFEST, write_manifest
-
-    if reference not in ("gpt-4", "inline"):
-        raise ConfigError(f"--reference must be gpt-4 or inline, got {reference!r}")
     from longsift.outputs import guard_paths
 
-    inputs = [answers, data_dir, questions, reference_answers, judge_prompts]
-    guard_paths(inputs, [output / "scores.json", output / MANIFEST, llm.cache_path(output)])
-    result = judge_mtbench(
-        answers, output, llm=llm, data_dir=data_dir, questions=questions, reference_answers=reference_answers,
-        judge_prompts=judge_prompts, reference=reference, resample=resample, max_tokens=max_tokens,  # type: ignore[arg-type]
-        model=model_name,
-    )  # fmt: skip
+    o, output = options, options.output
+    guard_paths([answers, o.data_dir, o.questions, o.reference_answers, o.judge_prompts],
+                [output / "scores.json", output / MANIFEST, llm.cache_path(output)])  # fmt: skip
+    result = judge_mtbench(answers, output, llm=llm, data_dir=o.data_dir, **o.keywords())
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
-    options = {"reference": reference, "model_name": model_name, "resample": resample, "max_tokens": max_tokens,
-               "llm": llm.to_dict()}  # fmt: skip
-    roles = {"answers": answers, "data_dir": data_dir, "questions": questions, "reference_answers": reference_answers,
-             "judge_prompts": judge_prompts}  # fmt: skip
-    write_manifest(output, command="judge mtbench", options=options, inputs=roles, path=output / MANIFEST,
+    resolved = {**o.model_dump(mode="json", exclude={"output"}), "llm": llm.to_dict()}
+    roles = {"answers": answers, "data_dir": o.data_dir, "questions": o.questions,
+             "reference_answers": o.reference_answers, "judge_prompts": o.judge_prompts}  # fmt: skip
+    write_manifest(output, command="judge mtbench", options=resolved, inputs=roles, path=output / MANIFEST,
                    outputs={"scores": output / "scores.json", "judgments": output / "model_judgment"})  # fmt: skip
     s = result.scores
     turns = ", ".join(f"turn {t}: {s[f'turn_{t}']:.3f}" for t in (1, 2) if s.get(f"turn_{t}") is not None)

@@ -11,8 +11,16 @@ from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
 from longsift.errors import ConfigError, LongsiftError
+from longsift.llm.options import (
+    CacheClearOptions,
+    CacheExportOptions,
+    CacheStatsOptions,
+    LLMRunOptions,
+    ServeOptions,
+)  # fmt: skip
 from longsift.llm.outcomes import failure_kind, raise_if_failed
-from longsift.llm.settings import LLMSettings, default_cache_path
+from longsift.llm.settings import LLMOptions, default_cache_path
+from longsift.options import command_options
 from longsift.outputs import atomic_output, guard_paths
 
 console = Console(stderr=True)
@@ -22,12 +30,10 @@ llm_app = typer.Typer(
 cache_app = typer.Typer(help="Inspect, export or clear the LLM cache (SQLite).", no_args_is_help=True)
 llm_app.add_typer(cache_app, name="cache")
 
-CACHE_OPTION = typer.Option(None, "--cache", help="Cache file (default: the user cache, ~/.cache/longsift).")
-
 
 @llm_app.command()
 @llm_options
-def ping(*, llm: LLMSettings) -> None:
+def ping(*, llm: LLMOptions) -> None:
     """Send one uncached request (and list the served models): do the endpoint, model and key work?"""
     from longsift.llm.ping import ping as run_ping
 
@@ -38,15 +44,13 @@ def ping(*, llm: LLMSettings) -> None:
 
 
 @llm_app.command()
+@command_options(LLMRunOptions)
 @llm_options
 def run(
     prompts: Path = typer.Argument(..., help="JSON lines: {id, messages} or {id, prompt[, system]} per line."),
-    output: Path = typer.Option(..., "-o", "--output", help="JSON lines: one answer per prompt, in input order."),
-    temperature: float = typer.Option(0.0, help="Sampling temperature (0: greedy)."),
-    max_tokens: int = typer.Option(1024, help="Most tokens per answer."),
-    seed: int | None = typer.Option(None, help="Sampling seed (part of the cache key)."),
     *,
-    llm: LLMSettings,
+    options: LLMRunOptions,
+    llm: LLMOptions,
 ) -> None:
     """Answer every prompt in a file: cached, resumable, with retries; failures are listed, not dropped."""
     from longsift.llm.dryrun import dry_run
@@ -54,7 +58,8 @@ def run(
     from longsift.llm.request_file import read_requests, write_results
     from longsift.llm.types import Sampling
 
-    requests = read_requests(prompts, Sampling(temperature, max_tokens, seed=seed))
+    output = options.output
+    requests = read_requests(prompts, Sampling(options.temperature, options.max_tokens, seed=options.seed))
     with Engine.from_settings(llm, output) as engine:
         if llm.dry_run:
             print(dry_run(requests, engine).render())
@@ -69,11 +74,12 @@ def run(
 
 
 @cache_app.command()
-def stats(cache: Path | None = CACHE_OPTION, json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@command_options(CacheStatsOptions)
+def stats(*, options: CacheStatsOptions) -> None:
     """Rows per backend, model and status, tokens and recorded cost."""
-    with _open_cache(cache) as store:
+    with _open_cache(options.cache) as store:
         summary = store.stats()
-    if json:
+    if options.as_json:
         print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
         return
     print(f"{summary['path']}: {summary['ok']} ok, {summary['failed']} failed, {summary['bytes']:,} bytes")
@@ -86,14 +92,11 @@ def stats(cache: Path | None = CACHE_OPTION, json: bool = typer.Option(False, "-
 
 
 @cache_app.command()
-def clear(
-    cache: Path | None = CACHE_OPTION,
-    failed: bool = typer.Option(False, "--failed", help="Only the recorded failures."),
-    model: str | None = typer.Option(None, "--model", help="Only this model's rows."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-) -> None:
+@command_options(CacheClearOptions)
+def clear(*, options: CacheClearOptions) -> None:
     """Delete cached calls (all, failures only, or one model's)."""
-    with _open_cache(cache) as store:
+    failed, model, yes = options.failed, options.model, options.yes
+    with _open_cache(options.cache) as store:
         what = ("failed" if failed else "all") + (f" {model}" if model else "") + f" rows of {store.path}"
         if not yes and not typer.confirm(f"delete {what}?"):
             raise typer.Abort()
@@ -102,13 +105,10 @@ def clear(
 
 
 @cache_app.command()
-def export(
-    output: Path = typer.Option(..., "-o", "--output", help="JSON lines, one cached call per line."),
-    cache: Path | None = CACHE_OPTION,
-    status: str | None = typer.Option(None, help="ok or failed."),
-    model: str | None = typer.Option(None, help="Only this model."),
-) -> None:
+@command_options(CacheExportOptions)
+def export(*, options: CacheExportOptions) -> None:
     """Write cached calls (request, raw completion, usage, cost, status) as JSON lines."""
+    output, cache, status, model = options.output, options.cache, options.status, options.model
     if status not in (None, "ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}")
     guard_paths([cache or default_cache_path()], [output])
@@ -120,11 +120,9 @@ def export(
     print(f"exported {count} calls to {output}")
 
 
+@command_options(ServeOptions)
 def serve(
-    model_path: Path = typer.Argument(..., help="A local Hugging Face causal LM folder."),
-    port: int = typer.Option(8000, help="Port (0: any free port)."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    name: str | None = typer.Option(None, help="Model name the server reports (default: the folder name)."),
+    model_path: Path = typer.Argument(..., help="A local Hugging Face causal LM folder."), *, options: ServeOptions
 ) -> None:
     """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions).
 
@@ -136,6 +134,7 @@ def serve(
         raise ConfigError(f"{model_path}: not a model folder")
     backend = TransformersBackend(str(model_path), batch_size=1)
     backend.load()  # fail before announcing the address
+    name, host, port = options.model_name, options.host, options.port
     server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
     print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped

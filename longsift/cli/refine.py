@@ -7,7 +7,7 @@ with the counts last (on stdout; everything else goes to stderr).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_pat
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
-from longsift.llm.settings import LLMSettings
+from longsift.llm.settings import LLMOptions, LLMSettings
+from longsift.options import Options, command_options
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
+from longsift.refine.options import CorpusFiles, RefineCommand, RefineOptions, ScoreCommand, ScoreOptions
 
 console = Console(stderr=True)
 SHOWN_FAILURES = 20
@@ -87,79 +89,40 @@ def _write_manifest(stage: str, source: str, output: Path, options: dict[str, An
 
 
 INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
-OUTPUT = typer.Option(..., "-o", "--output", help="Output file; one record per input record, in input order.")
-FORMAT = typer.Option(None, "--format", help="Output format: messages (keeps metadata), alpaca, fastchat, parquet.")
-INPUT_FORMAT = typer.Option(None, "--input-format", help="Force the input format.")
-PROMPT = typer.Option(None, "--prompt", help="Your own TOML prompt file (as longsift/prompts/*.toml).")
-MAX_PROMPT_TOKENS = typer.Option(2048, "--max-prompt-tokens", help="Cut the answer so the prompt fits (0: no cut).")
-CHARS_PER_TOKEN = typer.Option(3.0, "--chars-per-token", help="Token estimate without --tokenizer (conservative).")
-MAX_TOKENS = typer.Option(None, "--max-tokens", help="Completion token limit (default: the prompt file's).")
-RESAMPLE = typer.Option(0, "--resample", help="New samples for a reply that does not parse (0: none).")
-COMPAT = typer.Option(None, "--compat", help="paper: cut answers in characters as the paper's script did.")
-MAX_RECORD_BYTES = typer.Option(formats.load.DEFAULT_MAX_RECORD_BYTES, help="Quarantine larger input records.")
 
 
+def run_pass(
+    stage: str, stage_run: Callable[..., Any], source: str, command: CorpusFiles, model: type[Options],
+    llm: LLMOptions,
+) -> None:  # fmt: skip
+    """The one command body of refine and score: check the paths before any call, read the corpus, run the
+    stage with its options (`model`, taken from the command's), write and report."""
+    options = model.model_validate(command.model_dump(include=set(model.model_fields)))
+    output = command.output
+    fmt = formats.output_format(output, command.output_format)
+    guard_refine(source, output, getattr(options, "prompt", None), llm)
+    stream = open_source(source, command.input_format, output, command.max_record_bytes)
+    result = stage_run(stream, llm, options, output=output)
+    resolved = {**command.model_dump(mode="json", exclude={"output"}), "output_format": fmt, "llm": llm.to_dict()}
+    _finish(stage, stream, result, output, fmt, llm.max_failed, resolved)  # type: ignore[arg-type]
+
+
+@command_options(RefineCommand)
 @llm_options
-def refine(
-    source: str = INPUT,
-    output: Path = OUTPUT,
-    format: str | None = FORMAT,
-    input_format: str | None = INPUT_FORMAT,
-    prompt: Path | None = PROMPT,
-    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    max_tokens: int | None = MAX_TOKENS,
-    resample: int = RESAMPLE,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-    compat: str | None = COMPAT,
-    *,
-    llm: LLMSettings,
-) -> None:
+def refine(source: str = INPUT, *, options: RefineCommand, llm: LLMOptions) -> None:
     """Rewrite each answer with the paper's refinement prompt; failures keep the original (metadata.refine_status)."""
     from longsift.refine import refine as run_refine
 
-    fmt = formats.output_format(output, format)
-    guard_refine(source, output, prompt, llm)
-    stream = open_source(source, input_format, output, max_record_bytes)
-    result = run_refine(
-        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
-        max_tokens=max_tokens, resample=resample, output=output, compat=compat,
-    )  # fmt: skip
-    options = {"format": fmt, "input_format": input_format, "prompt": prompt, "max_prompt_tokens": max_prompt_tokens,
-               "chars_per_token": chars_per_token, "max_tokens": max_tokens, "resample": resample,
-               "max_record_bytes": max_record_bytes, "compat": compat, "llm": llm.to_dict()}  # fmt: skip
-    _finish("refine", stream, result, output, fmt, llm.max_failed, options)  # type: ignore[arg-type]
+    run_pass("refine", run_refine, source, options, RefineOptions, llm)
 
 
+@command_options(ScoreCommand)
 @llm_options
-def score(
-    source: str = INPUT,
-    output: Path = OUTPUT,
-    format: str | None = FORMAT,
-    input_format: str | None = INPUT_FORMAT,
-    prompt: Path | None = PROMPT,
-    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    max_tokens: int | None = MAX_TOKENS,
-    resample: int = RESAMPLE,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-    *,
-    llm: LLMSettings,
-) -> None:
+def score(source: str = INPUT, *, options: ScoreCommand, llm: LLMOptions) -> None:
     """Rate each answer 0-5 with AlpaGasus's accuracy prompt (metadata.score, metadata.score_status)."""
     from longsift.refine import score as run_score
 
-    fmt = formats.output_format(output, format)
-    guard_refine(source, output, prompt, llm)
-    stream = open_source(source, input_format, output, max_record_bytes)
-    result = run_score(
-        stream, llm, prompt=prompt, max_prompt_tokens=max_prompt_tokens or None, chars_per_token=chars_per_token,
-        max_tokens=max_tokens, resample=resample, output=output,
-    )  # fmt: skip
-    options = {"format": fmt, "input_format": input_format, "prompt": prompt, "max_prompt_tokens": max_prompt_tokens,
-               "chars_per_token": chars_per_token, "max_tokens": max_tokens, "resample": resample,
-               "max_record_bytes": max_record_bytes, "llm": llm.to_dict()}  # fmt: skip
-    _finish("score", stream, result, output, fmt, llm.max_failed, options)  # type: ignore[arg-type]
+    run_pass("score", run_score, source, options, ScoreOptions, llm)
 
 
 def register(app: typer.Typer) -> None:

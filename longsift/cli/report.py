@@ -7,36 +7,29 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from longsift.options import command_options
+from longsift.report.options import ReportOptions
+
 console = Console(stderr=True, soft_wrap=True)
 
 
+@command_options(ReportOptions)
 def report(
-    run_dir: Path = typer.Argument(..., help="The run directory (see longsift.layout)."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RUN_DIR/report.html)."),
-    markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown summary here."),
-    title: str | None = typer.Option(None, "--title", help="Page title (default: the run directory's name)."),
-    by: str | None = typer.Option(
-        None,
-        "--by",
-        help="Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). "
-        "Given, the run is analyzed again in it first; without it the report shows RUN_DIR/analyze/analysis.json "
-        "as it is.",
-    ),  # fmt: skip
-    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer for --by tokens."),
+    run_dir: Path = typer.Argument(..., help="The run directory (see longsift.layout)."), *, options: ReportOptions
 ) -> None:
     """One self-contained HTML report of a run: tables, plots, length bias, loss curves and a prompt browser."""
     from longsift import layout
     from longsift.manifest import describe_inputs, write_manifest
     from longsift.report.render import report as render
 
-    if by is not None or tokenizer is not None:
+    if options.by is not None or options.tokenizer is not None:
         from longsift.analyze import analyze
 
-        analyze([run_dir], by=by, tokenizer=tokenizer)
+        analyze([run_dir], by=options.by, tokenizer=options.tokenizer)
     read = describe_inputs({f"run:{stage}": run_dir / stage for stage in layout.STAGES if (run_dir / stage).exists()})
-    written = render(run_dir, output=output, markdown=markdown, title=title)
-    write_manifest(written["html"], command="report", options={"title": title, "by": by, "tokenizer": tokenizer},
-                   inputs=read, outputs={"html": written["html"], "markdown": written["markdown"]})  # fmt: skip
+    written = render(run_dir, output=options.output, markdown=options.markdown, title=options.title)
+    write_manifest(written["html"], command="report", options=options.model_dump(mode="json"), inputs=read,
+                   outputs={"html": written["html"], "markdown": written["markdown"]})  # fmt: skip
     for note in written["notes"]:
         console.print(f"[yellow]note[/] {note}", markup=True, highlight=False)
     if written["absent"]:

@@ -5,21 +5,24 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from longsift.options import command_options
+from longsift.pipeline.recipe import RunOptions
+
 console = Console(stderr=True)
 
 
+@command_options(RunOptions)
 def run(
-    recipe: str = typer.Argument(..., help="A recipe file, or the name of a shipped recipe (see `--list`)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a recipe key: stages.train.with.epochs=2."),
-    force: list[str] = typer.Option([], "--force", help="Rerun this stage even if it is done (repeatable)."),
-    until: str | None = typer.Option(None, "--until", help="Stop after this stage."),
-    run_dir: str | None = typer.Option(None, "--run-dir", help="Where the run's artifacts go."),
+    recipe: str = typer.Argument(..., help="A recipe file, or the name of a shipped recipe (see `longsift recipes`)."),
+    *,
+    options: RunOptions,
 ) -> None:
     """Run a recipe stage by stage; finished stages are skipped, a stage that died runs again."""
     from longsift.pipeline import load_recipe, run_recipe
 
-    overrides = [*set_, *([f"run_dir={run_dir}"] if run_dir else [])]
-    result = run_recipe(load_recipe(recipe, overrides), force=force, until=until, console=console)
+    output = options.output
+    overrides = [*options.overrides, *([f"run_dir={output}"] if output else [])]
+    result = run_recipe(load_recipe(recipe, overrides), force=options.force, until=options.until, console=console)
     console.print(
         f"done: ran {len(result.ran)} stage(s) {result.ran}, skipped {len(result.skipped)} {result.skipped}; "
         f"artifacts in {result.run_dir}"

@@ -48,7 +48,7 @@ def output_format(path: Path, format: str | None = None) -> str:
         return format
     suffix = rows.inner_suffix(path)
     if suffix not in _BY_EXTENSION:
-        raise UnknownFormatError(str(path), f"cannot tell the output format from {suffix!r}; pass --format")
+        raise UnknownFormatError(str(path), f"cannot tell the output format from {suffix!r}; pass --output-format")
     return _BY_EXTENSION[suffix]
 
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 DEFAULT_UNIT = "chars"
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99)  # the tail matters: longest-k selects from it
 # `--by`'s help everywhere (analyze and report add where their default comes from)
-HELP = "Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer). Default: chars."
+UNITS_HELP = "Length unit: chars, words, nltk (the paper's selection unit) or tokens (with --tokenizer)."
+HELP = UNITS_HELP + " Default: chars."
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from longsift.llm.backends import RemoteBackend, make_backend
 from longsift.llm.engine import Engine, run_coroutine
@@ -40,7 +40,7 @@ class PingReport:
 
 
 def ping(settings: LLMSettings) -> PingReport:
-    settings = replace(settings, no_cache=True, progress=False)
+    settings = settings.but(no_cache=True, progress=False)
     backend = make_backend(settings)
     engine = Engine(backend, None, settings)
     endpoint = settings.resolved_base_url() if isinstance(backend, RemoteBackend) else "(in-process)"

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from longsift.errors import ConfigError
 from longsift.llm.types import Usage
+from longsift.safe_yaml import parse_yaml, read_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,17 +31,13 @@ class PriceTable:
     @classmethod
     def default(cls) -> PriceTable:
         text = resources.files("longsift.llm").joinpath("prices.yaml").read_text(encoding="utf-8")
-        return cls.parse(yaml.safe_load(text), "longsift/llm/prices.yaml")
+        return cls.parse(parse_yaml(text), "longsift/llm/prices.yaml")
 
     @classmethod
     def load(cls, path: str | Path, base: PriceTable | None = None) -> PriceTable:
         """Read a user table (same layout as prices.yaml) on top of `base` (default: the packaged table)."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
-        user = cls.parse(data, str(path))
+        user = cls.parse(read_yaml(path), str(path))  # bounded: size, nesting, alias expansion, duplicate keys
         base = base if base is not None else cls.default()
         return cls({**base.prices, **user.prices}, user.as_of or base.as_of)
 

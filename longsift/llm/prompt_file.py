@@ -40,6 +40,7 @@ from longsift.errors import ConfigError
 ROLES = ("system", "user")
 HEADER_KEYS = {"name", "description", "parser", "sampling", "expected_output_tokens", "resample_temperature"}
 SUFFIX = ".toml"
+MAX_BYTES = 1 << 20  # a prompt is a page of text; the packaged ones are under 4 KB
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,11 @@ def load_prompt_data(path: str | Path) -> dict[str, Any]:
     """The TOML table of a prompt file; a file that cannot be read or parsed is a ConfigError naming it."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"{path}: the prompt file is larger than {MAX_BYTES} bytes (the limit)")
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the prompt file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -68,6 +73,8 @@ def parse_prompt_data(text: str, where: str = "<prompt>") -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         hint = " (prompt files are TOML now: see longsift/prompts/*.toml)" if "---" in text else ""
         raise ConfigError(f"{where}: not a valid TOML prompt file: {exc}{hint}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError(f"{where}: not a prompt file: values nested too deeply to read") from None
 
 
 def prompt_sections(data: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:

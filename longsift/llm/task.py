@@ -21,7 +21,7 @@ from longsift.llm.prompt_file import PromptFile, placeholder_names, read_prompt_
 from longsift.llm.types import CallResult, ChatRequest, Sampling
 from longsift.records import Message
 
-TaskStatus = Literal["ok", "parse_failed", "call_failed", "skipped"]
+TaskStatus = Literal["ok", "parse_failed", "call_failed", "over_budget", "skipped"]
 Fields = Callable[[Any], Mapping[str, Any]]
 DEFAULT_RESAMPLE_TEMPERATURE = 0.7
 
@@ -133,6 +133,11 @@ class TaskResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def attempts(self) -> int:
+        """HTTP attempts over every completion tried (retries and resamples)."""
+        return sum(call.attempts for call in self.calls)
+
 
 @dataclass
 class TaskReport:
@@ -149,9 +154,9 @@ class TaskReport:
         return self.results[index]
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("ok", "parse_failed", "call_failed", "skipped"), 0)
+        counts = dict.fromkeys(("ok", "parse_failed", "call_failed", "skipped"), 0)  # over_budget: only if any
         for result in self.results:
-            counts[result.status] += 1
+            counts[result.status] = counts.get(result.status, 0) + 1
         return counts
 
     @property
@@ -173,29 +178,60 @@ class TaskReport:
         )
 
 
-async def arun_task(
-    task: PromptTask, records: Sequence[Any], engine: Engine, *, resample_on_parse_error: int = 0,
-    description: str | None = None,
-) -> TaskReport:  # fmt: skip
-    records = list(records)
-    requests = task.requests(records)
-    results: list[TaskResult] = [TaskResult(r, "skipped") for r in records]
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One record's question: the task that words and parses it, and its request, or why none is sent
+    (`refused`: the record ends `over_budget` with that reason, nothing sent)."""
+
+    record: Any
+    task: PromptTask
+    request: ChatRequest | None
+    refused: str | None = None
+
+
+async def arun_asks(
+    asks: Sequence[Ask], engine: Engine, *, resample_on_parse_error: int = 0, description: str = "LLM calls"
+) -> TaskReport:
+    """The one LLM pass loop: send every request, parse each reply, give unparseable ones up to
+    `resample_on_parse_error` new samples; results in input order, one engine run per round."""
+    results = [
+        TaskResult(ask.record, "skipped") if ask.request is not None
+        else TaskResult(ask.record, "over_budget", error=ask.refused)
+        for ask in asks
+    ]  # fmt: skip
     report = TaskReport(results)
-    pending = list(range(len(records)))
+    pending = [i for i, ask in enumerate(asks) if ask.request is not None]
     for round in range(resample_on_parse_error + 1):
-        batch = [requests[i] if round == 0 else task.resample(requests[i], round) for i in pending]
-        label = description or task.name
-        run = await engine.run(batch, label if round == 0 else f"{label} (resample {round})")
+        batch = [_request(asks[i], round) for i in pending]
+        run = await engine.run(batch, description if round == 0 else f"{description} (resample {round})")
         report.rounds.append(run.stats)
         retry = []
         for i, call in zip(pending, run.results, strict=True):
-            results[i] = _outcome(task, records[i], call, results[i])
+            results[i] = _outcome(asks[i].task, call, results[i])
             if results[i].status == "parse_failed":
                 retry.append(i)
         pending = retry
         if not pending:
             break
     return report
+
+
+def run_asks(
+    asks: Sequence[Ask], engine: Engine, *, resample_on_parse_error: int = 0, description: str = "LLM calls"
+) -> TaskReport:
+    return run_coroutine(
+        arun_asks(list(asks), engine, resample_on_parse_error=resample_on_parse_error, description=description)
+    )
+
+
+async def arun_task(
+    task: PromptTask, records: Sequence[Any], engine: Engine, *, resample_on_parse_error: int = 0,
+    description: str | None = None,
+) -> TaskReport:  # fmt: skip
+    asks = [Ask(record, task, task.request(record)) for record in records]
+    return await arun_asks(
+        asks, engine, resample_on_parse_error=resample_on_parse_error, description=description or task.name
+    )
 
 
 def run_task(
@@ -210,11 +246,17 @@ def run_task(
     return run_coroutine(coroutine)
 
 
-def _outcome(task: PromptTask, record: Any, call: CallResult, before: TaskResult) -> TaskResult:
-    calls = (*before.calls, call)
+def _request(ask: Ask, round: int) -> ChatRequest:
+    assert ask.request is not None
+    return ask.request if round == 0 else ask.task.resample(ask.request, round)
+
+
+def _outcome(task: PromptTask, call: CallResult, before: TaskResult) -> TaskResult:
+    record, calls = before.record, (*before.calls, call)
     if not call.ok or call.text is None:
         status: TaskStatus = "skipped" if call.status == "skipped" else "call_failed"
-        raw = call.text if call.text is not None else before.raw  # a cut-off reply is kept for audit
+        # A cut-off reply is kept for audit; a resample that could not be sent keeps the earlier unparseable one.
+        raw = call.text if call.text is not None else before.raw
         return TaskResult(record, status, None, raw, call.error, before.raws, calls)
     raws = (*before.raws, call.text)
     parsed, value = safe_parse(task.parser, call.text)

@@ -15,15 +15,28 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from longsift import safe_yaml
 from longsift.errors import ConfigError
+from longsift.options import Options, apply_overrides, option
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 BUILTIN_REFERENCES = ("data", "run", "name", "seed")
+
+
+class RunOptions(Options):
+    """The flags of `longsift run`."""
+
+    overrides: list[str] = option([], "Override a recipe key: stages.train.with.epochs=2 (repeatable).",
+                                  flags=("--set",))  # fmt: skip
+    force: list[str] = option([], "Rerun this stage even if it is done (repeatable).")
+    until: str | None = option(None, "Stop after this stage.")
+    output: str | None = option(
+        None, "Run folder: where the run's artifacts go (default: the recipe's run_dir, runs/NAME).",
+        flags=("-o", "--output"), deprecated=("--run-dir",),
+    )  # fmt: skip
 
 
 class StageSpec(BaseModel):
@@ -77,8 +90,7 @@ def load_recipe(
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe is a YAML mapping (name:, stages:, ...), not a {type(data).__name__}")
-    for override in overrides or []:
-        _apply_override(data, override)
+    apply_overrides(data, overrides or [])
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
@@ -99,33 +111,6 @@ def _recipe_path(source: str | Path) -> Path:
         return shipped
     known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
     raise ConfigError(f"no recipe file {source!r} and no shipped recipe of that name; shipped: {known}")
-
-
-def _apply_override(data: dict[str, Any], override: str) -> None:
-    """`stages.train.with.epochs=2` addresses a stage by name; values are parsed as YAML scalars."""
-    key, sep, raw = override.partition("=")
-    if not sep:
-        raise ConfigError(f"override {override!r} must look like key.path=value")
-    parts = key.split(".")
-    node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict | list):
-            raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} is a value, not a mapping")
-        if isinstance(node, list):
-            matches = [item for item in node if isinstance(item, dict) and item.get("name") == part]
-            if not matches:
-                raise ConfigError(f"override {override!r}: no stage named {part!r}")
-            node = matches[0]
-            continue
-        if part not in node and not (i == 0 and part == "stages"):
-            node[part] = {}
-        node = node[part]
-    if not isinstance(node, dict):
-        raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1]) or 'the recipe'} is not a mapping")
-    try:
-        node[parts[-1]] = safe_yaml.parse_yaml(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {override!r}: invalid YAML value ({' '.join(str(exc).split())})") from None
 
 
 def substitute(value: Any, lookup: dict[str, str]) -> Any:

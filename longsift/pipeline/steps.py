@@ -9,62 +9,93 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from longsift import formats, layout
+from longsift.analyze.options import AnalyzeOptions
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
-from longsift.lengths import DEFAULT_UNIT
+from longsift.generate.options import GenerateOptions
+from longsift.llm.settings import LLMOptions
 from longsift.manifest import write_manifest
+from longsift.options import Options, one_line, option, recipe_fields, renamed_keys
 from longsift.outputs import write_bytes
 from longsift.pipeline.runner import StageContext
+from longsift.registry import Registry
+from longsift.report.options import ReportOptions
+from longsift.select.options import SelectOptions
+from longsift.train.config import TinyModelOptions, TrainRun
 
-LLM_KEYS = {"backend", "model", "base_url", "api_key_env", "concurrency", "timeout", "max_attempts", "rpm", "tpm",
-            "batch_size", "tokenizer", "retry_failed"}  # fmt: skip
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+# A recipe's `llm:` block: the recipe fields of LLMOptions (the run decides the cache, progress and dry runs).
+LLM_KEYS = set(recipe_fields(LLMOptions))
 
 
 # The options each step takes: recipes are checked against these before anything runs.
-OPTIONS: dict[str, set[str]] = {
-    "select": {
-        "source",
-        "name",
-        "k",
-        "method",
-        "by",
-        "seed",
-        "tokenizer",
-        "min_length",
-        "max_length",
-        "dedup",
-        "drop_empty_input",
-        "threshold",
-        "format",
-    },
-    "tiny-model": {"texts_from", "vocab_size", "seed", "limit"},
-    "refine": {"input", "name", "llm", "prompt", "max_prompt_tokens", "chars_per_token", "max_tokens", "compat"},
-    "score": {"input", "name", "llm", "prompt", "max_prompt_tokens", "max_tokens"},
-    "train": {"data", "name", "model", "tiny", "recipe", "overrides"},
-    "generate": {
-        "model",
-        "name",
-        "eval_set",
-        "limit",
-        "max_new_tokens",
-        "batch_size",
-        "backend",
-        "template",
-        "temperature",
-        "seed",
-        "compat",
-    },
-    "judge": {"a", "b", "template", "llm", "resample", "max_tokens", "parse", "compat"},
-    "mtbench": {"answers", "llm", "reference", "max_tokens"},
-    "alpacaeval": {"annotations", "model", "difficulty", "model_outputs"},
-    "analyze": {"by", "unit", "tokenizer", "tolerance", "bootstrap"},  # unit: the former name of by
-    "report": {"title"},
-}
+OPTIONS: dict[str, set[str]] = {}
+
+
+# The options model of each step (the stage's model plus step-only keys): the one declaration its keys, defaults
+# and types come from. A step listed here is checked with its model; the others still with OPTIONS above.
+# Entries may be "module:Class" strings, imported on use: a recipe check stays light.
+STEP_OPTIONS: Registry[type[Options]] = Registry("step options")
+STEP_OPTIONS.register("refine", "longsift.refine.options:RefineStep")
+STEP_OPTIONS.register("score", "longsift.refine.options:ScoreStep")
+STEP_OPTIONS.register("judge", "longsift.judge.options:PairwiseStep")
+STEP_OPTIONS.register("mtbench", "longsift.judge.options:MTBenchStep")
+STEP_OPTIONS.register("alpacaeval", "longsift.judge.options:AlpacaEvalStep")
+
+
+def stage_part(step: Options, model: type[OptionsT]) -> OptionsT:
+    """The stage's own options (`model`) out of a step's (the stage's plus the step's keys)."""
+    return model.model_validate(step.model_dump(include=set(model.model_fields)))
+
+
+class Named(Options):
+    """Step-only key of steps whose outputs are named (default: the stage's name)."""
+
+    name: str | None = option(None, "File name of the stage's outputs (default: the stage name).", cli=False)
+
+
+class SelectStep(SelectOptions, Named):
+    source: str = option(..., "Input file, dataset folder or hub id.", cli=False)
+    output_format: str = option("fastchat", "Output format: fastchat, alpaca, messages, parquet.",
+                                deprecated=("--format",))  # fmt: skip
+
+
+class TinyModelStep(TinyModelOptions):
+    pass
+
+
+class TrainStep(TrainRun, Named):
+    data: str = option(..., "Training data: any format longsift reads.", cli=False)
+
+
+class GenerateStep(GenerateOptions, Named):
+    model: str = option(..., "Model folder or hub id.", cli=False)
+
+
+STEP_OPTIONS.register("select", SelectStep)
+STEP_OPTIONS.register("tiny-model", TinyModelStep)
+STEP_OPTIONS.register("train", TrainStep)
+STEP_OPTIONS.register("generate", GenerateStep)
+STEP_OPTIONS.register("analyze", AnalyzeOptions)
+STEP_OPTIONS.register("report", ReportOptions)
+
+
+def step_model(uses: str) -> type[Options] | None:
+    return STEP_OPTIONS.get(uses) if uses in STEP_OPTIONS else None
+
+
+def step_options(context: StageContext, model: type[OptionsT], **defaults: Any) -> OptionsT:
+    """The step's options, validated by its model (deprecated keys renamed with a warning); `defaults` come
+    from the recipe (its seed) where the options give none."""
+    where = f"stage {context.spec.name!r} ({context.spec.uses})"
+    return model.from_recipe(context.options, where, warn=False, **defaults)  # check_stage warned before the run
 
 
 # Steps whose `name` option names a file or folder of the run: it must be one plain path component.
@@ -73,15 +104,18 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 
 
 def llm_settings(context: StageContext) -> Any:
-    return _llm_settings(context.spec.name, context.option("llm"), context.run_dir, context.console.is_terminal)
+    """The stage's LLM, at run time (check_stage already warned about its old keys)."""
+    block, console = context.option("llm"), context.console
+    return _llm_settings(context.spec.name, block, context.run_dir, console.is_terminal, warn=False)
 
 
-def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False) -> Any:
-    from longsift.llm import BACKENDS, LLMSettings
+def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False, warn: bool = True) -> Any:
+    """The stage's LLMOptions from its `llm:` block; the run's cache is the stage's cache."""
+    from longsift.llm import BACKENDS
 
     if not isinstance(block, dict | None):
         raise ConfigError(f"stage {stage!r}: llm must be a mapping of LLM options, not {type(block).__name__}")
-    options = dict(block or {})
+    options = renamed_keys(LLMOptions, dict(block or {}), f"stage {stage!r}: llm", warn)
     unknown = sorted(set(options) - LLM_KEYS)
     if unknown:
         raise ConfigError(f"stage {stage!r}: unknown llm options {unknown}; known: {sorted(LLM_KEYS)}")
@@ -89,9 +123,9 @@ def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False)
     if backend not in BACKENDS:
         raise ConfigError(f"stage {stage!r}: unknown llm backend {backend!r}; known: {BACKENDS.names()}")
     try:
-        return LLMSettings(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"stage {stage!r}: bad llm options: {exc}") from None
+        return LLMOptions(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
+    except ValidationError as exc:
+        raise ConfigError(f"stage {stage!r}: bad llm options: {one_line(exc)}") from None
     except ConfigError as exc:
         raise ConfigError(f"stage {stage!r}: llm: {exc}") from None
 
@@ -130,11 +164,15 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
         "generate": [layout.generation_file(run_dir, name)],
         "judge": [run_dir / layout.JUDGE],
         "mtbench": [run_dir / layout.MTBENCH],
-        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(options.get('model', stage)))}.json"],
+        "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(_alpacaeval_model(stage, options)))}.json"],
         "analyze": [layout.analysis_file(run_dir)],
         "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
     }
     return plans.get(uses, [])
+
+
+def _alpacaeval_model(stage: str, options: dict[str, Any]) -> Any:
+    return options.get("model_name", options.get("model", stage))  # `model`: its deprecated spelling
 
 
 def planned(context: StageContext) -> list[Path]:
@@ -145,10 +183,16 @@ def planned(context: StageContext) -> list[Path]:
 def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -> list[str]:
     """Every problem with one stage's options that can be found before anything runs."""
     problems: list[str] = []
-    unknown = sorted(set(options) - OPTIONS.get(uses, set(options)))
+    model = step_model(uses)
+    if model is not None:
+        try:
+            model.from_recipe(options, f"stage {stage!r} ({uses})")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    unknown = [] if model is not None else sorted(set(options) - OPTIONS.get(uses, set(options)))
     if unknown:
         problems.append(f"stage {stage!r} ({uses}): unknown options {unknown}; known: {sorted(OPTIONS[uses])}")
-    if "llm" in OPTIONS.get(uses, set()):
+    if "llm" in OPTIONS.get(uses, set()) or (model is not None and "llm" in model.model_fields):
         try:
             _llm_settings(stage, options.get("llm"), run_dir)
         except LongsiftError as exc:
@@ -162,7 +206,8 @@ def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -
 
 
 def _select_output(run_dir: Path, name: str, options: dict[str, Any]) -> Path:
-    suffix = "jsonl" if options.get("format", "fastchat") == "messages" else "json"
+    fmt = options.get("output_format", options.get("format", SelectStep.model_fields["output_format"].default))
+    suffix = "jsonl" if fmt == "messages" else "json"
     return layout.select_dir(run_dir) / f"{name}.{suffix}"
 
 
@@ -181,53 +226,42 @@ def _merge_json(path: Path, key: str, value: Any) -> None:
 def select_step(context: StageContext) -> dict[str, str]:
     from longsift.select import select
 
-    context.check_options(OPTIONS["select"])
-    source = str(context.require("source"))
-    fmt = context.option("format", "fastchat")
+    options = step_options(context, SelectStep, seed=context.recipe.seed)
     out = planned(context)[0]
-    selection = select(
-        source, context.option("method", "longest"), context.option("k"), by=context.option("by", DEFAULT_UNIT),
-        tokenizer=context.option("tokenizer"), seed=context.option("seed", context.recipe.seed),
-        min_length=context.option("min_length"), max_length=context.option("max_length"),
-        dedup=context.option("dedup", False), drop_empty_input=context.option("drop_empty_input", False),
-        threshold=context.option("threshold"), quarantine=context.state_dir / "quarantine.jsonl",
-    )  # fmt: skip
-    formats.write(selection.examples, out, fmt)
-    summary = selection.summary.to_dict() if hasattr(selection.summary, "to_dict") else vars(selection.summary)
+    chosen = SelectOptions.model_validate(options.model_dump(exclude={"source", "name"}))
+    selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl")
+    formats.write(selection.examples, out, options.output_format)
+    summary = selection.summary.to_dict()
     _merge_json(layout.select_dir(context.run_dir) / layout.SUMMARY, _name(context), summary)
-    inputs = {"source": source, "tokenizer": context.option("tokenizer")}
-    write_manifest(out, command="select", options=context.options, summary=summary, inputs=inputs,
+    inputs = {"source": options.source, "tokenizer": options.tokenizer}
+    write_manifest(out, command="select", options=options.model_dump(mode="json"), summary=summary, inputs=inputs,
                    outputs={"output": out})  # fmt: skip
     context.console.print(f"selected {len(selection.examples)} of {summary.get('rows_read')} rows -> {out}")
     return {"output": str(out)}
 
 
 def tiny_model_step(context: StageContext) -> dict[str, str]:
-    """A tiny random Llama with a tokenizer trained on `texts_from`: a local model for CPU demos."""
-    from longsift.tiny import build_tiny_model
+    """A tiny random Llama with a tokenizer trained on `data`: a local model for CPU demos."""
+    from itertools import islice
 
-    context.check_options(OPTIONS["tiny-model"])
-    texts: list[str] = []
-    for example in load(str(context.require("texts_from"))):
-        texts.extend(m.content for m in example.messages)
-        if len(texts) >= 2 * context.option("limit", 2000):
-            break
+    from longsift.tiny import build_tiny_model, example_texts
+
+    options = step_options(context, TinyModelStep)
+    source = options.data or str(context.data_dir / "alpaca_subsets" / "alpaca_public_pool.jsonl.gz")
     out = planned(context)[0]
-    build_tiny_model(out, texts, vocab_size=context.option("vocab_size", 1024), seed=context.option("seed", 0))
+    texts = example_texts(islice(load(source), options.k))
+    build_tiny_model(out, texts, vocab_size=options.vocab_size, seed=options.seed)
     return {"output": str(out)}
 
 
 def refine_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import refine
+    from longsift.refine.options import RefineOptions, RefineStep
 
-    context.check_options(OPTIONS["refine"])
-    records = list(load(str(context.require("input"))))
+    step = step_options(context, RefineStep)
+    records = list(load(step.input))
     out = planned(context)[0]
-    result = refine(
-        records, llm_settings(context), prompt=context.option("prompt"),
-        max_prompt_tokens=context.option("max_prompt_tokens", 2048), max_tokens=context.option("max_tokens"),
-        chars_per_token=context.option("chars_per_token", 3.0), compat=context.option("compat"),
-    )  # fmt: skip
+    result = refine(records, llm_settings(context), stage_part(step, RefineOptions))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
@@ -235,12 +269,12 @@ def refine_step(context: StageContext) -> dict[str, str]:
 
 def score_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import score
+    from longsift.refine.options import ScoreOptions, ScoreStep
 
-    context.check_options(OPTIONS["score"])
-    records = list(load(str(context.require("input"))))
+    step = step_options(context, ScoreStep)
+    records = list(load(step.input))
     out = planned(context)[0]
-    result = score(records, llm_settings(context), prompt=context.option("prompt"),
-                   max_prompt_tokens=context.option("max_prompt_tokens", 2048))  # fmt: skip
+    result = score(records, llm_settings(context), stage_part(step, ScoreOptions))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
@@ -249,11 +283,11 @@ def score_step(context: StageContext) -> dict[str, str]:
 def train_step(context: StageContext) -> dict[str, str]:
     from longsift.train import train
 
-    context.check_options(OPTIONS["train"])
+    options = step_options(context, TrainStep)
     out = planned(context)[0]
     result = train(
-        context.require("data"), out, model=context.option("model"), recipe=context.option("recipe"),
-        tiny=context.option("tiny", False), overrides=context.option("overrides"), log=context.console.print,
+        options.data, out, model=options.model, recipe=options.recipe, tiny=options.tiny,
+        overrides=options.overrides, log=context.console.print,
     )  # fmt: skip
     return {"output": str(getattr(result, "output", out))}
 
@@ -261,48 +295,43 @@ def train_step(context: StageContext) -> dict[str, str]:
 def generate_step(context: StageContext) -> dict[str, str]:
     from longsift.generate import generate
 
-    context.check_options(OPTIONS["generate"])
-    name = _name(context)
+    options = step_options(context, GenerateStep, seed=context.recipe.seed)
     out = planned(context)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     generate(
-        context.require("model"), context.option("eval_set", "pairwise"), out, model_name=name,
-        limit=context.option("limit"), max_new_tokens=context.option("max_new_tokens", 512),
-        batch_size=context.option("batch_size", 16), backend=context.option("backend", "transformers"),
-        template=context.option("template"), temperature=context.option("temperature", 0.0),
-        seed=context.option("seed", context.recipe.seed), data_dir=context.data_dir, compat=context.option("compat"),
+        options.model, options.eval_set, out, model_name=_name(context), limit=options.k,
+        max_new_tokens=options.max_new_tokens, batch_size=options.prompts_per_batch,
+        batch_tokens=options.batch_tokens, backend=options.backend, template=options.template,
+        temperature=options.temperature, top_p=options.top_p, seed=options.seed, dtype=options.dtype,
+        trust_remote_code=options.trust_remote_code, data_dir=context.data_dir, compat=options.compat,
     )  # fmt: skip
     return {"output": str(out)}
 
 
 def judge_step(context: StageContext) -> dict[str, str]:
     from longsift.generations import iter_generations
+    from longsift.judge.options import PairwiseOptions, PairwiseStep
     from longsift.judge.pairwise import judge_pairwise
 
-    context.check_options(OPTIONS["judge"])
-    a, b = Path(context.require("a")), Path(context.require("b"))
+    step = step_options(context, PairwiseStep)
+    a, b = Path(step.a), Path(step.b)
     model_a, model_b = (next(iter_generations(path)).model for path in (a, b))
     out = layout.judge_dir(context.run_dir, model_a, model_b)
-    if context.option("compat"):  # its own folder, beside the corrected judging of the same pair
-        out = out.with_name(f"{out.name}.{context.option('compat')}")
-    judge_pairwise(
-        a, b, out, template=context.option("template", "paper"), llm=llm_settings(context),
-        resample=context.option("resample", 0), max_tokens=context.option("max_tokens"),
-        parse=context.option("parse"), compat=context.option("compat"),
-    )  # fmt: skip
+    if step.compat:  # its own folder, beside the corrected judging of the same pair
+        out = out.with_name(f"{out.name}.{step.compat}")
+    judge_pairwise(a, b, out, llm=llm_settings(context), **stage_part(step, PairwiseOptions).model_dump())
     return {"output": str(out)}
 
 
 def mtbench_step(context: StageContext) -> dict[str, str]:
     from longsift.judge.mtbench_grade import judge_mtbench
+    from longsift.judge.options import MTBenchOptions, MTBenchStep
 
-    context.check_options(OPTIONS["mtbench"])
-    answers = Path(context.require("answers"))
+    step = step_options(context, MTBenchStep)
+    answers = Path(step.answers)
     work = context.state_dir / "judging"
-    judge_mtbench(
-        answers, work, llm=llm_settings(context), data_dir=context.data_dir,
-        reference=context.option("reference", "gpt-4"), max_tokens=context.option("max_tokens"),
-    )  # fmt: skip
+    keywords = stage_part(step, MTBenchOptions).keywords()
+    judge_mtbench(answers, work, llm=llm_settings(context), data_dir=context.data_dir, **keywords)
     scores = orjson.loads((work / "scores.json").read_bytes())
     model = str(scores.get("model") or answers.stem)
     out = context.run_dir / layout.MTBENCH / f"{layout.slug(model)}.json"
@@ -313,12 +342,11 @@ def mtbench_step(context: StageContext) -> dict[str, str]:
 def alpacaeval_step(context: StageContext) -> dict[str, str]:
     """Score AlpacaEval annotations (from the `alpaca_eval` CLI or a pairwise judge) into the run."""
     from longsift.judge.alpacaeval import score_annotations
+    from longsift.judge.options import AlpacaEvalStep
 
-    context.check_options(OPTIONS["alpacaeval"])
-    score = score_annotations(
-        context.require("annotations"), context.option("difficulty"), model_outputs=context.option("model_outputs")
-    )
-    model = str(context.option("model", _name(context)))
+    step = step_options(context, AlpacaEvalStep)
+    score = score_annotations(step.annotations, step.difficulty, model_outputs=step.model_outputs)
+    model = str(step.model_name or _name(context))
     out = planned(context)[0]
     layout.write_json({**score.to_dict(), "model": model}, out)  # the recipe's name, not the annotator's
     return {"output": str(out)}
@@ -327,19 +355,17 @@ def alpacaeval_step(context: StageContext) -> dict[str, str]:
 def analyze_step(context: StageContext) -> dict[str, str]:
     from longsift.analyze import analyze
 
-    context.check_options(OPTIONS["analyze"])
-    analyze([context.run_dir], by=context.option("by"), unit=context.option("unit"),
-            tokenizer=context.option("tokenizer"),
-            tolerance=context.option("tolerance", 0.1), bootstrap=context.option("bootstrap", 1000),
-            seed=context.recipe.seed)  # fmt: skip
+    options = step_options(context, AnalyzeOptions, seed=context.recipe.seed)
+    analyze([context.run_dir], by=options.by, tokenizer=options.tokenizer, tolerance=options.tolerance,
+            bootstrap=options.bootstrap, seed=options.seed)  # fmt: skip
     return {"output": str(layout.analysis_file(context.run_dir))}
 
 
 def report_step(context: StageContext) -> dict[str, str]:
     from longsift.report import report
 
-    context.check_options(OPTIONS["report"])
+    options = step_options(context, ReportOptions)
     html, markdown = planned(context)
-    report(context.run_dir, html, markdown, title=context.option("title", context.recipe.description or None))
+    report(context.run_dir, html, markdown, title=options.title or context.recipe.description or None)
     context.console.print(f"report: {html}")
     return {"output": str(html), "markdown": str(markdown)}

@@ -2,9 +2,9 @@
 
 Each record picks a prompt variant (refinement has one for instructions with an input and one without) and gives
 the placeholder values; one field (the answer) is cut so the whole prompt fits the budget. Requests run through
-the LLM engine (cache, retries, concurrency, progress); a reply that does not parse may get new samples; every
-record ends with an Outcome, in input order. A record is never dropped: over budget, call failure and parse
-failure are outcomes with a reason.
+the LLM layer's one pass loop (longsift.llm.task.arun_asks: cache, retries, concurrency, progress, new samples for
+a reply that does not parse); every record ends with a TaskResult, in input order. A record is never dropped:
+over budget, call failure and parse failure are outcomes with a reason.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from longsift.llm.dryrun import DryRunReport, dry_run
-from longsift.llm.engine import Engine, RunStats, run_coroutine
-from longsift.llm.parsers import Parser, safe_parse
+from longsift.llm.engine import Engine, RunStats
+from longsift.llm.parsers import Parser
 from longsift.llm.settings import LLMSettings
-from longsift.llm.task import PromptTask
+from longsift.llm.task import Ask, PromptTask, TaskResult, run_asks
 from longsift.llm.tokens import TokenCounter
-from longsift.llm.types import CallResult, ChatRequest
+from longsift.llm.types import ChatRequest
 from longsift.refine.budget import fit_answer
 from longsift.refine.fields import ANSWER_FIELDS
-
-OutcomeStatus = Literal["ok", "parse_failed", "call_failed", "over_budget", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +34,6 @@ class Prepared:
     shown: str
     truncated: bool
     prompt_tokens: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: OutcomeStatus
-    value: Any = None
-    raw: str | None = None
-    error: str | None = None
-    attempts: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
 
 def load_task(prompt: str | Path, parser: Parser, max_tokens: int | None = None, packaged: bool = False) -> PromptTask:
@@ -91,7 +76,7 @@ class Pass:
 
     prepared: list[Prepared]
     token_basis: str
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[TaskResult] = field(default_factory=list)
     rounds: list[RunStats] = field(default_factory=list)
     dry_run: DryRunReport | None = None
 
@@ -131,51 +116,12 @@ def estimate(prepared: Sequence[Prepared], engine: Engine, counter: TokenCounter
 
 def execute(
     prepared: Sequence[Prepared], engine: Engine, *, resample_on_parse_error: int = 0, description: str = "LLM calls"
-) -> tuple[list[Outcome], list[RunStats]]:
-    """Send, parse, resample unparseable replies; outcomes in input order and the engine's stats per round."""
-    return run_coroutine(_execute(list(prepared), engine, resample_on_parse_error, description))
-
-
-async def _execute(
-    prepared: list[Prepared], engine: Engine, resample: int, description: str
-) -> tuple[list[Outcome], list[RunStats]]:
-    outcomes = [
-        Outcome("skipped") if p.request is not None else Outcome("over_budget", error=_over_budget(p)) for p in prepared
-    ]
-    rounds: list[RunStats] = []
-    pending = [i for i, p in enumerate(prepared) if p.request is not None]
-    for round in range(resample + 1):
-        batch = [_request(prepared[i], round) for i in pending]
-        label = description if round == 0 else f"{description} (resample {round})"
-        run = await engine.run(batch, label)
-        rounds.append(run.stats)
-        retry = []
-        for i, call in zip(pending, run.results, strict=True):
-            outcomes[i] = _outcome(prepared[i].task, call, outcomes[i])
-            if outcomes[i].status == "parse_failed":
-                retry.append(i)
-        pending = retry
-        if not pending:
-            break
-    return outcomes, rounds
-
-
-def _request(item: Prepared, round: int) -> ChatRequest:
-    assert item.request is not None
-    return item.request if round == 0 else item.task.resample(item.request, round)
-
-
-def _outcome(task: PromptTask, call: CallResult, before: Outcome) -> Outcome:
-    attempts = before.attempts + call.attempts
-    if not call.ok or call.text is None:
-        status: OutcomeStatus = "skipped" if call.status == "skipped" else "call_failed"
-        # A resample that could not be sent keeps the earlier unparseable reply on record.
-        raw = call.text if call.text is not None else before.raw  # a cut-off reply is kept for audit
-        return Outcome(status, None, raw, call.error, attempts)
-    parsed, value = safe_parse(task.parser, call.text)
-    if not parsed:
-        return Outcome("parse_failed", None, call.text, value, attempts)
-    return Outcome("ok", value, call.text, None, attempts)
+) -> tuple[list[TaskResult], list[RunStats]]:
+    """Send, parse, resample unparseable replies (the LLM layer's one pass loop); outcomes in input order and the
+    engine's stats per round. A prompt over budget is never sent: its outcome is `over_budget`."""
+    asks = [Ask(p.shown, p.task, p.request, None if p.request else _over_budget(p)) for p in prepared]
+    report = run_asks(asks, engine, resample_on_parse_error=resample_on_parse_error, description=description)
+    return report.results, report.rounds
 
 
 def _over_budget(item: Prepared) -> str:

@@ -31,18 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longsift.errors import ConfigError
 from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
 from longsift.llm.parsers import Parser
 from longsift.llm.settings import LLMSettings
-from longsift.llm.task import PromptTask
+from longsift.llm.task import PromptTask, TaskResult
 from longsift.llm.tokens import TokenCounter
 from longsift.records import Example
 from longsift.refine import passes
 from longsift.refine.better_answer import parse_better_answer
-from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS, paper_char_cut
+from longsift.refine.budget import paper_char_cut
 from longsift.refine.fields import Failure, prompt_fields
+from longsift.refine.options import RefineOptions
 from longsift.refine.paper_postprocess import parse_paper_better_answer
 
 PROMPT = "refine-paper"
@@ -111,35 +111,27 @@ def load_prompts(
 
 
 def refine(
-    records: Iterable[Example],
-    settings: LLMSettings,
-    *,
-    prompt: str | Path | None = None,
-    max_prompt_tokens: int | None = DEFAULT_MAX_PROMPT_TOKENS,
-    chars_per_token: float = BUDGET_CHARS_PER_TOKEN,
-    max_tokens: int | None = None,
-    resample: int = 0,
-    output: str | Path | None = None,
-    compat: str | None = None,
-) -> RefineResult:
-    """Refine every record's last answer. `settings.tokenizer` counts tokens (else `chars_per_token`);
-    `max_tokens` overrides the prompt's completion limit; `resample` gives unparseable replies new samples;
-    `output` places the default cache beside it; `settings.dry_run` only estimates the cost;
-    `compat="paper"` cuts answers in characters and reads replies as the paper's scripts did (budget.paper_char_cut,
-    paper_postprocess)."""
+    records: Iterable[Example], settings: LLMSettings, options: RefineOptions | None = None, *,
+    output: str | Path | None = None, **fields: Any,
+) -> RefineResult:  # fmt: skip
+    """Refine every record's last answer, with `options` (a RefineOptions, or its fields as keywords):
+    `settings.tokenizer` counts tokens (else `chars_per_token`); `max_tokens` overrides the prompt's completion
+    limit; `resample` gives unparseable replies new samples; `output` places the default cache beside it;
+    `settings.dry_run` only estimates the cost; `compat="paper"` cuts answers in characters and reads replies as
+    the paper's scripts did (budget.paper_char_cut, paper_postprocess)."""
+    opts = options if options is not None else RefineOptions.from_keywords(fields, "refine")
+    max_prompt_tokens, chars_per_token, compat = opts.max_prompt_tokens, opts.chars_per_token, opts.compat
     records = list(records)
     parser = parse_paper_better_answer if compat == "paper" else parse_better_answer
-    plain, with_input = load_prompts(prompt, max_tokens, parser)
+    plain, with_input = load_prompts(opts.prompt, opts.max_tokens, parser)
     values_list = uncut = [prompt_fields(record) for record in records]
     paper_cuts = 0
     if compat == "paper" and max_prompt_tokens is not None:
         values_list, paper_cuts = _paper_cut(uncut, settings, chars_per_token, max_prompt_tokens)
-    elif compat not in (None, "paper"):
-        raise ConfigError(f"unknown --compat {compat!r}; known: paper")
     variants = [(with_input if values["input"] else plain, values) for values in values_list]
     budget = None if compat == "paper" else max_prompt_tokens
     done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=budget,
-                      resample=resample, output=output, description="refine")  # fmt: skip
+                      resample=opts.resample, output=output, description="refine")  # fmt: skip
     report = RefineReport(total=len(records), token_basis=done.token_basis, max_prompt_tokens=max_prompt_tokens)
     report.truncated, report.over_budget = passes.cut_counts(done.prepared)
     report.truncated += paper_cuts
@@ -167,7 +159,7 @@ def _paper_cut(
 
 
 def _apply(
-    record: Example, item: passes.Prepared, outcome: passes.Outcome, report: RefineReport, cut_in_chars: bool = False
+    record: Example, item: passes.Prepared, outcome: TaskResult, report: RefineReport, cut_in_chars: bool = False
 ) -> Example:
     original = record.responses[-1]
     extra: dict[str, Any] = {"original_response": original}

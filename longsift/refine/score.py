@@ -17,10 +17,11 @@ from typing import Any
 from longsift.llm.dryrun import DryRunReport
 from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
+from longsift.llm.task import TaskResult
 from longsift.records import Example
 from longsift.refine import passes
-from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
 from longsift.refine.fields import Failure, prompt_fields
+from longsift.refine.options import ScoreOptions
 from longsift.refine.rating import parse_score
 
 PROMPT = "score-alpagasus"
@@ -72,23 +73,18 @@ class ScoreResult:
 
 
 def score(
-    records: Iterable[Example],
-    settings: LLMSettings,
-    *,
-    prompt: str | Path | None = None,
-    max_prompt_tokens: int | None = DEFAULT_MAX_PROMPT_TOKENS,
-    chars_per_token: float = BUDGET_CHARS_PER_TOKEN,
-    max_tokens: int | None = None,
-    resample: int = 0,
-    output: str | Path | None = None,
-) -> ScoreResult:
+    records: Iterable[Example], settings: LLMSettings, options: ScoreOptions | None = None, *,
+    output: str | Path | None = None, **fields: Any,
+) -> ScoreResult:  # fmt: skip
     """Rate every record's last answer with the AlpaGasus prompt (or `prompt`, a file with the same contract);
-    the options are refine's."""
+    `options` (a ScoreOptions, or its fields as keywords) mean what they mean for refine."""
+    opts = options if options is not None else ScoreOptions.from_keywords(fields, "score")
+    prompt, max_prompt_tokens = opts.prompt, opts.max_prompt_tokens
     records = list(records)
-    task = passes.load_task(prompt or PROMPT, parse_score, max_tokens, packaged=prompt is None)
+    task = passes.load_task(prompt or PROMPT, parse_score, opts.max_tokens, packaged=prompt is None)
     variants = [(task, prompt_fields(r)) for r in records]
-    done = passes.run(variants, settings, chars_per_token=chars_per_token, max_prompt_tokens=max_prompt_tokens,
-                      resample=resample, output=output, description="score")  # fmt: skip
+    done = passes.run(variants, settings, chars_per_token=opts.chars_per_token, max_prompt_tokens=max_prompt_tokens,
+                      resample=opts.resample, output=output, description="score")  # fmt: skip
     report = ScoreReport(total=len(records), token_basis=done.token_basis, max_prompt_tokens=max_prompt_tokens)
     report.truncated, report.over_budget = passes.cut_counts(done.prepared)
     if done.dry_run is not None:
@@ -98,7 +94,7 @@ def score(
     return ScoreResult(scored, report)
 
 
-def _apply(record: Example, item: passes.Prepared, outcome: passes.Outcome, report: ScoreReport) -> Example:
+def _apply(record: Example, item: passes.Prepared, outcome: TaskResult, report: ScoreReport) -> Example:
     extra: dict[str, Any] = {}
     if item.truncated:
         extra["score_truncated"] = True

@@ -18,11 +18,12 @@ from typing import Any
 from longsift import formats
 from longsift.errors import ConfigError
 from longsift.formats import rows as containers
-from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES, LoadReport, Quarantine, RecordStream, Rejection
+from longsift.formats.load import LoadReport, Quarantine, RecordStream, Rejection
 from longsift.formats.rows import Limits
 from longsift.lengths import check_units, get_unit
 from longsift.records import Example
 from longsift.registry import Registry
+from longsift.select.options import SelectOptions
 from longsift.select.scan import Outcome, materialize, scan_records, scan_text
 from longsift.select.scoring import Method, Plan
 
@@ -101,25 +102,41 @@ def make_plan(
 
 
 def select(
-    source: Source, method: str = "longest", k: int | None = None, *, by: str = "chars",
-    tokenizer: str | None = None, seed: int = 0, min_length: int | None = None, max_length: int | None = None,
-    dedup: bool = False, drop_empty_input: bool = False, format: str | None = None, workers: int | None = None,
-    threshold: float | None = None,
-    quarantine: str | Path | Quarantine | None = None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    limits: Limits | None = None,
+    source: Source, method: str | None = None, k: int | None = None, *, options: SelectOptions | None = None,
+    quarantine: str | Path | Quarantine | None = None, limits: Limits | None = None,
     on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
+    **fields: Any,
 ) -> Selection:  # fmt: skip
     """Select k records of `source` (file, folder, hub id, RecordStream or Examples).
 
+    The options are `SelectOptions` (longsift/select/options.py, the same as `longsift select`'s flags and a
+    recipe's select keys): pass the model as `options`, or its fields as keywords (`by="nltk"`,
+    `min_response_length=20`, ...), validated by the model. `method` and `k` may be given positionally.
     method: a SELECTORS name. by: a length unit (chars, words, tokens with `tokenizer`, nltk).
     threshold: for `llm-score`, the lowest `metadata.score` that may be sampled (default 4.5).
     Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
     (default: one per idle core). Output is in ascending source-row order. `limits`: bounds applied while
-    reading (record size, nesting, gzip expansion); `max_record_bytes` alone sets the first.
+    reading (default: the options' max_record_bytes, max_depth, max_gzip_ratio).
     """
-    limits = limits or Limits(max_record_bytes=max_record_bytes)
+    positional = {name: value for name, value in (("method", method), ("k", k)) if value is not None}
+    if options is None:
+        options = SelectOptions.from_keywords({**positional, **fields}, "select()")
+    elif positional or fields:
+        options = SelectOptions.from_keywords({**options.model_dump(exclude_unset=True), **positional, **fields},
+                                            "select()")  # fmt: skip
+    return _select(source, options, quarantine, limits or options.limits(), on_progress, on_reject)
+
+
+def _select(
+    source: Source, options: SelectOptions, quarantine: str | Path | Quarantine | None, limits: Limits,
+    on_progress: Callable[[int, int], None] | None, on_reject: Callable[[Rejection], None] | None,
+) -> Selection:  # fmt: skip
+    method, k, by, tokenizer, seed = options.method, options.k, options.unit(), options.tokenizer, options.seed
+    min_length, max_length, dedup = options.min_response_length, options.max_response_length, options.dedup
+    drop_empty_input, threshold, workers = options.drop_empty_input, options.threshold, options.workers
+    format = options.input_format
     plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
                      max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,
                      threshold=threshold)  # fmt: skip
@@ -137,8 +154,8 @@ def select(
         dropped=dict(outcome.dropped), exact_counts=outcome.exact_counts,
         quarantine_path=str(report.quarantine_path) if report.quarantine_path else None,
         layout=outcome.layout, workers=outcome.workers, seconds=time.perf_counter() - started,
-        options={"min_length": min_length, "max_length": max_length, "dedup": dedup,
-                 "drop_empty_input": drop_empty_input, "format": format},
+        options={"min_response_length": min_length, "max_response_length": max_length, "dedup": dedup,
+                 "drop_empty_input": drop_empty_input, "input_format": format},
     )  # fmt: skip
     return Selection(examples, lengths, summary)
 

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from longsift.errors import ConfigError
-from longsift.safe_yaml import parse_yaml, read_yaml
+from longsift.options import Options, apply_overrides, merge, option, renamed_keys
+from longsift.safe_yaml import read_yaml
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "train"
 
@@ -29,44 +29,52 @@ class LoraOptions(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    """Everything that decides a training run. Field names are the YAML keys and, with dashes, the CLI flags."""
+    """Everything that decides a training run, declared once: the field names are the YAML keys (recipes/train/)
+    and, with dashes, the `longsift train` flags (generated from these fields, see `longsift.options`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    template: str = "paper"
-    system: str | None = Field(None, description="system prompt; None keeps the template's default")
-    epochs: float = 3.0
-    max_steps: int = -1
-    learning_rate: float = 2e-5
-    lr_scheduler: str = "linear"
-    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    weight_decay: float = 0.0
-    optim: str = "adamw_torch"
-    batch_size: int = Field(128, ge=1, description="effective batch: per device x devices x accumulation")
-    per_device_batch_size: int = Field(2, ge=1)
-    max_length: int = Field(2048, ge=8)
-    bf16: bool | None = Field(None, description="None: on where a GPU supports it, off on CPU")
-    tf32: bool | None = Field(None, description="applied only where a CUDA GPU supports it")
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    neftune_alpha: float | None = Field(None, gt=0)
-    gradient_checkpointing: bool = False
-    packing: bool = False
-    padding_free: bool = False
-    lora: LoraOptions | None = None
-    load_in_4bit: bool = Field(False, description="QLoRA: load the base model in 4 bits (needs lora, bitsandbytes)")
-    merge_lora: bool = Field(True, description="save LoRA merged into the base weights (not with load_in_4bit)")
-    attn_implementation: str | None = None
-    seed: int = 42
-    logging_steps: int = 1
-    save_strategy: Literal["no", "epoch", "steps"] = "no"
-    save_steps: int = 500
-    save_total_limit: int | None = 1
-    trust_remote_code: bool = False
-    max_examples: int | None = Field(None, ge=1, description="train on the first N examples only")
-    dataset_num_proc: int | None = None
-    notes: str = ""
+    template: str = option("paper", "alpaca, vicuna, paper, paper-generation or chat.")
+    system: str | None = option(None, "System prompt (default: the template's).")
+    epochs: float = option(3.0, "Number of epochs.")
+    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run all epochs).")
+    learning_rate: float = option(2e-5, "Peak learning rate.", flags=("--learning-rate", "--lr"))
+    lr_scheduler: str = option("linear", "linear, cosine, constant, ...")
+    warmup_ratio: float = option(0.0, "Warm-up as a fraction of the steps.", ge=0.0, lt=1.0)
+    adam_beta1: float = option(0.9, "AdamW beta1.")
+    adam_beta2: float = option(0.999, "AdamW beta2.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    optim: str = option("adamw_torch", "Optimizer (a transformers `optim` name).")
+    effective_batch_size: int = option(
+        128, "Effective batch: per device x devices x accumulation.", deprecated=("--batch-size",), ge=1
+    )
+    per_device_batch_size: int = option(2, "Batch per device and step.", ge=1)
+    max_length: int = option(2048, "Maximum sequence length in tokens.", ge=8)
+    bf16: bool | None = option(None, "bf16 mixed precision (default: if a GPU has it, off on CPU).")
+    tf32: bool | None = option(None, "TF32 matmuls (applied only where a CUDA GPU supports it).")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Dtype the weights load in.")
+    neftune_alpha: float | None = option(None, "NEFTune noise alpha.", gt=0)
+    gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass (less memory).")
+    packing: bool = option(False, "Pack examples into max_length blocks.")
+    padding_free: bool = option(False, "Flatten batches.")
+    lora: LoraOptions | None = option(None, "LoRA adapters (PEFT) instead of all weights.", cli=False)
+    load_in_4bit: bool = option(False, "QLoRA: load the base model in 4 bits (needs lora, bitsandbytes).", cli=False)
+    merge_lora: bool = option(True, "Save LoRA merged into the base weights (not with load_in_4bit).")
+    attn_implementation: str | None = option(None, "Attention implementation (sdpa, flash_attention_2, eager).")
+    seed: int = option(42, "Random seed.")
+    logging_steps: int = option(1, "Log every this many steps.")
+    save_strategy: Literal["no", "epoch", "steps"] = option("no", "Checkpoints: no, epoch or steps.")
+    save_steps: int = option(500, "Steps between checkpoints (save_strategy steps).")
+    save_total_limit: int | None = option(1, "Checkpoints kept.")
+    trust_remote_code: bool = option(False, "Run the model repo's own code.")
+    k: int | None = option(None, "Train on the first k examples only.", deprecated=("--max-examples",), ge=1)
+    dataset_num_proc: int | None = option(None, "Processes that tokenize the data.")
+    notes: str = option("", "Free text kept in the manifest.", cli=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return renamed_keys(cls, data, "training config") if isinstance(data, dict) else data
 
     @field_validator("template")
     @classmethod
@@ -78,20 +86,43 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        if self.batch_size % self.per_device_batch_size:
-            raise ValueError(f"batch_size {self.batch_size} is not a multiple of per_device_batch_size")
+        if self.effective_batch_size % self.per_device_batch_size:
+            raise ValueError(
+                f"effective_batch_size {self.effective_batch_size} is not a multiple of per_device_batch_size"
+            )
         if self.load_in_4bit and self.lora is None:
             raise ValueError("load_in_4bit (QLoRA) trains LoRA adapters: set lora too")
         return self
 
     def gradient_accumulation_steps(self, world_size: int = 1) -> int:
         per_step = self.per_device_batch_size * world_size
-        if self.batch_size % per_step:
+        if self.effective_batch_size % per_step:
             raise ConfigError(
-                f"batch_size {self.batch_size} is not divisible by per_device_batch_size {self.per_device_batch_size}"
-                f" x {world_size} processes"
+                f"effective_batch_size {self.effective_batch_size} is not divisible by per_device_batch_size "
+                f"{self.per_device_batch_size} x {world_size} processes"
             )
-        return self.batch_size // per_step
+        return self.effective_batch_size // per_step
+
+
+class TrainRun(Options):
+    """What a training run starts from, besides TrainConfig (the `train` command's and recipe step's keys)."""
+
+    model: str | None = option(None, "Base model: a local folder or a hub id.")
+    recipe: str | None = option(None, "Recipe name (recipes/train/NAME.yaml) or YAML file.")
+    tiny: bool = option(False, "Train a tiny random Llama built from the data (CPU demo).", flags=("--tiny",))
+    overrides: dict[str, Any] | None = option(None, "TrainConfig keys over the recipe's.", cli=False)
+
+
+class TinyModelOptions(Options):
+    """A tiny random Llama and its BPE tokenizer (`tiny-model` and the recipe step)."""
+
+    data: str | None = option(
+        None, "Texts for the tokenizer (default: the shared Alpaca pool).", deprecated=("--texts-from",)
+    )
+    vocab_size: int = option(2048, "BPE vocabulary size.", ge=16)
+    k: int = option(2000, "Examples of the data to train the tokenizer on.", deprecated=("--max-examples", "--limit"),
+                    ge=1)  # fmt: skip
+    seed: int = option(0, "Seed of the random weights.")
 
 
 def recipe_path(recipe: str | Path) -> Path:
@@ -119,38 +150,18 @@ def read_recipe(recipe: str | Path) -> dict[str, Any]:
     return data
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def parse_assignments(assignments: list[str]) -> dict[str, Any]:
-    """`--set key=value` (value read as YAML; dotted keys reach nested options, e.g. lora.r=8)."""
-    result: dict[str, Any] = {}
-    for item in assignments:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = parse_yaml(raw) if raw else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: invalid YAML value ({' '.join(str(exc).split())})") from None
-        for part in reversed(key.split(".")[1:]):
-            value = {part: value}
-        result = deep_merge(result, {key.split(".")[0]: value})
-    return result
+    """`--set key=value` as a nested dict (value read as YAML; dotted keys reach nested options, e.g. lora.r=8)."""
+    return apply_overrides({}, assignments)
 
 
 def resolve_config(recipe: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """defaults < recipe < overrides; an override of None sets the key to null (e.g. neftune_alpha: off)."""
     data = read_recipe(recipe) if recipe else {}
-    try:
-        return TrainConfig.model_validate(deep_merge(data, overrides or {}))
+    where = f"recipe {recipe}" if recipe else "training config"
+    try:  # old key names are renamed per layer, so a flag's batch_size still overrides a recipe's new name
+        layers = [renamed_keys(TrainConfig, layer, name) for layer, name in ((data, where), (overrides or {}, "flags"))]
+        return TrainConfig.model_validate(merge(*layers))
     except ValidationError as exc:
         where = f"recipe {recipe} + flags" if recipe else "flags"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())

@@ -70,7 +70,7 @@ def train(
         raise ConfigError("pass --model PATH_OR_ID (or --tiny for a tiny random model)")
     output.mkdir(parents=True, exist_ok=True)
     began = time.time()
-    examples, load_report = _load_examples(data, output, config.max_examples)
+    examples, load_report = _load_examples(data, output, config.k)
     log(load_report.summary())
     args, notes = to_training_arguments(config, output)  # first: it sets up the distributed state
     for note in notes:
