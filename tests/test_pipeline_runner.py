@@ -94,8 +94,8 @@ def test_overrides_unknown_keys_and_references_are_checked(tmp_path: Path) -> No
 
 
 def test_every_shipped_recipe_loads_and_names_only_known_stage_options() -> None:
-    from longsift.pipeline.recipe import RECIPES_DIR
     from longsift.options import recipe_fields
+    from longsift.pipeline.recipe import RECIPES_DIR
     from longsift.pipeline.steps import LLM_KEYS, OPTIONS, step_model
 
     shipped = sorted(RECIPES_DIR.glob("*.yaml"))
