@@ -26,7 +26,7 @@ def test_tiny_model_mtbench_scores_appear_per_turn_in_the_report(tiny_trained, d
     with LocalChatServer(grade) as server:
         stages = [
             {"name": "answers", "uses": "generate", "with": {"model": str(tiny_trained.output), "name": "tiny",
-             "eval_set": "mtbench", "limit": 3, "max_new_tokens": 6}},
+             "eval_set": "mtbench", "k": 3, "max_new_tokens": 6}},
             {"name": "mtbench", "uses": "mtbench", "with": {"answers": "${answers}",
              "llm": {"base_url": server.base_url, "model": "judge-m", "max_attempts": 1}}},
         ]  # fmt: skip
