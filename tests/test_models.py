@@ -247,3 +247,38 @@ def test_all_minilm_embeds_similar_sentences_close():
     # the model card's embedding of its example sentence (sentence-transformers: mean pooling, then Normalize)
     [example] = runner.embed(["This is an example sentence"])
     assert example[:5] == pytest.approx([0.0676569, 0.0634959, 0.0487131, 0.0793049, 0.0374480], abs=1e-5)
+
+
+def _post(url: str, body: dict) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_serve_answers_prompt_logprobs_as_lm_eval_reads_them(runner):
+    """/v1/completions with echo + logprobs: lm-eval sums token_logprobs[ctxlen:-1] (the last entry is the one
+    generated token) and calls the answer greedy when each token's logprob is its position's top one."""
+    from longsift.llm.server import LocalChatServer, engine_completions
+
+    pairs = [("Q: 2+2?\nA:", " 4"), (TEXTS[2], " Because of the air.")]
+    rows = [
+        (runner.tokenizer(p)["input_ids"], runner.tokenizer(c, add_special_tokens=False)["input_ids"]) for p, c in pairs
+    ]
+    expected = runner.logprobs(pairs)
+    with LocalChatServer(completions=engine_completions(runner)) as server:
+        body = {"prompt": [p + c for p, c in rows], "max_tokens": 1, "logprobs": 1, "echo": True, "temperature": 0}
+        choices = _post(server.base_url + "/completions", body)["choices"]
+        plain = _post(server.base_url + "/completions", {"prompt": pairs[0][0], "max_tokens": 3})["choices"][0]
+    for choice, (prompt_ids, continuation_ids), want in zip(choices, rows, expected, strict=True):
+        logprobs = choice["logprobs"]
+        assert len(logprobs["tokens"]) == len(prompt_ids) + len(continuation_ids) + 1
+        assert logprobs["token_logprobs"][0] is None and logprobs["top_logprobs"][0] is None
+        scored = logprobs["token_logprobs"][len(prompt_ids) : -1]
+        assert scored == pytest.approx(list(want.logprobs), abs=1e-5)
+        tops = logprobs["top_logprobs"][len(prompt_ids) : -1]
+        assert all(value <= max(top.values()) + 1e-6 for value, top in zip(scored, tops, strict=True))
+        assert want.greedy == all(value == max(top.values()) for value, top in zip(scored, tops, strict=True))
+    [alone] = runner.generate_batch([(rows[0][0], False)], GenerationParams(max_new_tokens=3))
+    assert plain["text"] == alone.text and plain["finish_reason"] == alone.finish_reason and plain["logprobs"] is None

@@ -126,17 +126,19 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     name: str | None = typer.Option(None, help="Model name the server reports (default: the folder name)."),
 ) -> None:
-    """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions).
+    """Serve a local transformers model over the OpenAI protocol (/v1/chat/completions; /v1/completions, with echo
+    and logprobs for lm-eval's loglikelihood).
 
     Requests are answered one at a time (no batching across requests): for tests, demos and small models."""
     from longsift.llm.backends.transformers_local import TransformersBackend
-    from longsift.llm.server import LocalChatServer, backend_responder
+    from longsift.llm.server import LocalChatServer, backend_responder, engine_completions
 
     if not model_path.is_dir():
         raise ConfigError(f"{model_path}: not a model folder")
     backend = TransformersBackend(str(model_path), batch_size=1)
     backend.load()  # fail before announcing the address
-    server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
+    server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port,
+                             completions=engine_completions(backend.runner)).bind()  # fmt: skip
     print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
         server.serve_forever()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from longsift.errors import ConfigError
 from longsift.models.batching import length_batches
 from longsift.models.loading import LoadOptions, load_tokenizer, load_weights, pick_device
-from longsift.models.types import Completion, GenerationParams, TokenLogprobs, Usage
+from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
 if TYPE_CHECKING:
     from longsift.templates import Conversation, Template
@@ -129,7 +129,7 @@ class TransformersRunner:
         texts = [template.prompt(conversation) for conversation in conversations]
         encoded = self.encode(texts, template.add_special_tokens, room_for=params.max_new_tokens)
         for index, completion in self.generate(encoded, _with(params, stop_ids=stops)):
-            yield index, _stripped(completion)
+            yield index, stripped(completion)
 
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> tuple[str, bool]:
         """The prompt text and whether tokenizing it must add special tokens (a chat template holds its own BOS)."""
@@ -190,7 +190,7 @@ class TransformersRunner:
         decoded = [self._decode(row, stops, markers) for row in rows]
         texts = tuple(text for text, _, _ in decoded)
         usage = Usage(prompt_tokens, sum(count for _, _, count in decoded))
-        return Completion(texts[0], decoded[0][1], usage, texts, truncated)
+        return Completion(texts[0], decoded[0][1], usage, texts, truncated, tuple(rows[0][: decoded[0][2]]))
 
     def _decode(self, ids: list[int], stops: set[int], markers: Sequence[str]) -> tuple[str, str, int]:
         """Text up to the first stop token (or stop string), why it ended, and tokens generated (the stop included)."""
@@ -210,29 +210,20 @@ class TransformersRunner:
     ) -> list[TokenLogprobs]:
         """log p(continuation | prompt) for each (prompt, continuation): the two are tokenized apart and joined, so
         exactly the continuation's tokens are scored; a pair too long for the context loses the prompt's start."""
-        rows = [self._scored_row(prompt, continuation, add_special_tokens) for prompt, continuation in pairs]
-        results: list[TokenLogprobs | None] = [None] * len(rows)
-        for batch in length_batches([len(ids) for ids, _, _ in rows], batch_size):
-            logits = self._forward([rows[i][0] for i in batch], self.model)
-            for row, index in enumerate(batch):
-                results[index] = _continuation_logprobs(logits[row], *rows[index])
-        return [r for r in results if r is not None]
+        rows = [scoring_row(self.tokenizer, p, c, add_special_tokens, self.max_context) for p, c in pairs]
+        scored = self.score_tokens([ids for ids, _, _ in rows], top=1, batch_size=batch_size)
+        return [continuation_logprobs(tokens[-length:], truncated)
+                for tokens, (_, length, truncated) in zip(scored, rows, strict=True)]  # fmt: skip
 
-    def _scored_row(self, prompt: str, continuation: str, add_special_tokens: bool) -> tuple[list[int], int, bool]:
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
-        continuation_ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-        if not continuation_ids:
-            raise ValueError("an empty continuation has no tokens to score")
-        if not prompt_ids:
-            start = self.tokenizer.bos_token_id
-            if start is None:
-                raise ValueError("an empty prompt needs a BOS token to condition on, and this tokenizer has none")
-            prompt_ids = [start]
-        ids = prompt_ids + continuation_ids
-        limit = self.max_context or len(ids)
-        if len(continuation_ids) >= limit:
-            raise ValueError(f"a continuation of {len(continuation_ids)} tokens does not fit the context of {limit}")
-        return ids[-limit:], len(continuation_ids), len(ids) > limit
+    def score_tokens(self, rows: Sequence[Sequence[int]], top: int = 0, batch_size: int = 8) -> list[list[ScoredToken]]:
+        """For every token of each row after the first: its log-probability given the tokens before it, and the
+        `top` most likely tokens at that position (one forward pass per batch, rows batched by length)."""
+        results: list[list[ScoredToken]] = [[] for _ in rows]
+        for batch in length_batches([len(row) for row in rows], batch_size):
+            logits = self._forward([list(rows[i]) for i in batch], self.model)
+            for row, index in enumerate(batch):
+                results[index] = _scored_tokens(logits[row, : len(rows[index])], list(rows[index]), top)
+        return results
 
     # embeddings
 
@@ -299,16 +290,46 @@ class TransformersRunner:
         return hidden, mask.unsqueeze(-1).to(hidden.dtype)
 
 
-def _continuation_logprobs(logits: Any, ids: list[int], length: int, truncated: bool) -> TokenLogprobs:
-    """Position t's logits predict token t + 1: the continuation's tokens are predicted by the positions before."""
+def _scored_tokens(logits: Any, ids: list[int], top: int) -> list[ScoredToken]:
+    """Position t's logits predict token t + 1."""
     import torch
 
-    end = len(ids)
-    predicting = logits[end - length - 1 : end - 1]
-    targets = torch.tensor(ids[end - length :], device=logits.device)
-    logprobs = torch.log_softmax(predicting, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
-    greedy = bool((predicting.argmax(dim=-1) == targets).all())
-    return TokenLogprobs(tuple(ids[end - length :]), tuple(logprobs.tolist()), greedy, truncated)
+    logprobs = torch.log_softmax(logits[:-1], dim=-1)
+    targets = torch.tensor(ids[1:], device=logits.device)
+    chosen = logprobs.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()
+    best = logprobs.topk(top, dim=-1) if top else None
+    tops = [tuple(zip(i, v, strict=True)) for i, v in zip(best.indices.tolist(), best.values.tolist(), strict=True)] \
+        if best is not None else [()] * len(chosen)  # fmt: skip
+    return [
+        ScoredToken(token, value, alternatives)
+        for token, value, alternatives in zip(ids[1:], chosen, tops, strict=True)
+    ]
+
+
+def scoring_row(
+    tokenizer: Any, prompt: str, continuation: str, add_special_tokens: bool, limit: int | None
+) -> tuple[list[int], int, bool]:
+    """Prompt ids + continuation ids (tokenized apart), the continuation's length, and whether the prompt lost its
+    start to fit `limit` tokens. An empty prompt conditions on BOS."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+    continuation_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    if not continuation_ids:
+        raise ValueError("an empty continuation has no tokens to score")
+    if not prompt_ids:
+        if tokenizer.bos_token_id is None:
+            raise ValueError("an empty prompt needs a BOS token to condition on, and this tokenizer has none")
+        prompt_ids = [tokenizer.bos_token_id]
+    ids = prompt_ids + continuation_ids
+    limit = limit or len(ids)
+    if len(continuation_ids) >= limit:
+        raise ValueError(f"a continuation of {len(continuation_ids)} tokens does not fit the context of {limit}")
+    return ids[-limit:], len(continuation_ids), len(ids) > limit
+
+
+def continuation_logprobs(tokens: Sequence[ScoredToken], truncated: bool = False) -> TokenLogprobs:
+    """The continuation's scored tokens as TokenLogprobs; greedy when each was the most likely (top-1) token."""
+    greedy = all(t.top and t.top[0][0] == t.token_id for t in tokens)
+    return TokenLogprobs(tuple(t.token_id for t in tokens), tuple(t.logprob for t in tokens), greedy, truncated)
 
 
 def _with(params: GenerationParams, **changes: Any) -> GenerationParams:
@@ -317,7 +338,7 @@ def _with(params: GenerationParams, **changes: Any) -> GenerationParams:
     return replace(params, **changes)
 
 
-def _stripped(completion: Completion) -> Completion:
+def stripped(completion: Completion) -> Completion:
     from dataclasses import replace
 
     return replace(completion, text=completion.text.strip(), choices=tuple(t.strip() for t in completion.choices))

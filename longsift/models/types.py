@@ -26,13 +26,15 @@ class Usage:
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What a model answered: the first choice's text, every choice (n > 1), why it stopped ("stop": an end token
-    or stop string; "length": the token limit), token usage, and whether the prompt lost its start to fit."""
+    or stop string; "length": the token limit), token usage, whether the prompt lost its start to fit, and (from
+    local engines) the first choice's generated token ids, its stop token included; not part of equality."""
 
     text: str
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     choices: tuple[str, ...] = ()
     prompt_truncated: bool = False
+    token_ids: tuple[int, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.choices:
@@ -52,6 +54,15 @@ class TokenLogprobs:
     @property
     def total(self) -> float:
         return float(sum(self.logprobs))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredToken:
+    """One token of a scored sequence: log p(token | the tokens before) and the `top` most likely tokens there."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,10 @@ class ModelEngine(Protocol):
 
     def load(self) -> ModelEngine: ...
 
+    def generate_batch(self, prompts: Sequence[tuple[list[int], bool]], params: GenerationParams) -> list[Completion]:
+        """One batch of token-id prompts (with whether each was truncated), in order."""
+        ...
+
     def chat(self, conversations: Sequence[Sequence[dict[str, str]]], params: GenerationParams) -> list[Completion]:
         """One batch of chat completions, in order."""
         ...
@@ -96,5 +111,9 @@ class ModelEngine(Protocol):
     def logprobs(
         self, pairs: Sequence[tuple[str, str]], add_special_tokens: bool = True, batch_size: int = 8
     ) -> list[TokenLogprobs]: ...
+
+    def score_tokens(
+        self, rows: Sequence[Sequence[int]], top: int = 0, batch_size: int = 8
+    ) -> list[list[ScoredToken]]: ...
 
     def embed(self, texts: Sequence[str], normalize: bool = True, batch_size: int = 32) -> Any: ...

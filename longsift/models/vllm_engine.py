@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError, MissingDependencyError
-from longsift.models.hf import stop_token_ids
+from longsift.models.hf import continuation_logprobs, scoring_row, stop_token_ids, stripped
 from longsift.models.loading import LoadOptions, check_model_folder, load_tokenizer
-from longsift.models.types import Completion, GenerationParams, TokenLogprobs, Usage
+from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
 if TYPE_CHECKING:
     from longsift.templates import Conversation, Template
@@ -54,6 +55,12 @@ class VLLMRunner:
         self.llm  # noqa: B018
         return self
 
+    def generate_batch(self, prompts: Sequence[tuple[list[int], bool]], params: GenerationParams) -> list[Completion]:
+        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids, _ in prompts], self._sampling(params),
+                                    use_tqdm=False)  # fmt: skip
+        return [replace(_completion(output), prompt_truncated=truncated)
+                for output, (_, truncated) in zip(outputs, prompts, strict=True)]  # fmt: skip
+
     def chat(self, conversations: Sequence[Sequence[dict[str, str]]], params: GenerationParams) -> list[Completion]:
         outputs = self.llm.chat([list(c) for c in conversations], sampling_params=self._sampling(params),
                                 use_tqdm=False)  # fmt: skip
@@ -73,27 +80,22 @@ class VLLMRunner:
         for start in range(0, len(prompts), size):
             results = self.llm.generate(prompts[start : start + size], sampling, use_tqdm=False)
             for offset, result in enumerate(results):
-                completion = _completion(result)
-                yield start + offset, Completion(completion.text.strip(), completion.finish_reason, completion.usage)
+                yield start + offset, stripped(_completion(result))
 
     def logprobs(
         self, pairs: Sequence[tuple[str, str]], add_special_tokens: bool = True, batch_size: int = 8
     ) -> list[TokenLogprobs]:
-        """From vLLM's prompt_logprobs over prompt + continuation (one generated token, discarded)."""
+        rows = [scoring_row(self.tokenizer, p, c, add_special_tokens, None) for p, c in pairs]
+        scored = self.score_tokens([ids for ids, _, _ in rows], top=1)
+        return [continuation_logprobs(tokens[-length:]) for tokens, (_, length, _) in zip(scored, rows, strict=True)]
+
+    def score_tokens(self, rows: Sequence[Sequence[int]], top: int = 0, batch_size: int = 8) -> list[list[ScoredToken]]:
+        """From vLLM's prompt_logprobs (one token is generated and discarded)."""
         from vllm import SamplingParams
 
-        rows = []
-        for prompt, continuation in pairs:
-            prompt_ids = self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
-            continuation_ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-            if not prompt_ids or not continuation_ids:
-                raise ValueError("both the prompt and the continuation need at least one token")
-            rows.append((prompt_ids + continuation_ids, len(continuation_ids)))
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        results = self.llm.generate([{"prompt_token_ids": ids} for ids, _ in rows], params, use_tqdm=False)
-        return [
-            _scored(ids, length, result.prompt_logprobs) for (ids, length), result in zip(rows, results, strict=True)
-        ]
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=top)
+        results = self.llm.generate([{"prompt_token_ids": list(row)} for row in rows], params, use_tqdm=False)
+        return [_scored(list(row), result.prompt_logprobs, top) for row, result in zip(rows, results, strict=True)]
 
     def embed(self, texts: Sequence[str], normalize: bool = True, batch_size: int = 32) -> Any:
         raise ConfigError("the vllm engine does not embed; use the transformers engine for embeddings")
@@ -113,13 +115,16 @@ def _completion(output: Any) -> Completion:
     texts = tuple(choice.text for choice in output.outputs)
     generated = sum(len(choice.token_ids) for choice in output.outputs)
     finish = "stop" if output.outputs[0].finish_reason == "stop" else "length"
-    return Completion(texts[0], finish, Usage(len(output.prompt_token_ids or []), generated), texts)
+    usage = Usage(len(output.prompt_token_ids or []), generated)
+    return Completion(texts[0], finish, usage, texts, token_ids=tuple(output.outputs[0].token_ids))
 
 
-def _scored(ids: list[int], length: int, prompt_logprobs: list[Any]) -> TokenLogprobs:
-    """prompt_logprobs[t] maps token ids to Logprob(logprob, rank) for position t (None at position 0)."""
-    targets = ids[len(ids) - length :]
-    entries = prompt_logprobs[len(ids) - length :]
-    values = tuple(float(entry[token].logprob) for entry, token in zip(entries, targets, strict=True))
-    greedy = all(entry[token].rank == 1 for entry, token in zip(entries, targets, strict=True))
-    return TokenLogprobs(tuple(targets), values, greedy)
+def _scored(ids: list[int], prompt_logprobs: list[Any], top: int) -> list[ScoredToken]:
+    """prompt_logprobs[t] (None at 0) maps token ids to Logprob(logprob, rank): the prompt's token and the top ones."""
+    scored = []
+    for position in range(1, len(ids)):
+        entry = prompt_logprobs[position]
+        ranked = sorted((lp.rank, token, float(lp.logprob)) for token, lp in entry.items() if lp.rank <= top)
+        alternatives = tuple((token, value) for _, token, value in ranked)
+        scored.append(ScoredToken(ids[position], float(entry[ids[position]].logprob), alternatives))
+    return scored
