@@ -203,6 +203,30 @@ def test_a_half_saved_model_folder_is_refused(llama, tmp_path, keep_bytes):
         TransformersRunner(str(folder)).load()
 
 
+def test_a_half_saved_folder_is_named_before_its_missing_tokenizer(llama, tmp_path):
+    folder = _half_saved(llama, tmp_path / "half", 4)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    with pytest.raises(ConfigError, match="truncated weights file"):
+        TransformersRunner(str(folder)).load()
+
+
+def test_a_truncated_torch_archive_is_refused(llama, tmp_path):
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "bin"
+    shutil.copytree(llama, folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(AutoModelForCausalLM.from_pretrained(llama).state_dict(), folder / "pytorch_model.bin")
+    check_model_folder(str(folder))
+    weights = folder / "pytorch_model.bin"
+    weights.write_bytes(weights.read_bytes()[:-50])
+    with pytest.raises(ConfigError, match="not a whole torch archive"):
+        check_model_folder(str(folder))
+
+
 def test_a_sharded_folder_missing_a_shard_is_refused(llama, tmp_path):
     import shutil
 

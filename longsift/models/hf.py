@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError
 from longsift.models.batching import length_batches
-from longsift.models.loading import LoadOptions, load_tokenizer, load_weights, pick_device
+from longsift.models.loading import LoadOptions, check_model_folder, load_tokenizer, load_weights, pick_device
 from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class TransformersRunner:
     def model(self) -> Any:
         """The causal LM, loaded on first use."""
         if self._model is None:
+            check_model_folder(self.path)  # a half-saved folder is refused before anything loads
             self.tokenizer  # noqa: B018 - a missing tokenizer fails before the weights load
             self._model = load_weights(self.path, self.options)
         return self._model
@@ -79,6 +80,7 @@ class TransformersRunner:
         if self._model is not None:
             return self._model.base_model
         if self._encoder is None:
+            check_model_folder(self.path)
             self.tokenizer  # noqa: B018
             self._encoder = load_weights(self.path, self.options, "AutoModel")
         return self._encoder

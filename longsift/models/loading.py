@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,7 @@ def check_model_folder(model: str) -> None:
     weights = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
     if not weights:
         raise ConfigError(f"{folder}: half-saved model folder (config.json but no {' or '.join(WEIGHT_FILES)})")
-    if weights[0].suffix == ".safetensors":
-        _check_safetensors(weights[0])
+    _check_weights(weights[0])
 
 
 def _check_shards(folder: Path, index: Path) -> None:
@@ -95,8 +95,14 @@ def _check_shards(folder: Path, index: Path) -> None:
         raise ConfigError(f"{folder}: half-saved model folder ({len(missing)} of {len(shards)} shards missing: "
                           f"{', '.join(missing[:3])})")  # fmt: skip
     for name in shards:
-        if name.endswith(".safetensors"):
-            _check_safetensors(folder / name)
+        _check_weights(folder / name)
+
+
+def _check_weights(path: Path) -> None:
+    if path.suffix == ".safetensors":
+        _check_safetensors(path)
+    elif path.suffix == ".bin" and not zipfile.is_zipfile(path):  # torch.save writes a zip archive since torch 1.6
+        raise ConfigError(f"{path}: truncated weights file (not a whole torch archive)")
 
 
 def _check_safetensors(path: Path) -> None:
@@ -129,9 +135,9 @@ def load_tokenizer(model: str, options: LoadOptions) -> Any:
 
 
 def load_weights(model: str, options: LoadOptions, auto_class: str = "AutoModelForCausalLM") -> Any:
-    """The model in eval mode on its device; `auto_class` AutoModel gives an encoder for embeddings."""
+    """The model in eval mode on its device; `auto_class` AutoModel gives an encoder for embeddings. Callers check
+    the folder first (check_model_folder), before the tokenizer loads."""
     transformers = require_transformers("Local models")
-    check_model_folder(model)
     loader = getattr(transformers, auto_class)
     try:
         loaded = loader.from_pretrained(model, dtype=torch_dtype(options.dtype), **options.pretrained_args(model))
