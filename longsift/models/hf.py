@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +120,9 @@ class TransformersRunner:
 
     def generate_batch(self, prompts: Sequence[Encoded], params: GenerationParams) -> list[Completion]:
         """One batch, in the order given (sampled rows draw from the random stream in that order)."""
-        self._seed(params)
-        return self._generate_batch(prompts, params)
+        with self._lock:  # the seed and the draws it governs, together
+            self._seed(params)
+            return self._generate_batch(prompts, params)
 
     def generate_templated(
         self, conversations: Sequence[Conversation], template: Template, params: GenerationParams
@@ -130,7 +132,7 @@ class TransformersRunner:
         stops = stop_token_ids(self.tokenizer, template.stop_tokens())
         texts = [template.prompt(conversation) for conversation in conversations]
         encoded = self.encode(texts, template.add_special_tokens, room_for=params.max_new_tokens)
-        for index, completion in self.generate(encoded, _with(params, stop_ids=stops)):
+        for index, completion in self.generate(encoded, replace(params, stop_ids=stops)):
             yield index, stripped(completion)
 
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> tuple[str, bool]:
@@ -334,13 +336,5 @@ def continuation_logprobs(tokens: Sequence[ScoredToken], truncated: bool = False
     return TokenLogprobs(tuple(t.token_id for t in tokens), tuple(t.logprob for t in tokens), greedy, truncated)
 
 
-def _with(params: GenerationParams, **changes: Any) -> GenerationParams:
-    from dataclasses import replace
-
-    return replace(params, **changes)
-
-
 def stripped(completion: Completion) -> Completion:
-    from dataclasses import replace
-
     return replace(completion, text=completion.text.strip(), choices=tuple(t.strip() for t in completion.choices))
