@@ -105,7 +105,7 @@ class VLLMRunner:
 
         stop_ids = extra.pop("stop_ids", params.stop_ids)
         return SamplingParams(
-            n=params.n, temperature=max(params.temperature, 0.0), top_p=params.top_p or 1.0,
+            n=params.n, temperature=max(params.temperature, 0.0), top_p=1.0 if params.greedy else (params.top_p or 1.0),
             max_tokens=params.max_new_tokens, seed=params.seed, stop=list(params.stop_strings) or None,
             stop_token_ids=list(stop_ids) if stop_ids else None, **extra,
         )  # fmt: skip
