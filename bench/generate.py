@@ -45,7 +45,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from longsift.generate.transformers_backend import TransformersBackend
+    from longsift.generate import GenerationEngine
     from longsift.templates import get_template, save_template
     from longsift.tiny import build_tiny_model, example_texts
 
@@ -56,7 +56,7 @@ def main() -> None:
         from transformers import AutoTokenizer
 
         save_template(get_template("paper", AutoTokenizer.from_pretrained(model_dir)), model_dir)
-        engine = TransformersBackend(str(model_dir))
+        engine = GenerationEngine.open("transformers", model_dir)
         prompts = load_eval_set("vicuna,koala", root)[: args.prompts]
         options = SamplingOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
         generate_prompts(engine, prompts[:4], "warmup", options)

@@ -20,9 +20,9 @@ ALL_SETS = "pairwise,alpacaeval,mtbench"
 
 @pytest.fixture(scope="module")
 def engine(tiny_trained):
-    from longsift.generate.transformers_backend import TransformersBackend
+    from longsift.generate import GenerationEngine
 
-    return TransformersBackend(str(tiny_trained.output))
+    return GenerationEngine.open("transformers", tiny_trained.output)
 
 
 def _check_all_sets(generations: list[Generation], per_set: dict[str, int], data_dir: Path, engine) -> None:
@@ -44,7 +44,7 @@ def _check_all_sets(generations: list[Generation], per_set: dict[str, int], data
         # the second turn was asked after the model's own first answer
         second = engine.template.prompt(Conversation.from_prompt(_prompt(prompts, g.prompt_id), [g.outputs[0]]))
         ids = engine.tokenizer(second)["input_ids"]
-        assert g.metadata["generation"]["prompt_tokens"][1] == min(len(ids), engine.max_context - 16)
+        assert g.metadata["generation"]["prompt_tokens"][1] == min(len(ids), engine.runner.max_context - 16)
 
 
 def _prompt(prompts, prompt_id):
@@ -90,8 +90,9 @@ def test_an_interrupted_run_resumes_from_its_partial_file(engine, data_dir: Path
 
 
 def test_long_prompts_keep_their_end_and_are_marked(engine):
-    (ids, truncated), (short_ids, short_truncated) = engine.encode(["word " * 20000, "hello"], max_new_tokens=16)
-    assert truncated and len(ids) == engine.max_context - 16 and not short_truncated
+    encoded = engine.runner.encode(["word " * 20000, "hello"], engine.template.add_special_tokens, room_for=16)
+    (ids, truncated), (short_ids, short_truncated) = encoded
+    assert truncated and len(ids) == engine.runner.max_context - 16 and not short_truncated
 
 
 def test_cli_generate_writes_alpacaeval_and_mtbench_files(cli, tiny_trained, data_dir: Path, tmp_path: Path):

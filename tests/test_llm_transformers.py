@@ -39,7 +39,10 @@ def prompts(n: int, max_tokens: int = 8) -> list[ChatRequest]:
 def test_batched_generation_with_the_chat_template(tiny_model):
     backend = BACKENDS.get("transformers")(str(tiny_model), batch_size=4)
     requests = [ChatRequest.of([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])]
-    assert backend.render(requests[0]) == "<s><|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n"
+    assert backend.runner.chat_prompt(requests[0].message_dicts()) == (
+        "<s><|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n",
+        False,
+    )
     completions = backend.generate_batch(prompts(4))
     assert len(completions) == 4 and all(c.text.strip() for c in completions)
     assert all(c.usage.completion_tokens <= 8 and c.finish_reason in ("stop", "length") for c in completions)
@@ -54,7 +57,7 @@ def test_tokenizer_without_chat_template_uses_the_fallback(plain_model):
     backend = TransformersBackend(str(plain_model))
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     request = ChatRequest.of(messages, Sampling(max_tokens=4))
-    assert backend.render(request) == "System: S\n\nUser: U\n\nAssistant:"
+    assert backend.runner.chat_prompt(request.message_dicts()) == ("System: S\n\nUser: U\n\nAssistant:", True)
     assert backend.generate_batch([request])[0].text
 
 

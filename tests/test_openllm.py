@@ -183,33 +183,19 @@ def test_unknown_local_task_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def prompt_logprobs(model_dir: Path):
-    """A /v1/completions responder as vLLM answers lm_eval's loglikelihood requests (echo, logprobs=1,
-    max_tokens=1): every prompt token's logprob under the tiny model, the top-1 alternative, one greedy token."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """`longsift serve`'s /v1/completions responder on the tiny model (every prompt token's logprob, the top-1
+    alternative, one greedy token), checking that lm_eval asks as it asks vLLM (echo, logprobs=1, max_tokens=1)."""
+    from longsift.llm.server import engine_completions
+    from longsift.models.hf import TransformersRunner
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    respond = engine_completions(TransformersRunner(str(model_dir)))
 
-    def respond(request) -> list[dict]:
+    def checked(request) -> list[dict]:
         body = request.body
         assert body["echo"] is True and body["logprobs"] == 1 and body["max_tokens"] == 1
-        prompts = body["prompt"] if isinstance(body["prompt"][0], list) else [body["prompt"]]
-        choices = []
-        for index, ids in enumerate(prompts):
-            with torch.no_grad():
-                logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
-            best = logprobs.argmax(dim=-1)
-            tokens = [*ids, int(best[-1])]
-            token_logprobs = [None, *(float(logprobs[i - 1, tokens[i]]) for i in range(1, len(tokens)))]
-            top = [None, *({tokenizer.decode([int(best[i - 1])]): float(logprobs[i - 1, best[i - 1]])}
-                           for i in range(1, len(tokens)))]  # fmt: skip
-            choices.append({"index": index, "text": tokenizer.decode(tokens), "finish_reason": "length",
-                            "logprobs": {"tokens": [tokenizer.decode([t]) for t in tokens],
-                                         "token_logprobs": token_logprobs, "top_logprobs": top}})  # fmt: skip
-        return choices
+        return respond(request)
 
-    return respond
+    return checked
 
 
 @needs_lm_eval

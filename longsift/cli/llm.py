@@ -124,18 +124,20 @@ def export(*, options: CacheExportOptions) -> None:
 def serve(
     model_path: Path = typer.Argument(..., help="A local Hugging Face causal LM folder."), *, options: ServeOptions
 ) -> None:
-    """Serve a local transformers model over the OpenAI chat-completions protocol (/v1/chat/completions).
+    """Serve a local transformers model over the OpenAI protocol (/v1/chat/completions; /v1/completions, with echo
+    and logprobs for lm-eval's loglikelihood).
 
     Requests are answered one at a time (no batching across requests): for tests, demos and small models."""
     from longsift.llm.backends.transformers_local import TransformersBackend
-    from longsift.llm.server import LocalChatServer, backend_responder
+    from longsift.llm.server import LocalChatServer, backend_responder, engine_completions
 
     if not model_path.is_dir():
         raise ConfigError(f"{model_path}: not a model folder")
     backend = TransformersBackend(str(model_path), batch_size=1)
     backend.load()  # fail before announcing the address
     name, host, port = options.model_name, options.host, options.port
-    server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port).bind()
+    server = LocalChatServer(backend_responder(backend), model=name or model_path.name, host=host, port=port,
+                             completions=engine_completions(backend.runner)).bind()  # fmt: skip
     print(f"serving {model_path} as {server.model!r} on {server.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
         server.serve_forever()

@@ -17,7 +17,7 @@ from typing import Any
 
 from longsift.errors import ConfigError
 from longsift.evalsets import load_eval_set, paper_question
-from longsift.generate.base import Backend, Completion, SamplingOptions
+from longsift.generate.base import Completion, GenerationEngine, SamplingOptions
 from longsift.generations import (
     append_generation,
     read_partial,
@@ -26,14 +26,10 @@ from longsift.generations import (
     write_mtbench_answers,
 )
 from longsift.records import EvalPrompt, Generation
-from longsift.registry import Registry
 from longsift.templates import Conversation
 
-BACKENDS: Registry[Callable[..., Backend]] = Registry("generation backend")
-BACKENDS.register("transformers", "longsift.generate.transformers_backend:TransformersBackend")
-BACKENDS.register("vllm", "longsift.generate.vllm_backend:VLLMBackend")
-
 Progress = Callable[[int, int], None]
+Backend = GenerationEngine  # what write_manifest's signature names
 
 
 def generate(
@@ -68,7 +64,7 @@ def generate(
     elif compat is not None:
         raise ConfigError(f"unknown --compat {compat!r}; known: paper")
     options = SamplingOptions(max_new_tokens, temperature, top_p, batch_size, seed, batch_tokens)
-    engine = BACKENDS.get(backend)(str(model), template=template, dtype=dtype, trust_remote_code=trust_remote_code)
+    engine = GenerationEngine.open(backend, model, template, dtype=dtype, trust_remote_code=trust_remote_code)
     name = model_name or Path(str(model).rstrip("/")).name
     started = time.time()
     generations = generate_prompts(engine, prompts, name, options, output, progress)
@@ -107,7 +103,7 @@ def first_per_set(prompts: list[EvalPrompt], limit: int | None) -> list[EvalProm
 
 
 def generate_prompts(
-    engine: Backend,
+    engine: GenerationEngine,
     prompts: Sequence[EvalPrompt],
     model_name: str,
     options: SamplingOptions,
@@ -127,8 +123,8 @@ def generate_prompts(
     finished = sum(len(a) for a in answers.values())
     for turn in range(max((len(p.turns) for p in prompts), default=0)):
         todo = [p for p in prompts if len(answers[p.id]) == turn and len(p.turns) > turn]
-        texts = [engine.template.prompt(Conversation.from_prompt(p, _texts(answers[p.id]))) for p in todo]
-        for index, completion in engine.complete(texts, options):
+        conversations = [Conversation.from_prompt(p, _texts(answers[p.id])) for p in todo]
+        for index, completion in engine.complete(conversations, options):
             prompt = todo[index]
             answers[prompt.id].append(completion)
             _record(info[prompt.id], completion)
@@ -146,7 +142,9 @@ def generate_prompts(
     return generations
 
 
-def _resume(partial: Path | None, model_name: str, engine: Backend, options: SamplingOptions) -> dict[str, Generation]:
+def _resume(
+    partial: Path | None, model_name: str, engine: GenerationEngine, options: SamplingOptions
+) -> dict[str, Generation]:
     """Answers of an interrupted run with the same model, template and sampling options (others are redone)."""
     if partial is None or not partial.is_file():
         return {}
@@ -158,7 +156,7 @@ def _resume(partial: Path | None, model_name: str, engine: Backend, options: Sam
     }
 
 
-def _settings(engine: Backend, options: SamplingOptions) -> dict[str, Any]:
+def _settings(engine: GenerationEngine, options: SamplingOptions) -> dict[str, Any]:
     return {"template": engine.template.name, "backend": engine.name, "max_new_tokens": options.max_new_tokens,
             "temperature": options.temperature, "seed": options.seed}  # fmt: skip
 
@@ -175,15 +173,15 @@ def _info_of(generation: Generation | None) -> dict[str, list[Any]]:
 
 
 def _record(info: dict[str, list[Any]], completion: Completion) -> None:
-    info["finish_reasons"].append(completion.finish)
-    info["new_tokens"].append(completion.new_tokens)
-    info["prompt_tokens"].append(completion.prompt_tokens)
+    info["finish_reasons"].append("stop" if completion.finish_reason == "stop" else "length")
+    info["new_tokens"].append(completion.usage.completion_tokens)
+    info["prompt_tokens"].append(completion.usage.prompt_tokens)
     info["prompt_truncated"].append(completion.prompt_truncated)
 
 
 def _generation(
-    prompt: EvalPrompt, model: str, answers: list[Completion | str], info: dict[str, list[Any]], engine: Backend,
-    options: SamplingOptions,
+    prompt: EvalPrompt, model: str, answers: list[Completion | str], info: dict[str, list[Any]],
+    engine: GenerationEngine, options: SamplingOptions,
 ) -> Generation:  # fmt: skip
     details = {**_settings(engine, options), **info}
     meta = {**prompt.metadata, "generation": details}
@@ -221,4 +219,4 @@ def manifest_path(output: str | Path) -> Path:
     return manifest.manifest_path(output)
 
 
-__all__ = ["BACKENDS", "Completion", "SamplingOptions", "first_per_set", "generate", "generate_prompts"]
+__all__ = ["Completion", "GenerationEngine", "SamplingOptions", "first_per_set", "generate", "generate_prompts"]

@@ -1,10 +1,14 @@
-"""What a generation backend provides: complete many prompt strings, in batches, reporting why each one stopped."""
+"""What `generate` runs on: a local model engine (longsift.models) with the template saved beside the model (or the
+one asked for), and the stage's sampling options."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from pathlib import Path
+
+from longsift.models import ENGINES, Completion, GenerationParams, LoadOptions, ModelEngine
+from longsift.templates import Conversation, Template, load_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +25,43 @@ class SamplingOptions:
     def greedy(self) -> bool:
         return self.temperature <= 0
 
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    text: str
-    finish: Literal["stop", "length"]
-    new_tokens: int
-    prompt_tokens: int
-    prompt_truncated: bool = False
+    def params(self) -> GenerationParams:
+        return GenerationParams(
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+            batch_size=self.batch_size, batch_tokens=self.batch_tokens,
+        )  # fmt: skip
 
 
-class Backend(Protocol):
-    """Built from a model folder; `template` is the one saved with the model unless overridden."""
+class GenerationEngine:
+    """A model engine and the template its prompts are rendered with."""
 
-    name: str
-    template: Any
-    tokenizer: Any
+    def __init__(self, runner: ModelEngine, template: Template) -> None:
+        self.runner = runner
+        self.template = template
 
-    def complete(self, prompts: Sequence[str], options: SamplingOptions) -> Iterator[tuple[int, Completion]]:
-        """Yield (index into prompts, completion) as batches finish, in any order."""
-        ...
+    @classmethod
+    def open(
+        cls, backend: str, model: str | Path, template: str | None = None, dtype: str = "auto",
+        trust_remote_code: bool = False, device: str | None = None,
+    ) -> GenerationEngine:  # fmt: skip
+        """The engine `backend` (longsift.models.ENGINES) loaded now, so a bad model fails before any prompt."""
+        options = LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        runner = ENGINES.get(backend)(str(model), options).load()
+        return cls(runner, load_template(model, runner.tokenizer, template))
+
+    @property
+    def name(self) -> str:
+        return self.runner.name
+
+    @property
+    def tokenizer(self) -> object:
+        return self.runner.tokenizer
+
+    def complete(
+        self, conversations: Sequence[Conversation], options: SamplingOptions
+    ) -> Iterator[tuple[int, Completion]]:
+        """Yield (index into conversations, completion) as batches finish, in any order."""
+        return self.runner.generate_templated(conversations, self.template, options.params())
+
+
+__all__ = ["Completion", "GenerationEngine", "SamplingOptions"]

@@ -34,6 +34,8 @@ import orjson
 
 from longsift.llm.backends.base import LocalBackend
 from longsift.llm.types import ChatRequest, Completion, Sampling, Usage
+from longsift.models import GenerationParams, ModelEngine
+from longsift.models.types import ScoredToken
 from longsift.records import ROLES, Message
 
 FAULTS = (
@@ -379,6 +381,74 @@ def backend_responder(backend: LocalBackend) -> Responder:
         return backend.generate_batch([ChatRequest(messages, sampling)])[0]
 
     return respond
+
+
+def engine_completions(runner: ModelEngine) -> CompletionsResponder:
+    """Answer POST /v1/completions with a local model engine (`longsift serve`): a prompt (text or token ids, one or
+    a list) continued greedily or sampled; `echo` puts the prompt before the answer, and `logprobs: N` adds every
+    token's log-probability and the N most likely tokens at its place, the first prompt token having none. That is
+    how OpenAI's API and vLLM answer, and what lm-eval's loglikelihood requests (echo, logprobs 1, max_tokens 1) read.
+    """
+
+    def respond(request: ServedRequest) -> list[dict[str, Any]]:
+        body = request.body
+        if body.get("stream"):
+            raise ScriptedError(400, "streaming is not supported by longsift serve")
+        try:
+            prompts = _prompt_ids(runner.tokenizer, body["prompt"])
+            max_tokens = 16 if body.get("max_tokens") is None else int(body["max_tokens"])
+            top = None if body.get("logprobs") is None else int(body["logprobs"])
+            if int(body.get("n") or 1) != 1 or max_tokens < 0 or (top is not None and top < 0):
+                raise ValueError("n must be 1, max_tokens and logprobs at least 0")
+            stop = body.get("stop")
+            params = GenerationParams(
+                max_new_tokens=max_tokens, temperature=float(body.get("temperature") or 0.0),
+                top_p=body.get("top_p"), seed=body.get("seed"), batch_size=len(prompts),
+                stop_strings=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScriptedError(400, f"bad request: {exc}") from None
+        answers = runner.generate_batch([(ids, False) for ids in prompts], params) if max_tokens else None
+        generated = [list(a.token_ids) for a in answers] if answers else [[] for _ in prompts]
+        scored = runner.score_tokens([p + g for p, g in zip(prompts, generated, strict=True)], top=top or 0) \
+            if top is not None else None  # fmt: skip
+        choices = []
+        for index, ids in enumerate(prompts):
+            answer = answers[index] if answers else None
+            text = (runner.tokenizer.decode(ids) if body.get("echo") else "") + (answer.text if answer else "")
+            choice: dict[str, Any] = {"index": index, "text": text, "logprobs": None,
+                                      "finish_reason": answer.finish_reason if answer else "length"}  # fmt: skip
+            if scored is not None:
+                shown = len(ids) + len(generated[index]) - (0 if body.get("echo") else len(generated[index]))
+                choice["logprobs"] = _logprobs_body(runner.tokenizer, ids + generated[index], scored[index], shown)
+            choices.append(choice)
+        return choices
+
+    return respond
+
+
+def _prompt_ids(tokenizer: Any, prompt: Any) -> list[list[int]]:
+    """One prompt or a list of them, each text (tokenized with special tokens, as vLLM does) or token ids."""
+    if isinstance(prompt, str) or (isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt)):
+        prompt = [prompt]
+    if not isinstance(prompt, list) or not prompt:
+        raise ValueError("'prompt' must be a text, token ids, or a non-empty list of them")
+    rows = [tokenizer(p)["input_ids"] if isinstance(p, str) else [int(t) for t in p] for p in prompt]
+    if not all(rows):
+        raise ValueError("every prompt needs at least one token")
+    return rows
+
+
+def _logprobs_body(tokenizer: Any, ids: list[int], scored: list[ScoredToken], shown: int) -> dict[str, Any]:
+    """The last `shown` tokens of `ids` in OpenAI's logprobs shape; the sequence's first token has no logprob."""
+    start = len(ids) - shown
+    tokens = [tokenizer.decode([token]) for token in ids[start:]]
+    values: list[float | None] = [None if i == 0 else scored[i - 1].logprob for i in range(start, len(ids))]
+    tops: list[dict[str, float] | None] = [
+        None if i == 0 else {tokenizer.decode([t]): v for t, v in scored[i - 1].top} for i in range(start, len(ids))
+    ]
+    offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+    return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
 
 
 def _error(status: int, message: str, code: str) -> tuple[int, bytes, dict[str, str]]:

@@ -1,4 +1,5 @@
-"""The values the LLM layer passes around: a chat request, its sampling parameters, a completion, a call result.
+"""The values the LLM layer passes around: a chat request, its sampling parameters, a call result, and the
+completion and usage every model runner returns (defined once, in longsift.models.types).
 
 A request's cache key hashes only what changes the output: backend, model, messages and sampling parameters.
 Where the request is sent (base URL) and how (timeouts, headers, the API key) is deliberately not part of it.
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
+from longsift.models.types import Completion, Usage
 from longsift.records import Message
 
 KEY_VERSION = 1
@@ -95,32 +97,6 @@ def request_key(backend: str, model: str, messages: Sequence[Message], sampling:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-    @property
-    def total(self) -> int | None:
-        if self.prompt_tokens is None or self.completion_tokens is None:
-            return None
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """What a backend returned: the first choice's text, every choice (n > 1), why it stopped, token usage."""
-
-    text: str
-    finish_reason: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    choices: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.choices:
-            object.__setattr__(self, "choices", (self.text,))
-
-
-@dataclass(frozen=True, slots=True)
 class CallResult:
     """The outcome of one request in one run.
 
@@ -145,3 +121,6 @@ class CallResult:
     @property
     def text(self) -> str | None:
         return self.completion.text if self.completion else None
+
+
+__all__ = ["CallResult", "ChatRequest", "Completion", "Sampling", "Status", "Usage", "request_key"]
