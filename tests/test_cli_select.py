@@ -114,14 +114,15 @@ def test_every_length_command_takes_one_by_over_the_one_registry(cli, tmp_path: 
 
     from longsift.cli import build
     from longsift.lengths import HELP
-    from longsift.pipeline.steps import OPTIONS
+    from longsift.options import recipe_fields
+    from longsift.pipeline.steps import step_model
 
     commands = typer.main.get_command(build()).commands  # type: ignore[attr-defined]
     for name in ("select", "stats", "analyze", "report"):
         (by,) = [param for param in commands[name].params if "--by" in param.opts]
         assert by.opts == ["--by"] and by.help.startswith(HELP.split(" Default")[0]), name
         assert by.default in (None, DEFAULT_UNIT, [DEFAULT_UNIT]), name  # None: the preset's, or the selection's
-    assert "by" in OPTIONS["select"] and "by" in OPTIONS["analyze"]
+    assert all("by" in recipe_fields(step_model(uses)) for uses in ("select", "analyze"))  # type: ignore[arg-type]
     source = tmp_path / "pool.jsonl"
     source.write_text("".join(orjson.dumps({"instruction": "i", "output": "o " * n}).decode() + "\n" for n in (1, 3)))
     known = ", ".join(UNITS.names())

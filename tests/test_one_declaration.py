@@ -21,11 +21,6 @@ from pydantic import BaseModel
 from longsift import options as opts
 from longsift.cli import build
 
-# Commands whose flags are not yet declared from a model. It only shrinks; at the end of issue 12 it is empty.
-NOT_CONVERTED: set[str] = set()
-# Steps still checked against pipeline.steps.OPTIONS (same rule).
-STEPS_NOT_CONVERTED: set[str] = set()
-
 
 def typer_commands(app: typer.Typer, prefix: str = "") -> Iterator[tuple[str, typer.models.CommandInfo]]:
     for info in app.registered_commands:
@@ -69,17 +64,12 @@ def deprecated_of(option: Any, models: tuple[type[BaseModel], ...]) -> str | Non
     return None
 
 
-def test_every_command_is_listed(commands: dict[str, tuple[Any, tuple[type[BaseModel], ...]]]) -> None:
-    stale = sorted(NOT_CONVERTED - set(commands))
-    assert not stale, f"NOT_CONVERTED names commands that do not exist: {stale}"
-
-
 def test_every_command_matches_its_models(
     commands: dict[str, tuple[Any, tuple[type[BaseModel], ...]]],
 ) -> None:
     problems: list[str] = []
     for path, (command, models) in sorted(commands.items()):
-        if path in NOT_CONVERTED or hasattr(command, "commands"):
+        if hasattr(command, "commands"):
             continue
         seen: set[tuple[type[BaseModel], str]] = set()
         for param in command.params:
@@ -122,14 +112,10 @@ def test_every_step_has_a_model() -> None:
     for uses in STEPS:
         if not STEPS.get(uses).__module__.startswith("longsift."):
             continue  # a step a test registered
-        if uses in STEPS_NOT_CONVERTED:
-            assert uses not in steps.STEP_OPTIONS, f"{uses} is converted: drop it from STEPS_NOT_CONVERTED"
-            continue
         model = steps.step_model(uses)
         if model is None:
             problems.append(f"step {uses!r} has no options model")
             continue
-        assert uses not in steps.OPTIONS, f"step {uses!r}: its keys come from {model.__name__}, not OPTIONS"
         found = steps.check_stage(uses, "s", {"surely_not_an_option": 1}, Path("/nonexistent-run"))
         if not any("surely_not_an_option" in p for p in found):
             problems.append(f"step {uses!r} accepts an unknown key")

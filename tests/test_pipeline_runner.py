@@ -97,7 +97,7 @@ def test_overrides_unknown_keys_and_references_are_checked(tmp_path: Path) -> No
 def test_every_shipped_recipe_loads_and_names_only_known_stage_options() -> None:
     from longsift.options import recipe_fields
     from longsift.pipeline.recipe import RECIPES_DIR
-    from longsift.pipeline.steps import LLM_KEYS, OPTIONS, step_model
+    from longsift.pipeline.steps import LLM_KEYS, step_model
 
     shipped = sorted(RECIPES_DIR.glob("*.yaml"))
     assert {p.stem for p in shipped} >= {"tiny-cpu", "alpaca-longest-1k", "alpagasus-1k", "lima-1k", "alpaca-52k",
@@ -105,8 +105,9 @@ def test_every_shipped_recipe_loads_and_names_only_known_stage_options() -> None
     for path in shipped:
         recipe = load_recipe(path)
         for stage in recipe.stages:
-            model = step_model(stage.uses)  # the step's options model, else its OPTIONS keys
-            known = set(recipe_fields(model)) if model is not None else OPTIONS.get(stage.uses, set())
+            model = step_model(stage.uses)
+            assert model is not None, stage.uses
+            known = set(recipe_fields(model))
             STEPS.get(stage.uses)
             assert set(stage.options) <= known, (path.name, stage.name, stage.options)  # new names only
             assert set(stage.options.get("llm", {})) <= LLM_KEYS, (path.name, stage.name)

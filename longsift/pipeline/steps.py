@@ -35,12 +35,9 @@ OptionsT = TypeVar("OptionsT", bound=Options)
 LLM_KEYS = set(recipe_fields(LLMOptions))
 
 
-# The options each step takes: recipes are checked against these before anything runs.
-OPTIONS: dict[str, set[str]] = {}
-
-
 # The options model of each step (the stage's model plus step-only keys): the one declaration its keys, defaults
-# and types come from. A step listed here is checked with its model; the others still with OPTIONS above.
+# and types come from; recipes are checked against it before anything runs. A step registered without a model
+# (a plugin's) checks its own options when it runs.
 # Entries may be "module:Class" strings, imported on use: a recipe check stays light.
 STEP_OPTIONS: Registry[type[Options]] = Registry("step options")
 STEP_OPTIONS.register("refine", "longsift.refine.options:RefineStep")
@@ -189,10 +186,7 @@ def check_stage(uses: str, stage: str, options: dict[str, Any], run_dir: Path) -
             model.from_recipe(options, f"stage {stage!r} ({uses})")
         except ConfigError as exc:
             problems.append(str(exc))
-    unknown = [] if model is not None else sorted(set(options) - OPTIONS.get(uses, set(options)))
-    if unknown:
-        problems.append(f"stage {stage!r} ({uses}): unknown options {unknown}; known: {sorted(OPTIONS[uses])}")
-    if "llm" in OPTIONS.get(uses, set()) or (model is not None and "llm" in model.model_fields):
+    if model is not None and "llm" in model.model_fields:
         try:
             _llm_settings(stage, options.get("llm"), run_dir)
         except LongsiftError as exc:
