@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from longsift.errors import DataError
-from longsift.outputs import atomic_output, write_text
+from longsift.outputs import write_jsonl, write_text
 from longsift.records import Generation
 
 
@@ -59,12 +59,7 @@ def read_partial(path: Path) -> list[Generation]:
 
 def write_generations(generations: Iterable[Generation], path: str | Path) -> int:
     """All at once: written to a temporary file and renamed onto `path` when complete."""
-    count = 0
-    with atomic_output(path) as handle:
-        for generation in generations:
-            handle.write(orjson.dumps(generation.to_dict()) + b"\n")
-            count += 1
-    return count
+    return write_jsonl(generations, path)
 
 
 def append_generation(generation: Generation, path: Path) -> None:

@@ -37,7 +37,7 @@ import orjson
 from longsift import generations
 from longsift.errors import DataError
 from longsift.manifest import Manifest, read_manifest
-from longsift.outputs import atomic_output, write_bytes
+from longsift.outputs import write_bytes
 from longsift.records import Generation, Judgment
 
 SELECT, TRAIN, GENERATE, JUDGE, ALPACAEVAL, MTBENCH, ANALYZE = (
@@ -199,16 +199,6 @@ def read_generations(path: Path) -> list[Generation]:
 
 def read_judgments(path: Path) -> list[Judgment]:
     return list(_read_records(path, Judgment))
-
-
-def write_jsonl(records: Any, path: Path) -> int:
-    """Write records (anything with to_dict()) one JSON object a line, whole or not at all; returns the count."""
-    count = 0
-    with atomic_output(path) as handle:
-        for record in records:
-            handle.write(orjson.dumps(record.to_dict()) + b"\n")
-            count += 1
-    return count
 
 
 def write_json(data: Any, path: Path) -> None:

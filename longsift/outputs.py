@@ -108,6 +108,18 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         handle.write(data)
 
 
+def write_jsonl(records: Iterable[Any], path: str | Path) -> int:
+    """Records (anything with `to_dict()`) one JSON object a line, whole or not at all; returns the count."""
+    import orjson
+
+    count = 0
+    with atomic_output(path) as handle:
+        for record in records:
+            handle.write(orjson.dumps(record.to_dict()) + b"\n")
+            count += 1
+    return count
+
+
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -32,6 +32,7 @@ from conftest import DATA
 
 from longsift import layout
 from longsift.llm.server import LocalChatServer, ServedRequest
+from longsift.outputs import write_jsonl
 from longsift.pipeline import load_recipe, run_recipe
 from longsift.records import Generation
 
@@ -127,7 +128,7 @@ def build_run(run_dir: Path, *, with_summary: bool = True, two_judges: bool = Fa
         for model in (MODEL_A, MODEL_B)
     }  # fmt: skip
     for model, records in generations.items():
-        layout.write_jsonl(records, layout.generation_file(run_dir, model))
+        write_jsonl(records, layout.generation_file(run_dir, model))
     a, b = (str(layout.generation_file(run_dir, m)) for m in (MODEL_A, MODEL_B))
     inputs = run_dir.parent / f"{run_dir.name}-inputs"
     alpaca_7b, synthetic, table = alpacaeval_inputs(inputs, DATA)
@@ -165,7 +166,7 @@ def build_large_run(run_dir: Path, n: int) -> Path:
     generations = {m: [Generation(f"p{i}", "koala", m, (f"q{i}",), (f"{m} says {i}",)) for i in range(n)]
                    for m in (MODEL_A, MODEL_B)}  # fmt: skip
     for model, records in generations.items():
-        layout.write_jsonl(records, layout.generation_file(run_dir, model))
+        write_jsonl(records, layout.generation_file(run_dir, model))
 
     def reply(request: ServedRequest) -> str:
         first = ANSWER_1.search(request.prompt)

@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 
 from longsift import layout
 from longsift.analyze import analyze
+from longsift.outputs import write_jsonl
 from longsift.records import Generation, Judgment
 from longsift.report import report
 from longsift.report.collect import collect
@@ -43,12 +44,12 @@ def hostile_run(run: Path) -> Path:
     for model in (MODEL_A, MODEL_B):
         records = [Generation(p, SET, model, (f"q {p}",), (f"{model} says {p} " * (3 if model == MODEL_A else 1),))
                    for p in ("p1", "p2", "p3")]  # fmt: skip
-        layout.write_jsonl(records, layout.generation_file(run, model))
+        write_jsonl(records, layout.generation_file(run, model))
     judgments = [
         Judgment(p, SET, MODEL_A, MODEL_B, order, JUDGE, "paper", verdict)  # type: ignore[arg-type]
         for p, verdict in (("p1", "a"), ("p2", "b"), ("p3", "tie")) for order in ("ab", "ba")
     ]  # fmt: skip
-    layout.write_jsonl(judgments, layout.judge_dir(run, MODEL_A, MODEL_B) / layout.JUDGMENTS)
+    write_jsonl(judgments, layout.judge_dir(run, MODEL_A, MODEL_B) / layout.JUDGMENTS)
     layout.write_json({"model": MODEL_B, "win_rate": 3.0, "standard_error": 0.5, "n_total": 805,
                        "length_controlled_winrate": None}, run / "alpacaeval" / "b.json")  # fmt: skip
     layout.write_json({"model": MODEL_A, "overall": 4.0, "turn_1": 5.0, "turn_2": 3.0}, run / "mtbench" / "a.json")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError
 from longsift.models.batching import length_batches
-from longsift.models.loading import LoadOptions, check_model_folder, load_tokenizer, load_weights, pick_device
+from longsift.models.loading import LoadOptions, ModelFolder, check_model_folder, load_weights, pick_device
 from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
 if TYPE_CHECKING:
@@ -49,22 +49,14 @@ def stop_token_ids(tokenizer: Any, tokens: Sequence[str]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-class TransformersRunner:
+class TransformersRunner(ModelFolder):
     name = "transformers"
 
     def __init__(self, model: str, options: LoadOptions | None = None) -> None:
-        self.path = str(model)
-        self.options = options or LoadOptions()
-        self._tokenizer: Any = None
+        super().__init__(model, options)
         self._model: Any = None
         self._encoder: Any = None
         self._lock = threading.RLock()  # one forward pass at a time (`serve` calls from many threads)
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.path, self.options)
-        return self._tokenizer
 
     @property
     def model(self) -> Any:

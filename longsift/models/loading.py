@@ -44,6 +44,21 @@ class LoadOptions:
         return {"local_files_only": self.offline(model), "trust_remote_code": self.trust_remote_code}
 
 
+class ModelFolder:
+    """What both engines share: the model's path, its load options and its tokenizer, loaded on first use."""
+
+    def __init__(self, model: str, options: LoadOptions | None = None) -> None:
+        self.path = str(model)
+        self.options = options or LoadOptions()
+        self._tokenizer: Any = None
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.path, self.options)
+        return self._tokenizer
+
+
 def require_transformers(what: str) -> Any:
     try:
         import torch  # noqa: F401

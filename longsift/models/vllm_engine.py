@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError, MissingDependencyError
 from longsift.models.hf import continuation_logprobs, scoring_row, stop_token_ids, stripped
-from longsift.models.loading import LoadOptions, check_model_folder, load_tokenizer
+from longsift.models.loading import LoadOptions, ModelFolder, check_model_folder
 from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
 if TYPE_CHECKING:
@@ -20,23 +20,15 @@ if TYPE_CHECKING:
 MIN_BATCH = 256
 
 
-class VLLMRunner:
+class VLLMRunner(ModelFolder):
     name = "vllm"
 
     def __init__(self, model: str, options: LoadOptions | None = None, **engine_args: Any) -> None:
         if importlib.util.find_spec("vllm") is None:  # fail before any work, not at the first batch
             raise MissingDependencyError("vllm", "vllm", "The vllm engine")
-        self.path = str(model)
-        self.options = options or LoadOptions()
+        super().__init__(model, options)
         self.engine_args = engine_args
-        self._tokenizer: Any = None
         self._llm: Any = None
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.path, self.options)
-        return self._tokenizer
 
     @property
     def llm(self) -> Any:

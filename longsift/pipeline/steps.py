@@ -252,23 +252,24 @@ def refine_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import refine
     from longsift.refine.options import RefineOptions, RefineStep
 
-    step = step_options(context, RefineStep)
-    records = list(load(step.input))
-    out = planned(context)[0]
-    result = refine(records, llm_settings(context), stage_part(step, RefineOptions))
-    formats.write(result.records, out, "messages")
-    context.console.print(result.report.summary())
-    return {"output": str(out)}
+    return _llm_pass_step(context, refine, RefineStep, RefineOptions)
 
 
 def score_step(context: StageContext) -> dict[str, str]:
     from longsift.refine import score
     from longsift.refine.options import ScoreOptions, ScoreStep
 
-    step = step_options(context, ScoreStep)
+    return _llm_pass_step(context, score, ScoreStep, ScoreOptions)
+
+
+def _llm_pass_step(
+    context: StageContext, run: Any, step_type: type[Any], stage_model: type[Options]
+) -> dict[str, str]:
+    """refine and score: one LLM pass over the input records, written with their metadata."""
+    step = step_options(context, step_type)
     records = list(load(step.input))
     out = planned(context)[0]
-    result = score(records, llm_settings(context), stage_part(step, ScoreOptions))
+    result = run(records, llm_settings(context), stage_part(step, stage_model))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
