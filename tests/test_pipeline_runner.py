@@ -29,7 +29,10 @@ def write_text_step(context: StageContext) -> dict[str, str]:
     return {"output": str(out)}
 
 
-STEPS.register("write-text", write_text_step)
+@pytest.fixture(autouse=True)
+def toy_step(restore_registries: None) -> None:
+    """The toy step, registered for each test and gone after it (conftest's restore_registries)."""
+    STEPS.register("write-text", write_text_step)
 
 
 def recipe_file(tmp_path: Path, first_text: str = "a") -> Path:
