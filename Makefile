@@ -27,8 +27,9 @@ test: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The declared floors, proven: every direct dependency at exactly its `>=` version (.ci/floors.py reads them
-# from pyproject.toml), in a venv of its own, then the fast tests.
+# from pyproject.toml), in a venv of its own, then the linters (dev's floors) and the fast tests.
 test-min: $(MIN_VENV)/.installed
+	$(MIN_BIN)/ruff check . && $(MIN_BIN)/ruff format --check . && $(MIN_BIN)/mypy
 	$(MIN_BIN)/python -m pytest -q -m "not slow"
 
 $(MIN_VENV)/.installed: pyproject.toml .ci/floors.py
