@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
-.PHONY: install demo test test-all lint bench
+MIN_VENV ?= .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+
+.PHONY: install demo test test-all test-min lint bench
 
 install: $(VENV)/.installed
 
@@ -23,6 +26,20 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# The declared floors, proven: every direct dependency at exactly its `>=` version (.ci/floors.py reads them
+# from pyproject.toml), in a venv of its own, then the linters (dev's floors) and the fast tests.
+test-min: $(MIN_VENV)/.installed
+	$(MIN_BIN)/ruff check . && $(MIN_BIN)/ruff format --check . && $(MIN_BIN)/mypy
+	$(MIN_BIN)/python -m pytest -q -m "not slow"
+
+$(MIN_VENV)/.installed: pyproject.toml .ci/floors.py
+	$(PY) -m venv $(MIN_VENV)
+	$(MIN_BIN)/pip install -q --upgrade pip
+	$(PY) .ci/floors.py > $(MIN_VENV)/floors.txt
+	$(MIN_BIN)/pip install -q -c $(MIN_VENV)/floors.txt -e '.[dev]'
+	$(MIN_BIN)/pip check
+	touch $@
+
 test-all: install
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
@@ -33,4 +50,5 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/select.py
 	$(BIN)/python bench/llm_throughput.py
+	$(BIN)/python bench/llm_timing.py
 	$(BIN)/python bench/generate.py

@@ -6,7 +6,7 @@ Every stage takes and returns these; they are frozen so a stage cannot change wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -161,11 +161,6 @@ class Generation:
             outputs=tuple(data["outputs"]),
             metadata=dict(data.get("metadata") or {}),
         )
-
-
-def iter_dicts(records: Iterable[Example]) -> Iterator[dict[str, Any]]:
-    for record in records:
-        yield record.to_dict()
 
 
 Verdict = Literal["a", "b", "tie"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from longsift.errors import UnknownNameError
 
@@ -16,9 +17,23 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
+    _instances: ClassVar[weakref.WeakSet[Registry[Any]]] = weakref.WeakSet()
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T | str] = {}
+        Registry._instances.add(self)
+
+    @classmethod
+    def snapshot_all(cls) -> dict[Registry[Any], dict[str, Any]]:
+        """The entries of every registry now, for `restore_all` (a test's own entries must not outlive it)."""
+        return {registry: dict(registry._entries) for registry in cls._instances}
+
+    @staticmethod
+    def restore_all(snapshot: dict[Registry[Any], dict[str, Any]]) -> None:
+        """Put back what `snapshot_all` saw: entries added since are gone, replaced ones are back."""
+        for registry, entries in snapshot.items():
+            registry._entries = dict(entries)
 
     @overload
     def register(self, name: str) -> Callable[[T], T]: ...

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"shared data not found at {DATA}: set LONGSIFT_DATA to the folder holding alpaca_subsets/, lima/, "
             "test/, alpaca_eval/ and mt_bench/ (CI lays it at ../shared/data)."
         )
+
+
+@pytest.fixture(autouse=True)
+def restore_registries() -> Iterator[None]:
+    """Every Registry (steps, units, formats, backends, ...) as it was before the test: a toy entry a test
+    registers never reaches the next one."""
+    from longsift.registry import Registry
+
+    snapshot = Registry.snapshot_all()
+    yield
+    Registry.restore_all(snapshot)
 
 
 @pytest.fixture(scope="session")

@@ -51,15 +51,16 @@ def test_fault_injected_run_answers_or_lists_every_request_and_rerun_retries_onl
                 assert result.attempts == 2 and result.error
         reasons = Counter(r.error.split(":")[0].split(" (")[0] for r in first.failures)
         assert {"HTTP 429", "HTTP 500", "timeout after 0.25s", "malformed response"} <= set(reasons)
-        assert 20 < len(failed) < 250  # ~0.3^2 of 1000 (plus slow answers under load)
-        assert server.log.outcomes().keys() == {"ok", "429", "500", "timeout", "malformed"}
-
+        assert len(failed) > 20  # ~0.3^2 of 1000; a loaded machine only adds client timeouts
         before = settle(server)
+        assert server.log.outcomes().keys() == {"ok", "429", "500", "timeout", "malformed"}
+        assert_failures_match_the_server(prompts, first, server)
+
         second = run_requests(requests, settings)
         settle(server)
         resent = Counter(e.prompt for e in server.log.entries()[before:])
         assert not set(resent) & answered  # no answered request costs a new call
-        assert set(resent) <= failed and len(set(resent)) >= 0.9 * len(failed)  # failures are what is sent ...
+        assert set(resent) <= failed  # failures are what is sent (one abandoned unread is never logged) ...
         retried = [r for p, r in zip(prompts, second, strict=True) if p in failed]
         assert all(r.attempts >= 3 and not r.cached for r in retried)  # ... all of them (attempts add up)
         assert second.stats.cached == len(answered)
@@ -76,6 +77,27 @@ def test_fault_injected_run_answers_or_lists_every_request_and_rerun_retries_onl
         assert [r.status for r in third.results[1000:]] == ["skipped"] * 5
 
 
+SERVER_OUTCOME = {"HTTP 429": "429", "HTTP 500": "500", "malformed response": "malformed"}
+
+
+def assert_failures_match_the_server(prompts, report, server) -> None:
+    """Each request failed exactly when the server faulted every attempt it answered: an answer the server gave
+    that the client reports as a timeout is the only slack (a slow machine), so no bound on time is needed."""
+    seen: dict[str, list[str]] = {}
+    for entry in sorted(server.log.entries(), key=lambda e: e.request.attempt):  # logged when done, not in order
+        seen.setdefault(entry.prompt, []).append(entry.outcome)
+    for prompt, result in zip(prompts, report, strict=True):
+        outcomes = seen.get(prompt, [])  # an attempt abandoned before the server read it is never logged
+        if len(outcomes) == 2 and "ok" not in outcomes:
+            assert not result.ok  # faulted twice: given up after max_attempts
+        if result.ok:
+            assert outcomes[-1] == "ok"
+            continue
+        reason = result.error.split(":")[0].split(" (")[0]
+        if reason in SERVER_OUTCOME:  # the last answer was this fault, sent by the server, not inferred
+            assert outcomes[-1] == SERVER_OUTCOME[reason]
+
+
 def test_retry_after_is_honoured(tmp_path):
     def responder(request):
         if request.attempt == 1:
@@ -86,7 +108,7 @@ def test_retry_after_is_honoured(tmp_path):
         report = run_requests([ChatRequest.of("x")], settings_for(server, tmp_path))
         first, second = server.log.entries()
     assert report[0].text == "fine" and report[0].attempts == 2
-    assert 1.0 <= second.request.arrived - first.request.arrived < 1.6  # backoff alone would be ~5 ms
+    assert second.request.arrived - first.request.arrived >= 1.0  # backoff alone would be ~5 ms (bench/llm_timing.py)
 
 
 def test_retry_after_ms_is_honoured(tmp_path):
@@ -98,7 +120,7 @@ def test_retry_after_ms_is_honoured(tmp_path):
     with LocalChatServer(responder) as server:
         run_requests([ChatRequest.of("x")], settings_for(server, tmp_path))
         first, second = server.log.entries()
-    assert 0.3 <= second.request.arrived - first.request.arrived < 0.8
+    assert second.request.arrived - first.request.arrived >= 0.3  # how close to 0.3 s: bench/llm_timing.py
 
 
 def test_retry_after_header_forms():
@@ -142,11 +164,13 @@ def test_garbage_and_malformed_bodies_are_retried(tmp_path):
 
 def test_per_request_timeout(tmp_path):
     with LocalChatServer(latency=0.6) as server:
-        started = time.monotonic()
         report = run_requests([ChatRequest.of("x")], settings_for(server, tmp_path, timeout=0.1, max_attempts=2))
-        elapsed = time.monotonic() - started
+        settle(server)
+        served = server.log.entries()
+    # the client gave up on both attempts itself; the server answered each one later (how much sooner the client
+    # is done than the server's 0.6 s: bench/llm_timing.py)
     assert report[0].error == "timeout after 0.1s" and report[0].attempts == 2
-    assert elapsed < 0.6
+    assert [e.outcome for e in served] == ["ok", "ok"]
 
 
 def test_connection_errors_are_retried_then_reported(tmp_path):

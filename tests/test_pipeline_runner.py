@@ -29,8 +29,11 @@ def write_text_step(context: StageContext) -> dict[str, str]:
     return {"output": str(out)}
 
 
-STEPS.register("write-text", write_text_step)
-INPUT_OPTIONS["write-text"] = ("input",)  # what the step reads: a change reruns it
+@pytest.fixture(autouse=True)
+def toy_step(restore_registries: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toy step, registered for each test and gone after it (conftest's restore_registries)."""
+    STEPS.register("write-text", write_text_step)
+    monkeypatch.setitem(INPUT_OPTIONS, "write-text", ("input",))  # what the step reads: a change reruns it
 
 
 def recipe_file(tmp_path: Path, first_text: str = "a") -> Path:

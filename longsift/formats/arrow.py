@@ -44,20 +44,6 @@ def to_arrow(records: Iterable[Example]) -> pa.Table:
     return pa.Table.from_pylist([_row(r) for r in records], arrow_schema())
 
 
-def iter_arrow_batches(records: Iterable[Example], batch_rows: int = 4096) -> Iterator[pa.Table]:
-    """Bounded-memory variant of to_arrow for writers."""
-    import pyarrow as pa
-
-    batch: list[dict[str, Any]] = []
-    for record in records:
-        batch.append(_row(record))
-        if len(batch) >= batch_rows:
-            yield pa.Table.from_pylist(batch, arrow_schema())
-            batch = []
-    if batch:
-        yield pa.Table.from_pylist(batch, arrow_schema())
-
-
 def _example(data: dict[str, Any]) -> Example:
     metadata = data.get("metadata") or {}
     if isinstance(metadata, str):

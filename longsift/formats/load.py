@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -225,7 +224,3 @@ def load(source: str | Path, format: str | None = None, **options: Any) -> Recor
 def load_all(source: str | Path, format: str | None = None, **options: Any) -> tuple[list[Example], LoadReport]:
     stream = RecordStream(source, format, **options)
     return list(stream), stream.report
-
-
-def print_rejection(rejection: Rejection) -> None:
-    print(f"quarantined {rejection.message()}", file=sys.stderr)
