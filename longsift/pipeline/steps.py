@@ -262,9 +262,7 @@ def score_step(context: StageContext) -> dict[str, str]:
     return _llm_pass_step(context, score, ScoreStep, ScoreOptions)
 
 
-def _llm_pass_step(
-    context: StageContext, run: Any, step_type: type[Any], stage_model: type[Options]
-) -> dict[str, str]:
+def _llm_pass_step(context: StageContext, run: Any, step_type: type[Any], stage_model: type[Options]) -> dict[str, str]:
     """refine and score: one LLM pass over the input records, written with their metadata."""
     step = step_options(context, step_type)
     records = list(load(step.input))
