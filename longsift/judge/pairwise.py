@@ -25,6 +25,7 @@ from rich.table import Table
 from longsift.errors import ConfigError, DataError, ParseError
 from longsift.evalsets import paper_question
 from longsift.generations import iter_generations
+from longsift.judge.options import PairwiseOptions
 from longsift.judge.order import ORDERS, Order, present, reading_to_ab
 from longsift.judge.parsers import PairParser
 from longsift.judge.templates import READINGS, PairTemplate, get_pair_template
@@ -218,21 +219,29 @@ class PairwiseResult:
 
 
 def judge_pairwise(
-    a: str | Path, b: str | Path, output_dir: str | Path, *, template: str | Path | PairTemplate = "paper",
-    llm: LLMSettings | None = None, resample: int = 0, max_tokens: int | None = None, parse: str | None = None,
-    compat: str | None = None,
+    a: str | Path, b: str | Path, output_dir: str | Path, *, llm: LLMSettings | None = None,
+    options: PairwiseOptions | None = None, **fields: Any,
 ) -> PairwiseResult:  # fmt: skip
     """Judge generation file A against B on every shared prompt, both orders; write judgments.jsonl and
     summary.json to `output_dir` (the LLM cache goes there too unless `llm.cache` says otherwise).
 
-    `parse`: "strict" (default) or "paper" (the paper's parse_score and int() comparison; needs a template with a
-    paper reading). `compat="paper"`: every quirk of the paper's judge scripts, the paper reading included."""
+    The options are `PairwiseOptions` (longsift/judge/options.py: the `judge pairwise` flags, the recipe step's
+    keys): the model as `options`, or its fields as keywords (`template="paper"`, `resample=2`, ...); `template`
+    may also be a `PairTemplate`. `parse`: "strict" (default) or "paper" (the paper's parse_score and int()
+    comparison; needs a template with a paper reading). `compat="paper"`: every quirk of the paper's judge
+    scripts, the paper reading included."""
     from longsift.llm.dryrun import dry_run
     from longsift.llm.engine import Engine
     from longsift.llm.task import run_task
 
+    given = fields.pop("template") if isinstance(fields.get("template"), PairTemplate) else None
+    if isinstance(fields.get("template"), Path):
+        fields["template"] = str(fields["template"])
+    base = options.model_dump(exclude_unset=True) if options is not None else {}
+    options = PairwiseOptions.from_keywords({**base, **fields}, "judge_pairwise()")
+    resample, max_tokens, parse, compat = options.resample, options.max_tokens, options.parse, options.compat
     settings = llm or LLMSettings()
-    chosen = resolve_template(template)
+    chosen = given or resolve_template(options.template)
     reading = check_reading(parse, compat)
     parsers = {name: chosen.parser_for(name) for name in READINGS if name == reading or chosen.paper_parser}
     pairing = pair_generations(generations_by_prompt(a), generations_by_prompt(b))

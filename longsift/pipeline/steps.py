@@ -312,7 +312,7 @@ def judge_step(context: StageContext) -> dict[str, str]:
     out = layout.judge_dir(context.run_dir, model_a, model_b)
     if step.compat:  # its own folder, beside the corrected judging of the same pair
         out = out.with_name(f"{out.name}.{step.compat}")
-    judge_pairwise(a, b, out, llm=llm_settings(context), **stage_part(step, PairwiseOptions).model_dump())
+    judge_pairwise(a, b, out, llm=llm_settings(context), options=stage_part(step, PairwiseOptions))
     return {"output": str(out)}
 
 
