@@ -56,6 +56,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
+import click
 import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -207,9 +208,17 @@ def strip_none(annotation: Any) -> Any:
     return annotation
 
 
+def literal_choices(info: FieldInfo) -> list[str] | None:
+    """A Literal field's values (a click Choice on the CLI: Typer reads Literal itself only from 0.19 on)."""
+    inner = strip_none(info.annotation)
+    return [str(value) for value in get_args(inner)] if get_origin(inner) is typing.Literal else None
+
+
 def cli_annotation(info: FieldInfo) -> Any:
-    """The annotation Typer sees for a field (Typer reads Literal as a choice)."""
-    return info.annotation
+    """The annotation Typer sees for a field: a Literal is a string whose choices `cli_option` gives click."""
+    if literal_choices(info) is None:
+        return info.annotation
+    return str if strip_none(info.annotation) is info.annotation else typing.Optional[str]  # noqa: UP045
 
 
 def cli_option(model: type[BaseModel], name: str, **typer_kwargs: Any) -> Any:
@@ -218,6 +227,9 @@ def cli_option(model: type[BaseModel], name: str, **typer_kwargs: Any) -> Any:
     default = ... if info.is_required() else default_of(info)
     flags = declared_flags(model, name)
     decls = [f"{flags[0]}/{flags[1]}"] if is_bool(info) and len(flags) == 2 and flags[1].startswith("--no-") else flags
+    choices = literal_choices(info)
+    if choices is not None:
+        typer_kwargs.setdefault("click_type", click.Choice(choices))
     result = typer.Option(default, *decls, help=info.description or None, **typer_kwargs)
     result.longsift = {"model": model, "field": name, "deprecated": deprecated_flags(model, name)}
     return result
