@@ -48,6 +48,7 @@ is the one deep merge (defaults < file < overrides).
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
 import sys
@@ -56,7 +57,6 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
-import click
 import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -208,17 +208,23 @@ def strip_none(annotation: Any) -> Any:
     return annotation
 
 
-def literal_choices(info: FieldInfo) -> list[str] | None:
-    """A Literal field's values (a click Choice on the CLI: Typer reads Literal itself only from 0.19 on)."""
-    inner = strip_none(info.annotation)
-    return [str(value) for value in get_args(inner)] if get_origin(inner) is typing.Literal else None
+@functools.cache
+def choice_enum(choices: tuple[str, ...]) -> type[enum.Enum]:
+    return enum.Enum("Choice", {value: value for value in choices}, type=str)  # type: ignore[return-value]
 
 
 def cli_annotation(info: FieldInfo) -> Any:
-    """The annotation Typer sees for a field: a Literal is a string whose choices `cli_option` gives click."""
-    if literal_choices(info) is None:
+    """The annotation Typer sees for a field. A Literal becomes a string Enum of its values (a choice on every
+    Typer: Literal itself is read only from 0.19 on); `plain` turns the member back into its value."""
+    inner = strip_none(info.annotation)
+    if get_origin(inner) is not typing.Literal:
         return info.annotation
-    return str if strip_none(info.annotation) is info.annotation else typing.Optional[str]  # noqa: UP045
+    choices = choice_enum(tuple(str(value) for value in get_args(inner)))
+    return choices if inner is info.annotation else typing.Optional[choices]  # noqa: UP045 - built at run time
+
+
+def plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def cli_option(model: type[BaseModel], name: str, **typer_kwargs: Any) -> Any:
@@ -227,9 +233,6 @@ def cli_option(model: type[BaseModel], name: str, **typer_kwargs: Any) -> Any:
     default = ... if info.is_required() else default_of(info)
     flags = declared_flags(model, name)
     decls = [f"{flags[0]}/{flags[1]}"] if is_bool(info) and len(flags) == 2 and flags[1].startswith("--no-") else flags
-    choices = literal_choices(info)
-    if choices is not None:
-        typer_kwargs.setdefault("click_type", click.Choice(choices))
     result = typer.Option(default, *decls, help=info.description or None, **typer_kwargs)
     result.longsift = {"model": model, "field": name, "deprecated": deprecated_flags(model, name)}
     return result
@@ -256,7 +259,7 @@ def command_options(model: type[BaseModel], *, param: str = "options", partial: 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             context = take_context(kwargs, context_name, context_added)
-            values = {p.name: kwargs.pop(p.name) for p in added}
+            values = {p.name: plain(kwargs.pop(p.name)) for p in added}
             shared = {name: kwargs[name] for name in own_names & fields if name in kwargs}
             if partial:
                 given = explicit(context, {**values, **shared})
