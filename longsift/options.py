@@ -76,7 +76,8 @@ MODELS = "__longsift_models__"  # on a command: the option models its flags were
 class Options(BaseModel):
     """Base of every stage's options: unknown keys are an error; a resolved options object does not change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # protected_namespaces=(): fields such as `model_name` are options, not pydantic API (pydantic < 2.10 warns)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     @classmethod
     def from_recipe(

@@ -17,7 +17,8 @@ def run(
     *,
     options: RunOptions,
 ) -> None:
-    """Run a recipe stage by stage; finished stages are skipped, a stage that died runs again."""
+    """Run a recipe (a file, or a shipped recipe by name: `longsift recipes` lists them) stage by stage; finished
+    stages are skipped, a stage that died runs again."""
     from longsift.pipeline import load_recipe, run_recipe
 
     output = options.output
