@@ -79,6 +79,10 @@ class Options(BaseModel):
     # protected_namespaces=(): fields such as `model_name` are options, not pydantic API (pydantic < 2.10 warns)
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
+    def narrowed(self, model: type[M]) -> M:
+        """The options of `model` out of these (a command's or a step's options are its stage's plus their own)."""
+        return model.model_validate(self.model_dump(include=set(model.model_fields)))
+
     @classmethod
     def from_recipe(
         cls: type[M], options: Mapping[str, Any], where: str = "options", *, warn: bool = True, **extra: Any

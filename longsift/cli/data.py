@@ -112,7 +112,7 @@ def select(
     output = options.output
     fmt = formats.output_format(output, options.format_out())
     guard_paths([source, options.tokenizer], [output, quarantine_path(output), manifest_path(output)])
-    chosen = SelectOptions.model_validate(options.model_dump(exclude={"output"}))
+    chosen = options.narrowed(SelectOptions)
     with progress_bar(options.quiet) as on_progress:
         selection = run_select(
             source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,

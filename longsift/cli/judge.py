@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from longsift.cli.llm_options import llm_options
-from longsift.judge.options import MTBenchCommand, PairwiseCommand, PairwiseOptions
+from longsift.judge.options import MTBenchCommand, MTBenchOptions, PairwiseCommand, PairwiseOptions
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
 from longsift.llm.settings import LLMOptions
 from longsift.options import command_options
@@ -35,7 +35,7 @@ def pairwise(
     output, template = options.output, options.template
     written = [output / "judgments.jsonl", output / "summary.json", output / MANIFEST]
     guard_paths([a, b, template], [*written, llm.cache_path(output)])
-    result = judge_pairwise(a, b, output, llm=llm, **options.model_dump(include=set(PairwiseOptions.model_fields)))
+    result = judge_pairwise(a, b, output, llm=llm, options=options.narrowed(PairwiseOptions))
     if result.dry_run is not None:
         print(result.dry_run.render())
         return
@@ -82,7 +82,7 @@ def mtbench(
     o, output = options, options.output
     guard_paths([answers, o.data_dir, o.questions, o.reference_answers, o.judge_prompts],
                 [output / "scores.json", output / MANIFEST, llm.cache_path(output)])  # fmt: skip
-    result = judge_mtbench(answers, output, llm=llm, data_dir=o.data_dir, **o.keywords())
+    result = judge_mtbench(answers, output, llm=llm, data_dir=o.data_dir, options=o.narrowed(MTBenchOptions))
     if result.dry_run is not None:
         print(result.dry_run.render())
         return

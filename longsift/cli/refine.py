@@ -97,7 +97,7 @@ def run_pass(
 ) -> None:  # fmt: skip
     """The one command body of refine and score: check the paths before any call, read the corpus, run the
     stage with its options (`model`, taken from the command's), write and report."""
-    options = model.model_validate(command.model_dump(include=set(model.model_fields)))
+    options = command.narrowed(model)
     output = command.output
     fmt = formats.output_format(output, command.output_format)
     guard_refine(source, output, getattr(options, "prompt", None), llm)

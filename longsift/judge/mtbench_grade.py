@@ -41,6 +41,7 @@ from longsift.judge.mtbench_files import (
     single_prompt_name,
     write_judgments,
 )
+from longsift.judge.options import MTBenchOptions
 from longsift.llm.settings import LLMSettings
 from longsift.outputs import write_bytes
 from longsift.records import Generation, Message
@@ -230,23 +231,25 @@ class MTBenchResult:
 
 def judge_mtbench(
     answers: str | Path, output_dir: str | Path, *, llm: LLMSettings | None = None, data_dir: str | Path | None = None,
-    questions: str | Path | None = None, reference_answers: str | Path | None = None,
-    judge_prompts: str | Path | None = None, reference: ReferenceSource = "gpt-4", resample: int = 0,
-    max_tokens: int | None = None, model: str | None = None,
+    options: MTBenchOptions | None = None, **fields: Any,
 ) -> MTBenchResult:  # fmt: skip
     """Grade one model's MT-Bench answers (both turns); write FastChat's `model_judgment/<judge>_single.jsonl`
-    and `scores.json` (turn 1, turn 2, overall, per category; failures counted and listed) to `output_dir`."""
+    and `scores.json` (turn 1, turn 2, overall, per category; failures counted and listed) to `output_dir`.
+
+    The options are `MTBenchOptions` (longsift/judge/options.py: the `judge mtbench` flags, the recipe step's
+    keys): the model as `options`, or its fields as keywords (`reference="inline"`, `model_name=...`)."""
     from longsift.llm.dryrun import dry_run
     from longsift.llm.engine import Engine
     from longsift.llm.task import run_task
 
+    base = options.model_dump(exclude_unset=True) if options is not None else {}
+    options = MTBenchOptions.from_keywords({**base, **fields}, "judge_mtbench()")
+    reference, resample, max_tokens = options.reference, options.resample, options.max_tokens
     settings = llm or LLMSettings()
-    if resample < 0:
-        raise ConfigError(f"--resample must be 0 or more, got {resample}")
-    paths = mtbench_paths(data_dir, questions, reference_answers, judge_prompts)
+    paths = mtbench_paths(data_dir, options.questions, options.reference_answers, options.judge_prompts)
     question_list = read_questions(paths["questions"])
-    refs = references(question_list, read_answers(paths["reference_answers"]), reference)
-    model_answers = read_model_answers(answers, model)
+    refs = references(question_list, read_answers(paths["reference_answers"]), reference)  # type: ignore[arg-type]
+    model_answers = read_model_answers(answers, options.model_name)
     items, unanswered = grade_items(question_list, model_answers, read_judge_prompts(paths["judge_prompts"]), refs)
     task = grade_task(max_tokens)
     out = Path(output_dir)

@@ -53,12 +53,6 @@ class MTBenchOptions(JudgeCommon):
             raise ConfigError(f"--reference must be gpt-4 or inline, got {value!r}")
         return value
 
-    def keywords(self) -> dict[str, Any]:
-        """judge_mtbench()'s keywords (the graded model's name is its `model`)."""
-        values = self.model_dump(include=set(MTBenchOptions.model_fields))
-        values["model"] = values.pop("model_name")
-        return values
-
 
 class PairwiseCommand(PairwiseOptions):
     output: Path = option(..., "Output directory: judgments.jsonl, summary.json.", flags=("-o", "--output"),

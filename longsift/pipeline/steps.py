@@ -47,11 +47,6 @@ STEP_OPTIONS.register("mtbench", "longsift.judge.options:MTBenchStep")
 STEP_OPTIONS.register("alpacaeval", "longsift.judge.options:AlpacaEvalStep")
 
 
-def stage_part(step: Options, model: type[OptionsT]) -> OptionsT:
-    """The stage's own options (`model`) out of a step's (the stage's plus the step's keys)."""
-    return model.model_validate(step.model_dump(include=set(model.model_fields)))
-
-
 class Named(Options):
     """Step-only key of steps whose outputs are named (default: the stage's name)."""
 
@@ -222,7 +217,7 @@ def select_step(context: StageContext) -> dict[str, str]:
 
     options = step_options(context, SelectStep, seed=context.recipe.seed)
     out = planned(context)[0]
-    chosen = SelectOptions.model_validate(options.model_dump(exclude={"source", "name"}))
+    chosen = options.narrowed(SelectOptions)
     selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl")
     formats.write(selection.examples, out, options.output_format)
     summary = selection.summary.to_dict()
@@ -267,7 +262,7 @@ def _llm_pass_step(context: StageContext, run: Any, step_type: type[Any], stage_
     step = step_options(context, step_type)
     records = list(load(step.input))
     out = planned(context)[0]
-    result = run(records, llm_settings(context), stage_part(step, stage_model))
+    result = run(records, llm_settings(context), step.narrowed(stage_model))
     formats.write(result.records, out, "messages")
     context.console.print(result.report.summary())
     return {"output": str(out)}
@@ -312,7 +307,7 @@ def judge_step(context: StageContext) -> dict[str, str]:
     out = layout.judge_dir(context.run_dir, model_a, model_b)
     if step.compat:  # its own folder, beside the corrected judging of the same pair
         out = out.with_name(f"{out.name}.{step.compat}")
-    judge_pairwise(a, b, out, llm=llm_settings(context), options=stage_part(step, PairwiseOptions))
+    judge_pairwise(a, b, out, llm=llm_settings(context), options=step.narrowed(PairwiseOptions))
     return {"output": str(out)}
 
 
@@ -323,8 +318,8 @@ def mtbench_step(context: StageContext) -> dict[str, str]:
     step = step_options(context, MTBenchStep)
     answers = Path(step.answers)
     work = context.state_dir / "judging"
-    keywords = stage_part(step, MTBenchOptions).keywords()
-    judge_mtbench(answers, work, llm=llm_settings(context), data_dir=context.data_dir, **keywords)
+    judge_mtbench(answers, work, llm=llm_settings(context), data_dir=context.data_dir,
+                  options=step.narrowed(MTBenchOptions))  # fmt: skip
     scores = orjson.loads((work / "scores.json").read_bytes())
     model = str(scores.get("model") or answers.stem)
     out = context.run_dir / layout.MTBENCH / f"{layout.slug(model)}.json"
