@@ -167,6 +167,7 @@ WRITTEN = {  # command -> its manifest, relative to the workspace
     "judge pairwise": "run/judge/tiny-a__vs__tiny-b/manifest.json",
     "analyze": "run/analyze/analysis.manifest.json",
     "report": "run/report/report.manifest.json",
+    "alpacaeval export": "model_outputs.manifest.json",
 }
 
 
@@ -182,13 +183,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, alpaca_pool: Path, cli) 
     cli("convert", str(pool), "-o", str(ws / "converted.jsonl"))
     cli("stats", str(pool), "-o", str(ws / "stats"), "--by", "words")
     threads = {"OMP_NUM_THREADS": "1"}
-    cli("train", str(alpaca_pool), "--tiny", "--max-examples", "16", "--max-steps", "1", "-o", str(ws / "model"),
+    cli("train", str(alpaca_pool), "--tiny", "--k", "16", "--max-steps", "1", "-o", str(ws / "model"),
         env=threads)  # fmt: skip
     a = ws / "run/generate/tiny-a.jsonl"
-    cli("generate", str(ws / "model"), "vicuna", "-o", str(a), "--limit", "2", "--max-new-tokens", "4",
+    cli("generate", str(ws / "model"), "vicuna", "-o", str(a), "--k", "2", "--max-new-tokens", "4",
         "--model-name", "tiny-a", env=threads)  # fmt: skip
     b = [Generation.from_dict({**g.to_dict(), "model": "tiny-b"}) for g in iter_generations(a)]
     write_generations(b, ws / "run/generate/tiny-b.jsonl")
+    alpaca = [Generation.from_dict({**g.to_dict(), "eval_set": "alpacaeval"}) for g in iter_generations(a)]
+    write_generations(alpaca, ws / "alpacaeval.jsonl")
+    cli("alpacaeval", "export", str(ws / "alpacaeval.jsonl"), "-o", str(ws / "model_outputs.json"))
     with LocalChatServer(respond) as server:
         llm = ["--base-url", server.base_url, "--model", "local-test"]
         cli("refine", str(pool), "-o", str(ws / "refined.jsonl"), *llm)
@@ -207,6 +211,9 @@ def test_every_writing_command_writes_the_one_schema(workspace: Path, command: s
     assert record.command == command and record.outputs and record.files
     assert verify(record, path.parent, path, confined=False) is None  # every file as recorded
     assert "--" not in json.dumps(record.options)  # resolved options, not argv
+    if command == "alpacaeval export":
+        (generations,) = record.inputs_with_role("generations")
+        assert isinstance(generations, FileInput) and record.summary["written"] == 2
     if command in ("select", "convert", "stats", "refine", "score"):
         (source,) = record.inputs_with_role("source")
         assert isinstance(source, FileInput) and source.path.endswith("pool.jsonl")

@@ -133,6 +133,12 @@ def test_local_tasks_end_to_end_on_the_tiny_model(tiny_trained, tmp_path: Path, 
         assert all(c.count("\n\n") == 2 for c in contexts)  # two shots before every question
     assert written["summary"]["average"] is None  # tasks of your own stay out of the paper's average
     assert "longsift_tiny_mc_short" in result.stdout
+    from longsift.manifest import FolderInput, read_manifest
+
+    manifest = read_manifest(tmp_path / "openllm.manifest.json")  # the one schema, like every writing command
+    assert manifest is not None and manifest.command == "openllm" and manifest.outputs == {"output": str(out)}
+    (model,) = manifest.inputs_with_role("model")
+    assert isinstance(model, FolderInput) and manifest.options["seed"] == 3
 
 
 @needs_lm_eval

@@ -13,6 +13,7 @@ from rich.table import Table
 from longsift.generations import iter_generations
 from longsift.judge import alpacaeval as api
 from longsift.judge.options import AlpacaEvalExportOptions, AlpacaEvalRunOptions, AlpacaEvalScoreCommand
+from longsift.manifest import MANIFEST, manifest_path, write_manifest
 from longsift.options import command_options
 from longsift.outputs import guard_paths, write_bytes
 
@@ -29,8 +30,10 @@ def export(
 ) -> None:
     """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
     output = options.output
-    guard_paths([generations], [output])
+    guard_paths([generations], [output, manifest_path(output)])
     written = api.export_model_outputs(iter_generations(generations), output, options.model_name)
+    write_manifest(output, command="alpacaeval export", options=options, inputs={"generations": generations},
+                   outputs={"output": output}, summary={"written": written})  # fmt: skip
     if written != 805:
         console.print(f"[yellow]note[/]: {written} outputs; the AlpacaEval set has 805 instructions")
     console.print(f"wrote {written} model outputs to {output}")
@@ -80,11 +83,13 @@ def run(
 ) -> None:
     """Annotate with the alpaca_eval package (the `alpacaeval` extra), then score the annotations here."""
     o, output_dir = options, options.output
-    guard_paths(
-        [model_outputs, o.reference_outputs, o.difficulty], [output_dir / "annotations.json", output_dir / "score.json"]
-    )
+    written = {"annotations": output_dir / "annotations.json", "score": output_dir / "score.json"}
+    guard_paths([model_outputs, o.reference_outputs, o.difficulty], [*written.values(), output_dir / MANIFEST])
     result = api.run_alpaca_eval(model_outputs, output_dir, o.annotators_config, o.reference_outputs, o.k, o.difficulty)
-    write_bytes(output_dir / "score.json", orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    write_bytes(written["score"], orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    inputs = {"model_outputs": model_outputs, "reference_outputs": o.reference_outputs, "difficulty": o.difficulty}
+    write_manifest(output_dir, command="alpacaeval run", options=options, inputs=inputs, outputs=written,
+                   path=output_dir / MANIFEST)  # fmt: skip
     print_score(result)
 
 

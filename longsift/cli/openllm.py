@@ -24,8 +24,12 @@ def openllm(
     """ARC (25-shot), MMLU (5), TruthfulQA-mc2 (0), Winogrande (5) and optionally HellaSwag (10), with the
     paper-style average. Needs lm-evaluation-harness: the `openllm` extra (pip install lm-eval)."""
     from longsift.errors import ConfigError
+    from longsift.manifest import manifest_path, write_manifest
+    from longsift.outputs import guard_paths
 
     o, output = options, options.output
+    if output is not None:  # before lm_eval loads anything: an output that is an input, or an unwritable folder
+        guard_paths([model, o.tokenizer, *o.include_path], [output, manifest_path(output)])
     names = [name.strip() for name in o.tasks.split(",") if name.strip()]
     batch: int | str = int(o.local_batch_size) if o.local_batch_size.isdigit() else o.local_batch_size
     endpoint = None
@@ -47,6 +51,10 @@ def openllm(
         endpoint=endpoint, on_task=save,
     )  # fmt: skip
     save({"summary": summary.to_dict(), "raw": raw, "complete": True})
+    if output is not None:
+        inputs = {"model": model, "tokenizer": o.tokenizer, "include_path": list(o.include_path)}
+        write_manifest(output, command="openllm", options=options, inputs=inputs, outputs={"output": output},
+                       summary={"average": summary.average})  # fmt: skip
     table = Table(title=f"Open LLM benchmarks: {model or (endpoint.model if endpoint else '')}")
     table.add_column("task")
     table.add_column("score (%)", justify="right")

@@ -64,7 +64,7 @@ def export_model_outputs(generations: Iterable[Generation], path: str | Path, ge
         raise LongsiftError(f"no generations with eval_set {EVAL_SET!r} to export")
     names = {generator or g.model for g in chosen}
     if len(names) > 1:
-        raise LongsiftError(f"generations come from several models ({', '.join(sorted(names))}): pass --generator")
+        raise LongsiftError(f"generations come from several models ({', '.join(sorted(names))}): pass --model-name")
     return write_alpacaeval(chosen, path, generator)
 
 
