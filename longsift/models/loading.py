@@ -144,6 +144,12 @@ def load_tokenizer(model: str, options: LoadOptions) -> Any:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the model {model!r}: {_first_line(exc)}") from None
     tokenizer.padding_side = "left"
+    return with_pad_token(tokenizer)
+
+
+def with_pad_token(tokenizer: Any) -> Any:
+    """Training and inference pad alike: with UNK, else EOS, where the tokenizer has no pad token (the paper's
+    FastChat fork pads with <unk>)."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     return tokenizer

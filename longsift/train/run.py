@@ -139,12 +139,11 @@ def build_trainer(
     from transformers import AutoTokenizer, PrinterCallback
     from trl import SFTTrainer
 
+    from longsift.models.loading import with_pad_token
     from longsift.train.callbacks import LossRecorder, NEFTuneCheck
     from longsift.train.data import build_dataset
 
-    tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=config.trust_remote_code)
-    if tokenizer.pad_token is None:  # the paper's FastChat fork pads with <unk>
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    tokenizer = with_pad_token(AutoTokenizer.from_pretrained(model, trust_remote_code=config.trust_remote_code))
     template = get_template(config.template, tokenizer, config.system)
     dataset = build_dataset(examples, tokenizer, template, config.max_length)
     if args is None:
