@@ -225,7 +225,7 @@ def cli_annotation(info: FieldInfo) -> Any:
     if get_origin(inner) is not typing.Literal:
         return info.annotation
     choices = choice_enum(tuple(str(value) for value in get_args(inner)))
-    return choices if inner is info.annotation else typing.Optional[choices]  # noqa: UP045 - built at run time
+    return choices if inner is info.annotation else typing.Optional[choices]  # noqa: UP007, UP045 - built at run time
 
 
 def plain(value: Any) -> Any:
@@ -334,7 +334,7 @@ def with_aliases(command: F) -> F:
             decl = f"{old}/--no-{old.lstrip('-')}" if boolean else old
             new = declared_flags(spec["model"], spec["field"])[0]
             aliases.append((hidden, old, p.name, new))
-            annotation: Any = typing.Optional[strip_none(p.annotation)]  # noqa: UP045 - any annotation, at run time
+            annotation: Any = typing.Optional[strip_none(p.annotation)]  # noqa: UP007, UP045 - any annotation, at run time
             option_info = typer.Option(None, decl, hidden=True)
             added.append(inspect.Parameter(hidden, inspect.Parameter.KEYWORD_ONLY, default=option_info,
                                            annotation=annotation))  # fmt: skip
