@@ -136,3 +136,10 @@ def test_every_length_command_takes_one_by_over_the_one_registry(cli, tmp_path: 
     assert list(data["units"]) == [DEFAULT_UNIT] and data["units"][DEFAULT_UNIT]["corpus"]["max"] == 6
     profile = json.loads(cli("analyze", "--selection", str(source)).stdout)["selection"]
     assert profile["unit"]["name"] == DEFAULT_UNIT and profile["subsets"]["pool"]["response"]["max"] == 6
+
+
+def test_an_empty_length_range_is_one_line_in_the_new_names(cli, alpaca_pool: Path, tmp_path: Path) -> None:
+    result = cli("select", str(alpaca_pool), "-o", str(tmp_path / "x.json"), "--min-response-length", "10",
+                 "--max-response-length", "5", check=False)  # fmt: skip
+    assert result.returncode == 2 and not (tmp_path / "x.json").exists()
+    assert result.stderr.strip() == "error: --min-response-length 10 is above --max-response-length 5"

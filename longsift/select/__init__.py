@@ -20,7 +20,7 @@ from longsift.errors import ConfigError
 from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, RecordStream, Rejection
 from longsift.formats.rows import Limits
-from longsift.lengths import check_units, get_unit
+from longsift.lengths import DEFAULT_UNIT, check_units, get_unit
 from longsift.records import Example
 from longsift.registry import Registry
 from longsift.select.options import SelectOptions
@@ -83,14 +83,14 @@ class Selection:
 
 
 def make_plan(
-    method: str = "longest", k: int | None = None, *, by: str = "chars", tokenizer: str | None = None,
+    method: str = "longest", k: int | None = None, *, by: str = DEFAULT_UNIT, tokenizer: str | None = None,
     seed: int = 0, min_length: int | None = None, max_length: int | None = None, dedup: bool = False,
     drop_empty_input: bool = False, keep_payload: bool = True, threshold: float | None = None,
 ) -> Plan:  # fmt: skip
     if k is not None and k < 0:
         raise ConfigError(f"k must be >= 0, got {k}")
     if min_length is not None and max_length is not None and min_length > max_length:
-        raise ConfigError(f"--min-length {min_length} is above --max-length {max_length}")
+        raise ConfigError(f"--min-response-length {min_length} is above --max-response-length {max_length}")
     check_units(by, tokenizer)  # unknown units, or a tokenizer given for another unit, fail early
     factory = SELECTORS.get(method)
     accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
