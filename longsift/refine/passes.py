@@ -22,7 +22,7 @@ from longsift.llm.task import Ask, PromptTask, TaskResult, run_asks
 from longsift.llm.tokens import TokenCounter
 from longsift.llm.types import ChatRequest
 from longsift.refine.budget import fit_answer
-from longsift.refine.fields import ANSWER_FIELDS
+from longsift.refine.fields import ANSWER_FIELDS, Failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +126,33 @@ def execute(
 
 def _over_budget(item: Prepared) -> str:
     return f"the prompt is over the token budget even with an empty answer (prompt {item.task.name!r})"
+
+
+@dataclass
+class PassReport:
+    """What every LLM pass over a corpus reports (refine and score add their own counts)."""
+
+    total: int = 0
+    truncated: int = 0  # answers cut to fit the prompt budget
+    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
+    failures: list[Failure] = field(default_factory=list)
+    rounds: list[RunStats] = field(default_factory=list)
+    token_basis: str = ""
+    max_prompt_tokens: int | None = None
+
+    @property
+    def sent(self) -> int:
+        return total(self.rounds, "sent")
+
+    @property
+    def cached(self) -> int:
+        return total(self.rounds, "cached")
+
+    def calls_note(self) -> str:
+        """The end of a summary line: the prompt budget, calls sent and cached, what they cost."""
+        spent = cost(self.rounds)
+        return (f"{budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; {self.sent} calls sent, "
+                f"{self.cached} cached, spent {'$?' if spent is None else f'${spent:.4f}'}")  # fmt: skip
 
 
 def total(rounds: Sequence[RunStats], name: str) -> int:

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from longsift.llm.dryrun import DryRunReport
-from longsift.llm.engine import RunStats
 from longsift.llm.parsers import Parser
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask, TaskResult
@@ -51,24 +50,9 @@ STATUSES = ("refined", "unchanged", "failed")
 
 
 @dataclass
-class RefineReport:
-    total: int = 0
+class RefineReport(passes.PassReport):
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-    truncated: int = 0  # answers cut to fit the prompt budget
-    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
     ratios: list[float] = field(default_factory=list)  # refined / original characters, refined records only
-    failures: list[Failure] = field(default_factory=list)
-    rounds: list[RunStats] = field(default_factory=list)
-    token_basis: str = ""
-    max_prompt_tokens: int | None = None
-
-    @property
-    def sent(self) -> int:
-        return passes.total(self.rounds, "sent")
-
-    @property
-    def cached(self) -> int:
-        return passes.total(self.rounds, "cached")
 
     def ratio_mean(self) -> float | None:
         return statistics.fmean(self.ratios) if self.ratios else None
@@ -81,12 +65,9 @@ class RefineReport:
         counts = self.counts
         mean, median = self.ratio_mean(), self.ratio_median()
         ratio = "n/a" if mean is None else f"mean {mean:.2f}, median {median:.2f}"
-        cost = passes.cost(self.rounds)
         return (
             f"refine: {self.total} records: {counts['refined']} refined, {counts['unchanged']} unchanged, "
-            f"{counts['failed']} failed; length refined/original (chars): {ratio}; "
-            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; {self.sent} calls sent, "
-            f"{self.cached} cached, spent {'$?' if cost is None else f'${cost:.4f}'}"
+            f"{counts['failed']} failed; length refined/original (chars): {ratio}; {self.calls_note()}"
         )
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from longsift.llm.dryrun import DryRunReport
-from longsift.llm.engine import RunStats
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import TaskResult
 from longsift.records import Example
@@ -29,15 +28,8 @@ ALPAGASUS_THRESHOLD = 4.5
 
 
 @dataclass
-class ScoreReport:
-    total: int = 0
+class ScoreReport(passes.PassReport):
     scores: list[float] = field(default_factory=list)
-    truncated: int = 0  # answers cut to fit the prompt budget
-    over_budget: int = 0  # prompts over budget even without an answer: failed, never sent
-    failures: list[Failure] = field(default_factory=list)
-    rounds: list[RunStats] = field(default_factory=list)
-    token_basis: str = ""
-    max_prompt_tokens: int | None = None
 
     @property
     def scored(self) -> int:
@@ -55,13 +47,9 @@ class ScoreReport:
         scores = self.scores
         spread = f"mean {statistics.fmean(scores):.2f}, median {statistics.median(scores):g}" if scores else "n/a"
         at_threshold = sum(s >= ALPAGASUS_THRESHOLD for s in scores)
-        cost = passes.cost(self.rounds)
         return (
             f"score: {self.total} records: {self.scored} scored, {self.failed} failed; scores {spread}; "
-            f"{at_threshold} at or above {ALPAGASUS_THRESHOLD}; "
-            f"{passes.budget_note(self.truncated, self.max_prompt_tokens, self.token_basis)}; "
-            f"{passes.total(self.rounds, 'sent')} calls sent, {passes.total(self.rounds, 'cached')} cached, "
-            f"spent {'$?' if cost is None else f'${cost:.4f}'}"
+            f"{at_threshold} at or above {ALPAGASUS_THRESHOLD}; {self.calls_note()}"
         )
 
 
