@@ -51,11 +51,18 @@ def _text(path: Path, row: int, value: Any) -> str:
     return value
 
 
+def _single_turn(
+    path: Path, name: str, field: str, meta: Callable[[dict[str, Any], int], dict[str, Any]]
+) -> list[EvalPrompt]:
+    """A set of one-turn prompts: the turn is `field` of each row; ids are `<name>_<row>`."""
+    return [EvalPrompt(f"{name}_{row}", name, (_text(path, row, data[field]),), meta(data, row))
+            for row, data in _rows(path)]  # fmt: skip
+
+
 @EVAL_SETS.register("koala")
 def koala(root: Path) -> list[EvalPrompt]:
-    path = root / "test" / "koala_test_set.jsonl"
-    return [EvalPrompt(f"koala_{row}", "koala", (_text(path, row, data["prompt"]),), {"source_id": data.get("id")})
-            for row, data in _rows(path)]  # fmt: skip
+    return _single_turn(root / "test" / "koala_test_set.jsonl", "koala", "prompt",
+                        lambda data, _: {"source_id": data.get("id")})  # fmt: skip
 
 
 @EVAL_SETS.register("lima")
@@ -86,18 +93,16 @@ def sinstruct(root: Path) -> list[EvalPrompt]:
 
 @EVAL_SETS.register("vicuna")
 def vicuna(root: Path) -> list[EvalPrompt]:
-    path = root / "test" / "vicuna_test_set.jsonl"
-    return [EvalPrompt(f"vicuna_{row}", "vicuna", (_text(path, row, data["text"]),),
-                       {"question_id": data.get("question_id"), "category": data.get("category")})
-            for row, data in _rows(path)]  # fmt: skip
+    return _single_turn(root / "test" / "vicuna_test_set.jsonl", "vicuna", "text",
+                        lambda data, _: {"question_id": data.get("question_id"),
+                                         "category": data.get("category")})  # fmt: skip
 
 
 @EVAL_SETS.register("wizardlm")
 def wizardlm(root: Path) -> list[EvalPrompt]:
-    path = root / "test" / "wizardlm_test_set.jsonl"
-    return [EvalPrompt(f"wizardlm_{row}", "wizardlm", (_text(path, row, data["Instruction"]),),
-                       {"source_id": data.get("idx"), "skill": data.get("Skill"), "difficulty": data.get("Difficulty")})
-            for row, data in _rows(path)]  # fmt: skip
+    return _single_turn(root / "test" / "wizardlm_test_set.jsonl", "wizardlm", "Instruction",
+                        lambda data, _: {"source_id": data.get("idx"), "skill": data.get("Skill"),
+                                         "difficulty": data.get("Difficulty")})  # fmt: skip
 
 
 @EVAL_SETS.register("pairwise")
@@ -107,10 +112,9 @@ def pairwise(root: Path) -> list[EvalPrompt]:
 
 @EVAL_SETS.register("alpacaeval")
 def alpacaeval(root: Path) -> list[EvalPrompt]:
-    path = root / "alpaca_eval" / "alpaca_eval_805.jsonl"
-    return [EvalPrompt(f"alpacaeval_{row}", "alpacaeval", (_text(path, row, data["instruction"]),),
-                       {"dataset": data.get("dataset"), "index": data.get("index", row)})
-            for row, data in _rows(path)]  # fmt: skip
+    return _single_turn(root / "alpaca_eval" / "alpaca_eval_805.jsonl", "alpacaeval", "instruction",
+                        lambda data, row: {"dataset": data.get("dataset"),
+                                           "index": data.get("index", row)})  # fmt: skip
 
 
 @EVAL_SETS.register("mtbench")
