@@ -9,14 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_llm import build_model, build_tokenizer
 
 from longsift.errors import ConfigError, MissingDependencyError
 from longsift.models import ENGINES, GenerationParams, LoadOptions, open_engine
 from longsift.models.hf import TransformersRunner
 from longsift.models.loading import check_model_folder
-
-torch = pytest.importorskip("torch")
 
 TEXTS = [
     "Give three tips for staying healthy.",

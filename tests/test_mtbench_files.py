@@ -74,7 +74,8 @@ def test_scores_by_hand(data_dir: Path) -> None:
 
 
 def test_scores_match_fastchat_show_result_computation(tmp_path: Path) -> None:
-    pandas = pytest.importorskip("pandas")
+    import pandas
+
     path = tmp_path / "gpt-4_single.jsonl"
     mt.write_judgments(HAND_MADE, path)
     # FastChat's show_result.py --mode single, step by step

@@ -3,7 +3,6 @@ then lm-evaluation-harness end to end on the tiny model with a local multiple-ch
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -15,7 +14,6 @@ from longsift.errors import ConfigError
 from longsift.judge import openllm
 
 TASKS_DIR = Path(__file__).parent / "data" / "openllm_tasks"  # longsift_tiny_mc and longsift_tiny_mc_short
-needs_lm_eval = pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval is not installed")
 
 
 def results(task: str, **metrics: float) -> dict:
@@ -115,7 +113,6 @@ def strict_json(path: Path) -> dict:
     return json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in {path}"))
 
 
-@needs_lm_eval
 def test_local_tasks_end_to_end_on_the_tiny_model(tiny_trained, tmp_path: Path, cli) -> None:
     out, logs = tmp_path / "openllm.json", tmp_path / "samples"
     result = cli("openllm", str(tiny_trained.output), "--include-path", str(TASKS_DIR), "--tasks",
@@ -141,7 +138,6 @@ def test_local_tasks_end_to_end_on_the_tiny_model(tiny_trained, tmp_path: Path, 
     assert isinstance(model, FolderInput) and manifest.options["seed"] == 3
 
 
-@needs_lm_eval
 def test_one_model_load_the_seed_reaches_the_shots_and_the_chat_template(tiny_trained, tmp_path: Path,
                                                                           monkeypatch) -> None:  # fmt: skip
     from lm_eval.models.huggingface import HFLM
@@ -172,7 +168,6 @@ def test_one_model_load_the_seed_reaches_the_shots_and_the_chat_template(tiny_tr
     assert all("<|im_start|>" not in c for c in first)
 
 
-@needs_lm_eval
 def test_offline_default_tasks_end_in_one_line(tiny_trained, tmp_path: Path, cli) -> None:
     result = cli("openllm", str(tiny_trained.output), "--tasks", "arc", "--k", "1", "-o", str(tmp_path / "o.json"),
                  env={"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}, check=False)  # fmt: skip
@@ -182,7 +177,6 @@ def test_offline_default_tasks_end_in_one_line(tiny_trained, tmp_path: Path, cli
     assert not (tmp_path / "o.json").exists()  # nothing ran: no file, rather than an empty one
 
 
-@needs_lm_eval
 def test_unknown_local_task_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lm_eval knows no task no_such_task"):
         openllm.run_openllm(str(tmp_path), ["no_such_task"], harness=openllm.HarnessOptions([str(TASKS_DIR)]))
@@ -204,7 +198,6 @@ def prompt_logprobs(model_dir: Path):
     return checked
 
 
-@needs_lm_eval
 def test_endpoint_variant_through_the_local_server(tiny_trained, tmp_path: Path, cli) -> None:
     """lm_eval's local-completions model against the project's server, answering with the tiny model's logprobs:
     the same scores as the in-process run of the same model."""

@@ -8,13 +8,12 @@ import itertools
 import json
 from pathlib import Path
 
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.local_hub import LocalHub
-
-datasets = pytest.importorskip("datasets")
-pq = pytest.importorskip("pyarrow.parquet")
-pa = pytest.importorskip("pyarrow")
 
 FIELDS = ("instruction", "input", "output")
 K = 12

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from itertools import islice
 from pathlib import Path
 
@@ -304,10 +305,9 @@ def test_cli_tiny_demo_trains_and_saves_a_loadable_model(cli, alpaca_pool: Path,
 @pytest.mark.slow
 def test_two_processes_with_torchrun(alpaca_pool: Path, tmp_path: Path):
     """The multi-process path accelerate/torchrun use, on CPU (gloo): one tiny base, accumulation per process."""
-    if shutil.which("torchrun") is None:
-        pytest.skip("torchrun not on PATH")
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")  # torch installs it
     out = tmp_path / "ddp"
-    command = ["torchrun", "--nproc_per_node", "2", "-m", "longsift", "train", str(alpaca_pool), "--tiny",
+    command = [torchrun, "--nproc_per_node", "2", "-m", "longsift", "train", str(alpaca_pool), "--tiny",
                "--k", "32", "--max-steps", "2", "--per-device-batch-size", "8", "-o", str(out)]  # fmt: skip
     repo = Path(__file__).resolve().parents[1]
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600,
