@@ -104,7 +104,7 @@ def test_page_is_self_contained_and_escapes_model_text(rendered: tuple[Path, str
     digest = base64.b64encode(hashlib.sha256(page.scripts[0].encode()).digest()).decode()
     assert f"'sha256-{digest}'" in (csp or "") and "default-src 'none'" in (csp or "")
     sources = [a.get("src") or a.get("href") or "" for t, a in page.tags if t in ("img", "script", "link", "a")]
-    assert all(s.startswith(("data:image/png;base64,", "#")) for s in sources if s), sources
+    assert all(s.startswith(("data:image/svg+xml;base64,", "data:image/png;base64,", "#")) for s in sources if s), sources
     assert not page.find("link") and "http://" not in html and "https://" not in html
     assert len(page.find("img", **{"class": "plot"})) >= 5  # outcomes, MT-Bench, lengths, length bias, loss
     # hostile markup from prompts, answers and judge replies shows up only as text
@@ -144,7 +144,7 @@ def test_an_empty_run_says_what_is_absent(tmp_path: Path) -> None:
     for missing in ("pairwise judgments (judge/)", "AlpacaEval results", "MT-Bench scores", "length analysis",
                     "selection (select/)", "training curves", "generations (generate/)"):  # fmt: skip
         assert missing in html and missing in Path(written["markdown"]).read_text()
-    assert html.count('class="absent"') == 8  # the overview plus one per section
+    assert html.count('class="absent"') == 9  # the overview, the headline, and one per section
 
 
 def test_summary_only_damaged_files_and_disagreements_become_notes(tmp_path: Path) -> None:
@@ -176,7 +176,7 @@ def test_two_judges_get_two_tables_a_comparison_filter_and_an_agreement_table(tm
     assert len(page.find("article", **{"class": "item"})) == 12  # each judge's verdicts on the 6 prompts
     # paper outcomes on the 5 prompts both judged: gpt win, win, lose, tie, win vs palm win x5 -> agree on 3;
     # palm only says "win", so chance agreement is gpt's win share 3/5 and kappa = (3/5 - 3/5) / (1 - 3/5) = 0
-    agreement = next(r for r in page.rows if r[:3] == ["gpt-4/paper", "palm-2/paper", "paper"])
+    agreement = next(r for r in page.rows if r[:3] == ["gpt-4 · paper template", "palm-2 · paper template", "paper"])
     assert agreement[3:] == ["5", "60.0%", "0.000"]
 
 
@@ -198,7 +198,7 @@ def test_selection_section_and_a_loss_png_without_loss_json(tmp_path: Path) -> N
     rows = {r[0]: r for r in page.rows if len(r) == 8}  # Set, Examples, Mean, Median, p90, instruction, ratio, quality
     assert rows["source"][1:3] == ["4", "2.5"] and rows["longest-2"][1:3] == ["2", "3.5"]
     assert rows["longest-2"][6] == "×1.40"  # 3.5 / 2.5
-    assert "longest-2.json" in html and "&quot;cutoff&quot;: 3" in html  # subset listed, summary shown
+    assert "longest-2.json" in html and ["cutoff", "3"] in page.rows  # subset listed, summary shown as a table
     assert "selection (select/)" not in html  # no longer absent
     assert base64.b64encode(png.read_bytes()).decode() in html  # the train stage's own PNG, embedded
 

@@ -1,7 +1,9 @@
 """The prompt browser: every judged prompt with both answers, both verdicts and the judge's own words.
 
-Rows are rendered here (escaped); report.js only shows and hides them, filtering on the data-* attributes:
-data-comparison, data-set, data-paper / data-strict (win, tie, lose or failed) and data-flipped.
+Rows are rendered here (escaped) into an inert `<template>`: the document holds only the page report.js clones
+out of it (25 items), so 1,030 prompts x 2 orders x several judges keep the page's DOM small. report.js filters
+on the data-* attributes: data-comparison, data-set, data-paper / data-strict (win, tie, lose or failed) and
+data-flipped.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from longsift.records import Generation, Judgment
 from longsift.report.collect import Comparison, RunData
 from longsift.report.markup import Html, absent, join, tag
+from longsift.report.names import model_label
 from longsift.verdicts import POLICIES, PromptOutcome
 
 OUTCOMES = ("win", "tie", "lose", "failed")
@@ -34,9 +37,13 @@ def browser(data: RunData) -> Html:
     ], class_="filters", id="filters")  # fmt: skip
     status = tag("p", [tag("span", str(len(items)), id="match-count"), f" of {len(items)} prompts match"],
                  class_="match-status")  # fmt: skip
-    more = Html('<button type="button" id="show-more" hidden>Show more</button>')
-    return tag("section", [tag("h2", "Prompt browser"), controls, status, tag("div", items, id="items"), more],
-               id="browser")  # fmt: skip
+    pager = tag("div", [Html('<button type="button" id="page-prev">‹ Previous</button>'),
+                        tag("span", "", id="page-where"), Html('<button type="button" id="page-next">Next ›</button>')],
+                id="pager", class_="pager", hidden="")  # fmt: skip
+    store = tag("template", items, id="item-store")
+    noscript = Html('<noscript><p class="absent">The prompt browser needs JavaScript to show its pages.</p></noscript>')
+    return tag("section", [tag("h2", "Prompt browser"), controls, status, pager, noscript, tag("div", "", id="items"),
+                           store], id="browser")  # fmt: skip
 
 
 def _order(outcome: PromptOutcome) -> tuple[str, int, str]:
@@ -91,7 +98,7 @@ def _verdict(order: str, judgment: Judgment | None) -> Html:
         facts.append(tag("span", f" · {judgment.error}", class_="error"))
     explanation = tag("details", [tag("summary", "Judge's explanation (raw reply)"),
                                   tag("pre", judgment.raw or "(empty reply)", class_="raw")])  # fmt: skip
-    return tag("div", [tag("h4", f"{shown} · {judgment.judge}"), tag("p", join(facts)), explanation],
+    return tag("div", [tag("h4", f"{shown} · {model_label(judgment.judge)}"), tag("p", join(facts)), explanation],
                class_="verdict")  # fmt: skip
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from longsift import layout
 from longsift.errors import LongsiftError
 from longsift.manifest import Manifest, read_manifest
-from longsift.records import Generation, Judgment
+from longsift.records import Example, Generation, Judgment
+from longsift.report.names import judge_label
 from longsift.verdicts import POLICIES, PromptOutcome, prompt_outcomes, tally
 
 COUNT_KEYS = ("win", "tie", "lose", "failed", "n")
@@ -36,7 +37,7 @@ class Comparison:
 
     @property
     def title(self) -> str:
-        return f"{self.model_a} vs {self.model_b}" + (f" · judge {self.judge}" if self.judge else "")
+        return f"{self.model_a} vs {self.model_b}" + (f" · judge {judge_label(self.judge)}" if self.judge else "")
 
     @property
     def flip_rate(self) -> float | None:
@@ -64,6 +65,8 @@ class RunData:
     alpacaeval: dict[str, dict[str, Any]] = field(default_factory=dict)
     mtbench: dict[str, dict[str, Any]] = field(default_factory=dict)
     analysis: dict[str, Any] | None = None
+    openllm: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> openllm's summary
+    refined: dict[str, list[Example]] = field(default_factory=dict)  # selection file -> its refined records
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -76,7 +79,8 @@ def collect(run_dir: Path) -> RunData:
     if not run_dir.is_dir():
         raise LongsiftError(f"{run_dir} is not a directory; give the run directory a recipe or the stages wrote")
     data = RunData(run_dir)
-    for step in (_selection, _training, _generations, _judging, _alpacaeval, _mtbench, _analysis):
+    for step in (_selection, _refinement, _training, _generations, _judging, _alpacaeval, _mtbench, _openllm,
+                 _analysis):  # fmt: skip
         step(data)
     return data
 
@@ -194,3 +198,30 @@ def _analysis(data: RunData) -> None:
     path = layout.analysis_file(data.run_dir)
     if path.is_file():
         data.analysis = _safe(data, path, layout.read_json)
+
+
+def _refinement(data: RunData) -> None:
+    """Selection files whose records carry `metadata.refine_status`: the refine stage's outputs."""
+    from longsift.formats.load import load_all
+
+    for path in data.selection_files:
+        records = _safe(data, path, lambda p: load_all(p)[0])
+        if records and any("refine_status" in r.metadata for r in records):
+            data.refined[path.name] = records
+
+
+def _openllm(data: RunData) -> None:
+    """`openllm.json` files (what `longsift openllm -o` writes: {"summary": ..., "raw": ...}) in the run."""
+    found = [data.run_dir / "openllm.json", *sorted((data.run_dir / "openllm").glob("*.json"))]
+    for path in (p for p in found if p.is_file() and p.name != layout.MANIFEST):
+        result = _safe(data, path, layout.read_json)
+        summary = result.get("summary") if isinstance(result, dict) else None
+        if not isinstance(summary, dict):
+            data.notes.append(f"{path.relative_to(data.run_dir)} has no Open LLM summary")
+            continue
+        samples = [t.get("n-samples") for t in (result.get("raw") or {}).values() if isinstance(t, dict)]
+        per_split = [v for s in samples if isinstance(s, dict) for v in s.values() if isinstance(v, dict)]
+        counted = [v.get("effective") for v in per_split]
+        sizes = [n for n in counted if isinstance(n, int)]
+        model = str(result.get("model") or summary.get("model") or (path.stem if path.stem != "openllm" else "model"))
+        data.openllm[model] = {**summary, "_n": min(sizes) if sizes else None}

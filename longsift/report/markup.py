@@ -40,10 +40,11 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], **attrs: Any) ->
     return tag("table", [head, body], **attrs)
 
 
-def image(png_base64: str | None, alt: str) -> Html | None:
-    if png_base64 is None:
+def image(data_base64: str | None, alt: str, mime: str = "image/svg+xml") -> Html | None:
+    """A plot (SVG from `longsift.report.plots` by default), embedded: the page fetches nothing."""
+    if data_base64 is None:
         return None
-    return Html(f'<img class="plot" alt="{esc(alt)}" src="data:image/png;base64,{png_base64}">')
+    return Html(f'<img class="plot" alt="{esc(alt)}" src="data:{mime};base64,{data_base64}">')
 
 
 def pre_json(value: Any) -> Html:

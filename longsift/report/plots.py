@@ -1,7 +1,8 @@
-"""Plots as base64 PNG strings for embedding (`<img src="data:image/png;base64,...">`).
+"""Plots as base64 SVG strings for embedding (`<img src="data:image/svg+xml;base64,...">`): crisp at any zoom.
 
-Figures are built with `matplotlib.figure.Figure` directly (Agg canvas, no pyplot state), so rendering works
-headless and in threads. Each function returns None when there is nothing to draw.
+Figures are built with `matplotlib.figure.Figure` directly (no pyplot state), so rendering works headless and in
+threads. Text stays text in the SVG (`svg.fonttype: none`), at sizes readable without zooming; the hash salt and
+the dropped date make the same data give the same bytes. Each function returns None when there is nothing to draw.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ WIN, TIE, LOSE = "#2e9d5b", "#9aa3ad", "#d9534f"
 PALETTE = ("#3b6fd8", "#e08a1e", "#2e9d5b", "#c0449a", "#6a5acd", "#8c6d31", "#17becf", "#7f7f7f")
 
 
+STYLE: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "longsift", "font.size": 11, "axes.titlesize": 12,
+         "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}  # fmt: skip
+
+
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    return figure
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
 def _encode(figure: Any) -> str:
+    import matplotlib
+
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -44,13 +51,13 @@ def outcome_bars(tables: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str |
             ax.barh(sets, values, left=left, color=color, label=key, height=0.65)
             for y, (start, value) in enumerate(zip(left, values, strict=True)):
                 if value >= 8:
-                    ax.text(start + value / 2, y, f"{value:.0f}", ha="center", va="center", color="white", fontsize=8)
+                    ax.text(start + value / 2, y, f"{value:.0f}", ha="center", va="center", color="white", fontsize=10)
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.set_xlim(0, 100)
-        ax.set_title(f"{policy} policy", fontsize=10)
+        ax.set_title(f"{policy} policy", fontsize=12)
         ax.invert_yaxis()
         ax.set_xlabel("% of judged prompts")
-    axes[-1].legend(loc="lower right", fontsize=8, ncols=3, bbox_to_anchor=(1.0, 1.08), frameon=False)
+    axes[-1].legend(loc="lower right", fontsize=10, ncols=3, bbox_to_anchor=(1.0, 1.08), frameon=False)
     return _encode(figure)
 
 
@@ -64,7 +71,7 @@ def length_histograms(histogram: Mapping[str, Any] | None, unit: str) -> str | N
         ax.stairs(counts, edges, label=model, color=PALETTE[i % len(PALETTE)], linewidth=1.6)
     ax.set_xlabel(f"response length ({unit})")
     ax.set_ylabel("responses")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=10, frameon=False)
     return _encode(figure)
 
 
@@ -87,11 +94,11 @@ def win_rate_by_length(policies: Mapping[str, Mapping[str, Any]]) -> str | None:
         high = [p[1]["ci_high"] - p[1]["win_rate"] for p in points]
         ax.errorbar(x, y, yerr=[low, high], fmt="o", capsize=3, label=policy, color=PALETTE[i % len(PALETTE)])
     ax.axhline(50, color="#888", linewidth=0.8, linestyle="--")
-    ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20)
+    ax.set_xticks(range(len(labels)), labels, fontsize=9, rotation=20)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("(len A − len B) / longer length")
     ax.set_ylabel("A's win rate, ties ½ (%)")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=10, frameon=False)
     return _encode(figure)
 
 
@@ -105,7 +112,7 @@ def loss_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | None
         ax.plot([p["step"] for p in points], [p["loss"] for p in points], label=name, color=PALETTE[i % len(PALETTE)])
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=10, frameon=False)
     return _encode(figure)
 
 
@@ -120,8 +127,8 @@ def mtbench_categories(scores: Mapping[str, Mapping[str, float | None]]) -> str 
     for i, (model, per_model) in enumerate(scores.items()):
         xs = [c + i * width - 0.4 + width / 2 for c in range(len(categories))]
         ax.bar(xs, [per_model.get(c) or 0.0 for c in categories], width, label=model, color=PALETTE[i % len(PALETTE)])
-    ax.set_xticks(range(len(categories)), categories, fontsize=8, rotation=20)
+    ax.set_xticks(range(len(categories)), categories, fontsize=10, rotation=20)
     ax.set_ylim(0, 10)
     ax.set_ylabel("score (1-10)")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=10, frameon=False)
     return _encode(figure)

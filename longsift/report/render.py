@@ -1,6 +1,6 @@
 """`report(run_dir, output, markdown)`: one self-contained HTML page (and a Markdown summary) of a run.
 
-Self-contained: CSS and JS inline, plots as data: PNGs, and a Content-Security-Policy that forbids any network
+Self-contained: CSS and JS inline, plots as data: SVGs, and a Content-Security-Policy that forbids any network
 access and any script but ours (allowed by its SHA-256), so even a model output that slipped through escaping
 could not run.
 """
@@ -18,19 +18,32 @@ from longsift.outputs import write_text
 from longsift.report import sections
 from longsift.report.browser import browser
 from longsift.report.collect import RunData, collect
+from longsift.report.headline import Headline, headline
+from longsift.report.leaderboard import placements
 from longsift.report.markdown import markdown as render_markdown
 from longsift.report.markup import Html, esc, join, tag
+from longsift.report.names import demo_models
 
 # (anchor, title, has-data test, what is missing when it is absent)
 CONTENTS = (
+    (
+        "headline",
+        "Headline",
+        lambda d: bool(d.comparisons or d.alpacaeval or d.mtbench or d.openllm),
+        "results to headline",
+    ),
     ("judging", "Pairwise judging", lambda d: bool(d.comparisons), "pairwise judgments (judge/)"),
     ("alpacaeval", "AlpacaEval", lambda d: bool(d.alpacaeval), "AlpacaEval results (alpacaeval/)"),
     ("mtbench", "MT-Bench", lambda d: bool(d.mtbench), "MT-Bench scores (mtbench/)"),
     ("length-bias", "Length bias", lambda d: bool(d.analysis), "length analysis (analyze/analysis.json)"),
+    ("refinement", "Refinement", lambda d: bool(d.refined), "refined selection (select/, refine_status)"),
     ("selection", "Selection", lambda d: bool(d.selection_files or d.selection_summary), "selection (select/)"),
     ("training", "Training", lambda d: bool(d.training), "training curves (train/)"),
     ("browser", "Prompt browser", lambda d: any(c.outcomes for c in d.comparisons), "per-prompt judgments"),
 )
+
+
+OPTIONAL = {"headline", "refinement"}  # shown when there is something to show, never listed as absent
 
 
 def _static(name: str) -> str:
@@ -38,10 +51,17 @@ def _static(name: str) -> str:
 
 
 def absent_parts(data: RunData) -> list[str]:
-    missing = [what for _, _, present, what in CONTENTS if not present(data)]
+    missing = [what for anchor, _, present, what in CONTENTS if anchor not in OPTIONAL and not present(data)]
     if not data.generations:
         missing.append("generations (generate/)")
     return missing
+
+
+def run_headline(data: RunData) -> Headline:
+    """The headline of a run: what the HTML page shows first and `longsift run` prints last."""
+    llms = [c.judge.rpartition("/")[0] for c in data.comparisons] + [str(r.get("judge") or "") for r in
+                                                                     data.mtbench.values()]  # fmt: skip
+    return headline(data, demo_models(data.run_dir, llms), placements(data.alpacaeval))
 
 
 def render_html(data: RunData, title: str) -> str:
@@ -50,7 +70,7 @@ def render_html(data: RunData, title: str) -> str:
     csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
            "form-action 'none'; base-uri 'none'")  # fmt: skip
     nav = [tag("a", name, href=f"#{anchor}", class_=None if present(data) else "missing")
-           for anchor, name, present, _ in CONTENTS]  # fmt: skip
+           for anchor, name, present, _ in CONTENTS if present(data) or anchor not in OPTIONAL]  # fmt: skip
     missing = absent_parts(data)
     overview: list[Any] = []
     if missing:
@@ -60,8 +80,10 @@ def render_html(data: RunData, title: str) -> str:
         overview.append(tag("div", [tag("strong", "Notes"), tag("ul", [tag("li", n) for n in data.notes])],
                             class_="notes", id="notes"))  # fmt: skip
     body = [
-        sections.judging(data), sections.alpacaeval(data), sections.mtbench(data), sections.length_bias(data),
-        sections.selection(data), sections.training(data), browser(data),
+        sections.headline_section(run_headline(data)), sections.judging(data), sections.alpacaeval(data),
+        sections.mtbench(data), sections.length_bias(data),
+        sections.refinement(data) if data.refined else None, sections.selection(data),
+        sections.training(data), browser(data),
     ]  # fmt: skip
     from longsift import __version__
 

@@ -13,7 +13,11 @@ from longsift import layout
 from longsift.errors import DataError
 from longsift.report import plots
 from longsift.report.collect import Comparison, RunData
+from longsift.report.headline import BENCHMARK_HEADER, PAIRWISE_HEADER, Headline, table_rows
+from longsift.report.leaderboard import leaderboard
 from longsift.report.markup import Html, absent, image, join, number, pct, pre_json, table, tag
+from longsift.report.names import judge_label
+from longsift.report.refinement import refinement_block
 from longsift.verdicts import POLICIES
 
 LC_MISSING = "n/a: LC needs the instruction-difficulty table"
@@ -141,7 +145,9 @@ def alpacaeval(data: RunData) -> Html:
         ])  # fmt: skip
     header = ["Model", "Win rate", "SE", "LC win rate", "Discrete win rate", "N", "Avg length"]
     note = tag("p", "Win rates in percent against the AlpacaEval 2.0 reference, as on the leaderboard.", class_="lead")
-    return section("alpacaeval", "AlpacaEval 2.0", [note, table(header, rows, id="alpacaeval-table")])
+    return section(
+        "alpacaeval", "AlpacaEval 2.0", [note, table(header, rows, id="alpacaeval-table"), leaderboard(data.alpacaeval)]
+    )
 
 
 def _category_score(value: Any) -> float | None:
@@ -189,7 +195,49 @@ def length_bias(data: RunData) -> Html:
     for comparison in analysis.get("comparisons", []):
         body += _bias_panel(comparison, analysis["settings"]["tolerance"])
     body += _judge_tables(analysis)
+    body += length_judge_agreement(analysis)
     return section("length-bias", "Length bias", body)
+
+
+# --- how much of an LLM judge's verdicts a length-only judge reproduces (written by analyze when it ran) -------
+
+AGREEMENT_HINTS = ("length", "longest", "reference")
+
+
+def _agreement_entries(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Mapping[str, Any]]]:
+    """Every mapping with a kappa under a key that names the length-only judge, wherever analyze put it."""
+    found: list[tuple[tuple[str, ...], Mapping[str, Any]]] = []
+    if isinstance(value, Mapping):
+        named = any(h in k.lower() for k in path for h in AGREEMENT_HINTS)
+        if named and any("kappa" in str(k).lower() for k in value):
+            return [(path, value)]
+        for key, inner in value.items():
+            found += _agreement_entries(inner, (*path, str(key)))
+    elif isinstance(value, list) and len(path) < 6:
+        for i, inner in enumerate(value):
+            label = str(inner.get("judge") or inner.get("policy") or i) if isinstance(inner, Mapping) else str(i)
+            found += _agreement_entries(inner, (*path, label))
+    return found
+
+
+def length_judge_agreement(analysis: Mapping[str, Any]) -> list[Any]:
+    entries = _agreement_entries(analysis)
+    if not entries:
+        return []
+    scalar = [k for _, entry in entries for k, v in entry.items() if not isinstance(v, Mapping | list)]
+    fields = list(dict.fromkeys(scalar))
+    rows = [[" › ".join(path), *(_agreement_cell(entry.get(k)) for k in fields)] for path, entry in entries]
+    lead = tag("p", "How often a judge that only prefers the longer answer gives the LLM judge's verdict: agreement "
+                    "and Cohen's κ (0: chance, 1: the same verdicts).", class_="lead")  # fmt: skip
+    header = ["Where", *(f.replace("_", " ") for f in fields)]
+    return [tag("h3", "LLM judge vs a length-only judge"), lead,
+            tag("div", table(header, rows, id="length-judge-agreement"), class_="scroll")]  # fmt: skip
+
+
+def _agreement_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value, 3)
+    return "not recorded" if value is None else number(value)
 
 
 def _bias_panel(comparison: Mapping[str, Any], tolerance: float) -> list[Any]:
@@ -204,7 +252,7 @@ def _bias_panel(comparison: Mapping[str, Any], tolerance: float) -> list[Any]:
         ])  # fmt: skip
     header = ["Policy", "Win rate (95% CI)", f"Length-matched (±{tolerance:.0%})", "Longer answer wins",
               "A's answer longer", "Left out"]  # fmt: skip
-    title = f"{comparison['model_a']} vs {comparison['model_b']} · judge {comparison['judge']}"
+    title = f"{comparison['model_a']} vs {comparison['model_b']} · judge {judge_label(str(comparison['judge']))}"
     bins = [[f"{r['low']:+.2f} … {r['high']:+.2f}", number(r["n"]), _rate(r)]
             for r in next(iter(comparison["policies"].values()))["by_length_difference"]]  # fmt: skip
     return [
@@ -224,14 +272,15 @@ def _rate(row: Mapping[str, Any]) -> str:
 def _judge_tables(analysis: Mapping[str, Any]) -> list[Any]:
     body: list[Any] = []
     if analysis.get("position_bias"):
-        rows = [[r["judge"], number(r["judged"]), number(r["failed"]), pct(r["flip_rate"]),
+        rows = [[judge_label(r["judge"]), number(r["judged"]), number(r["failed"]), pct(r["flip_rate"]),
                  number(r["first_always_won"]), number(r["second_always_won"]), pct(r["first_position_share"])]
                 for r in analysis["position_bias"]]  # fmt: skip
         header = ["Judge", "Judged", "Failed", "Position flips", "First shown won both", "Second shown won both",
                   "First position wins"]  # fmt: skip
         body += [tag("h3", "Position bias"), table(header, rows, id="position-table")]
     if analysis.get("judge_agreement"):
-        rows = [[r["judge_1"], r["judge_2"], policy, number(s["n"]), pct(s["agreement_pct"]), number(s["kappa"], 3)]
+        rows = [[judge_label(r["judge_1"]), judge_label(r["judge_2"]), policy, number(s["n"]), pct(s["agreement_pct"]),
+                 number(s["kappa"], 3)]
                 for r in analysis["judge_agreement"] for policy, s in r["policies"].items()]  # fmt: skip
         body += [tag("h3", "Judge agreement"),
                  table(["Judge 1", "Judge 2", "Policy", "Prompts", "Agreement", "Cohen's κ"], rows)]  # fmt: skip
@@ -250,8 +299,44 @@ def selection(data: RunData) -> Html:
         body += [tag("h3", "Length profile (" + profile["unit"]["description"] + ")"), _profile_table(profile),
                  tag("p", PAPER_FIG_1B, class_="muted")]  # fmt: skip
     if data.selection_summary is not None:
-        body += [tag("h3", "Selection summary"), pre_json(data.selection_summary)]
+        body += [tag("h3", "Selection summary"), tag("div", summary_table(data.selection_summary), class_="scroll")]
     return section("selection", "Selection", body)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "none"
+    if isinstance(value, Mapping):
+        return "none"
+    if value is None:
+        return "not set"
+    return number(value, 3) if isinstance(value, float) else number(value)
+
+
+def summary_table(summary: Any) -> Html:
+    """select/summary.json as a table: one column per selection (its keys), one row per (flattened) field."""
+    if not isinstance(summary, Mapping):
+        return tag("p", _plain(summary))
+    per_selection = all(isinstance(v, Mapping) for v in summary.values()) and any(
+        isinstance(v, Mapping) and ("selected" in v or "k" in v or "method" in v) for v in summary.values()
+    )
+    columns = dict(summary) if per_selection else {"selection": summary}
+    flat = {name: _flatten(value) for name, value in columns.items()}
+    fields = list(dict.fromkeys(key for table_ in flat.values() for key in table_))
+    rows = [[tag("th", key.replace(".", " › ")),
+             *(tag("td", _plain(flat[name][key]) if key in flat[name] else "not recorded") for name in flat)]
+            for key in fields]  # fmt: skip
+    head = tag("thead", [tag("tr", [tag("th", "Field"), *(tag("th", name) for name in flat)])])
+    return tag("table", [head, tag("tbody", [tag("tr", r) for r in rows])], class_="kv", id="selection-summary")
 
 
 def _comma(items: list[Html]) -> list[Any]:
@@ -290,7 +375,46 @@ def training(data: RunData) -> Html:
     for run in data.training:
         if not run.loss and run.loss_png is not None:  # no loss.json: show the train stage's own drawing
             png = base64.b64encode(run.loss_png.read_bytes()).decode("ascii")
-            body += [tag("h3", f"{run.name} (loss.png)"), image(png, f"training loss of {run.name}")]
+            body += [tag("h3", f"{run.name} (loss.png)"), image(png, f"training loss of {run.name}", "image/png")]
         if run.config is not None:
             body.append(tag("details", [tag("summary", f"Resolved config: {run.name}"), pre_json(run.config)]))
     return section("training", "Training", body)
+
+
+def headline_section(head: Headline) -> Html:
+    """The page's first section: the same rows `longsift run` prints (longsift.report.headline)."""
+    body: list[Any] = []
+    if head.banner:
+        body.append(tag("div", [tag("strong", "Demo run. "), "The numbers below exercise the pipeline; they say "
+                                "nothing about the method: ", "; ".join(head.banner), "."], class_="banner",
+                        id="demo-banner"))  # fmt: skip
+    pairwise, benchmarks = table_rows(head)
+    if pairwise:
+        rows = [tag("tr", [tag("td", c, class_="warn" if i == 8 and "small sample" in c else None)
+                           for i, c in enumerate(r)], class_=None if r[0] == "this run" else "reference")
+                for r in pairwise]  # fmt: skip
+        body += [tag("h3", "Pairwise judging (all test sets)"), tag("p", "Win / tie / lose of judged prompts, from "
+                 "A's side, with 95% Wilson intervals; failed judgments are counted apart. Reference rows are the "
+                 "paper's published results.", class_="lead"),
+                 tag("div", tag("table", [tag("thead", tag("tr", [tag("th", h) for h in PAIRWISE_HEADER])),
+                                          tag("tbody", rows)], class_="headline", id="headline-pairwise"),
+                     class_="scroll")]  # fmt: skip
+    if benchmarks:
+        body += [tag("h3", "Benchmarks"),
+                 tag("div", table(BENCHMARK_HEADER, benchmarks, class_="headline", id="headline-benchmarks"),
+                     class_="scroll")]  # fmt: skip
+    if head.empty:
+        body.append(absent("no results yet: no judgments, AlpacaEval, MT-Bench or Open LLM results in this run."))
+    return section("headline", "Headline", body)
+
+
+def refinement(data: RunData) -> Html:
+    if not data.refined:
+        return section("refinement", "Refinement", [absent("no refined selection.", "longsift refine SUBSET -o "
+                       "RUN_DIR/select/NAME.jsonl --output-format messages")])  # fmt: skip
+    body: list[Any] = [tag("p", "What the refine stage did to each record: refined (the answer was replaced), "
+                       "unchanged (the LLM kept it), failed (the original is kept; the reason's kind is the first "
+                       "word of metadata.refine_error). Lengths in words.", class_="lead")]  # fmt: skip
+    for name, records in data.refined.items():
+        body += refinement_block(name, records)
+    return section("refinement", "Refinement", body)

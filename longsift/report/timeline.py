@@ -1,0 +1,79 @@
+"""A run's stage timeline: each stage's start, wall time, and the LLM calls, tokens and cost it made.
+
+Read from what the runner records: RUN/.stages/<stage>/started (the start, to the microsecond) and its manifest
+(`seconds`, `command`), and the run's LLM cache (RUN/cache/llm.sqlite), whose rows carry their cost and the time
+they were stored: a call belongs to the stage that was running when it was stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from longsift.report.names import STATE_DIR, stage_manifests
+
+RUN_CACHE = Path("cache") / "llm.sqlite"
+
+
+@dataclass(frozen=True)
+class StageTime:
+    name: str
+    command: str
+    started: float | None
+    seconds: float | None
+    calls: int
+    failed_calls: int
+    tokens: int
+    cost: float | None  # None: some call had no known price
+    unpriced: int
+
+
+def _started(run_dir: Path, name: str) -> float | None:
+    try:
+        return float((run_dir / STATE_DIR / name / "started").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _calls(run_dir: Path) -> list[tuple[float, str, int, float | None]]:
+    """(stored at, status, tokens, cost) of every call in the run's cache; none without one."""
+    path = run_dir / RUN_CACHE
+    if not path.is_file():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            rows = db.execute("SELECT updated_at, status, COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0),"
+                              " cost FROM calls").fetchall()  # fmt: skip
+    except sqlite3.Error:
+        return []
+    return [(float(at), str(status), int(tokens or 0), cost) for at, status, tokens, cost in rows]
+
+
+def timeline(run_dir: Path) -> list[StageTime]:
+    run_dir = Path(run_dir)
+    calls = _calls(run_dir)
+    stages = []
+    for name, record in stage_manifests(run_dir).items():
+        started = _started(run_dir, name)
+        mine = []
+        if started is not None and record.seconds is not None:
+            mine = [c for c in calls if started <= c[0] <= started + record.seconds + 0.5]
+        ok = [c for c in mine if c[1] == "ok"]
+        unpriced = sum(1 for c in ok if c[3] is None)
+        cost = None if unpriced else sum(float(c[3] or 0.0) for c in ok)
+        stages.append(StageTime(name, record.command, started, record.seconds, len(mine),
+                                len(mine) - len(ok), sum(c[2] for c in mine), cost, unpriced))  # fmt: skip
+    return stages
+
+
+def cost_text(stage: StageTime) -> str:
+    if not stage.calls:
+        return "no LLM calls"
+    if stage.cost is None:
+        return f"unknown price ({stage.unpriced} calls without one)"
+    return f"${stage.cost:.4f}"
+
+
+def wall_text(stage: StageTime) -> str:
+    return "not recorded" if stage.seconds is None else f"{stage.seconds:,.1f} s"
