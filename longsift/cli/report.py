@@ -1,4 +1,4 @@
-"""`longsift report RUN_DIR -o report.html [--markdown report.md]`."""
+"""`longsift report RUN_DIR -o report.html [--markdown report.md]`; several RUN_DIRs: one comparison page."""
 
 from __future__ import annotations
 
@@ -15,13 +15,22 @@ console = Console(stderr=True, soft_wrap=True)
 
 @command_options(ReportOptions)
 def report(
-    run_dir: Path = typer.Argument(..., help="The run directory (see longsift.layout)."), *, options: ReportOptions
+    run_dirs: list[Path] = typer.Argument(
+        ..., help="The run directory (see longsift.layout); several: a comparison.", metavar="RUN_DIR..."
+    ),
+    *,
+    options: ReportOptions,
 ) -> None:
-    """One self-contained HTML report of a run: tables, plots, length bias, loss curves and a prompt browser."""
+    """One self-contained HTML report of a run: headline, tables, plots, length bias, loss curves and a prompt
+    browser. Given several runs, one page comparing them: results side by side, config diff, stage timelines."""
     from longsift import layout
     from longsift.manifest import describe_inputs, write_manifest
     from longsift.report.render import report as render
 
+    if len(run_dirs) > 1:
+        _compare(run_dirs, options)
+        return
+    [run_dir] = run_dirs
     if options.by is not None or options.tokenizer is not None:
         from longsift.analyze import analyze
 
@@ -35,6 +44,26 @@ def report(
     if written["absent"]:
         console.print("absent: " + "; ".join(written["absent"]), highlight=False)
     console.print(f"wrote {written['html']}" + (f" and {written['markdown']}" if written["markdown"] else ""))
+
+
+def _compare(run_dirs: list[Path], options: ReportOptions) -> None:
+    from longsift import layout
+    from longsift.errors import UsageError
+    from longsift.manifest import describe_inputs, write_manifest
+    from longsift.report.render import compare
+
+    if options.output is None:
+        raise UsageError("several runs make one comparison page: give it a file with -o compare.html")
+    if options.markdown is not None or options.by is not None or options.tokenizer is not None:
+        raise UsageError("--markdown, --by and --tokenizer apply to one run's report, not to a comparison")
+    read = describe_inputs({f"run{i}:{stage}": run / stage for i, run in enumerate(run_dirs) for stage in
+                            layout.STAGES if (run / stage).exists()})  # fmt: skip
+    written = compare(run_dirs, options.output, title=options.title)
+    write_manifest(written["html"], command="report", options=options.model_dump(mode="json"), inputs=read,
+                   outputs={"html": written["html"]})  # fmt: skip
+    for note in written["notes"]:
+        console.print(f"[yellow]note[/] {note}", markup=True, highlight=False)
+    console.print(f"wrote {written['html']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,9 @@ def run(
         f"done: ran {len(result.ran)} stage(s) {result.ran}, skipped {len(result.skipped)} {result.skipped}; "
         f"artifacts in {result.run_dir}"
     )
+    from longsift.report import print_headline
+
+    print_headline(result.run_dir, Console(soft_wrap=False))  # the report's headline, on stdout
 
 
 def recipes() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["report"]
+__all__ = ["print_headline", "report"]
 
 
 def report(
@@ -20,3 +20,21 @@ def report(
     from longsift.report.render import report as render
 
     return render(run_dir, output=output, markdown=markdown, title=title)
+
+
+def print_headline(run_dir: Path, console: Any = None) -> bool:
+    """Print the run's headline tables (the numbers at the top of its HTML report) with rich; False when the run
+    has no results to headline yet."""
+    from rich.console import Console
+
+    from longsift.report.collect import collect
+    from longsift.report.headline import headline_rich
+    from longsift.report.render import run_headline
+
+    head = run_headline(collect(Path(run_dir)))
+    if head.empty:
+        return False
+    console = console or Console()
+    for renderable in headline_rich(head):
+        console.print(renderable)
+    return True

@@ -224,22 +224,33 @@ def table_rows(head: Headline) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def headline_rich(head: Headline) -> list[Any]:
-    """Rich renderables for the terminal: the banner, then the two tables (what the HTML headline shows)."""
+    """Rich renderables for the terminal: the banner, the two tables (the HTML headline's rows and numbers, the
+    source folded into the comparison) and their notes below each, so the tables fit a terminal."""
     from rich.table import Table
     from rich.text import Text
 
     out: list[Any] = [Text("demo run: " + "; ".join(head.banner), style="bold yellow")] if head.banner else []
-    pairwise, benchmarks = table_rows(head)
-    for title, header, rows in (("Pairwise judging", PAIRWISE_HEADER, pairwise),
-                                ("Benchmarks", BENCHMARK_HEADER, benchmarks)):  # fmt: skip
+    pairwise = [([r.comparison if r.source == "this run" else f"paper: {r.comparison}", r.judge, r.policy,
+                  *r.cells, r.n], r.note, r.source != "this run") for r in head.pairwise]  # fmt: skip
+    benchmarks = [([r.benchmark, r.model, r.score, r.interval, r.n], r.note, False) for r in head.benchmarks]
+    tables = (("Pairwise judging", ("Comparison", "Judge", "Policy", "Win (95% CI)", "Tie", "Lose", "n"), pairwise),
+              ("Benchmarks", BENCHMARK_HEADER[:-1], benchmarks))  # fmt: skip
+    for title, header, rows in tables:
         if not rows:
             continue
-        table = Table(title=title, title_justify="left", show_lines=False)
+        table = Table(title=title, title_justify="left")
         for column in header:
             table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row, style="dim" if row[0] != "this run" and header is PAIRWISE_HEADER else None)
+        notes: list[str] = []
+        for cells, note, reference in rows:
+            mark = ""
+            if note and not reference:
+                notes.append(note)
+                mark = f" [{len(notes)}]"
+            table.add_row(*cells[:-1], cells[-1] + mark, style="dim" if reference else None)
         out.append(table)
+        out += [Text(f"  [{i}] {note}", style="yellow" if "small sample" in note else "") for i, note in
+                enumerate(notes, 1)]  # fmt: skip
     return out
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from longsift.errors import LongsiftError
 from longsift.outputs import write_text
 from longsift.report import sections
 from longsift.report.browser import browser
@@ -22,7 +23,8 @@ from longsift.report.headline import Headline, headline
 from longsift.report.leaderboard import placements
 from longsift.report.markdown import markdown as render_markdown
 from longsift.report.markup import Html, esc, join, tag
-from longsift.report.names import demo_models
+from longsift.report.names import STATE_DIR, demo_models
+from longsift.report.timeline import timeline_table
 
 # (anchor, title, has-data test, what is missing when it is absent)
 CONTENTS = (
@@ -39,11 +41,12 @@ CONTENTS = (
     ("refinement", "Refinement", lambda d: bool(d.refined), "refined selection (select/, refine_status)"),
     ("selection", "Selection", lambda d: bool(d.selection_files or d.selection_summary), "selection (select/)"),
     ("training", "Training", lambda d: bool(d.training), "training curves (train/)"),
+    ("stages", "Stage timeline", lambda d: (d.run_dir / STATE_DIR).is_dir(), "stage manifests (.stages/)"),
     ("browser", "Prompt browser", lambda d: any(c.outcomes for c in d.comparisons), "per-prompt judgments"),
 )
 
 
-OPTIONAL = {"headline", "refinement"}  # shown when there is something to show, never listed as absent
+OPTIONAL = {"headline", "refinement", "stages"}  # shown when there is something to show, never listed as absent
 
 
 def _static(name: str) -> str:
@@ -65,10 +68,6 @@ def run_headline(data: RunData) -> Headline:
 
 
 def render_html(data: RunData, title: str) -> str:
-    script, style = _static("report.js"), _static("report.css")
-    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
-           "form-action 'none'; base-uri 'none'")  # fmt: skip
     nav = [tag("a", name, href=f"#{anchor}", class_=None if present(data) else "missing")
            for anchor, name, present, _ in CONTENTS if present(data) or anchor not in OPTIONAL]  # fmt: skip
     missing = absent_parts(data)
@@ -79,26 +78,38 @@ def render_html(data: RunData, title: str) -> str:
     if data.notes:
         overview.append(tag("div", [tag("strong", "Notes"), tag("ul", [tag("li", n) for n in data.notes])],
                             class_="notes", id="notes"))  # fmt: skip
-    body = [
+    body: list[Any] = [
         sections.headline_section(run_headline(data)), sections.judging(data), sections.alpacaeval(data),
         sections.mtbench(data), sections.length_bias(data),
         sections.refinement(data) if data.refined else None, sections.selection(data),
-        sections.training(data), browser(data),
+        sections.training(data),
+        sections.section("stages", "Stage timeline", [timeline_table(data.run_dir)])
+        if (data.run_dir / STATE_DIR).is_dir() else None,
+        browser(data),
     ]  # fmt: skip
+    return page(title, str(data.run_dir), nav, [*overview, *body])
+
+
+def page(title: str, meta: str, nav: list[Any], main: list[Any]) -> str:
+    """The whole document: inline CSS and script, the CSP that allows only that script, no network."""
     from longsift import __version__
 
+    script, style = _static("report.js"), _static("report.css")
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "form-action 'none'; base-uri 'none'")  # fmt: skip
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    header = tag("header", [tag("h1", title), tag("div", f"{data.run_dir} · longsift {__version__} · {stamp}",
+    header = tag("header", [tag("h1", title), tag("div", f"{meta} · longsift {__version__} · {stamp}",
                                                   class_="meta")], class_="page")  # fmt: skip
-    page = join([
+    document = join([
         Html("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"),
         Html(f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'),
         Html('<meta name="viewport" content="width=device-width, initial-scale=1">'),
         tag("title", title), Html(f"<style>{style}</style></head><body>"),
-        header, tag("nav", nav, class_="toc"), tag("main", [*overview, *body]),
+        header, tag("nav", nav, class_="toc"), tag("main", main),
         Html(f"<script>{script}</script></body></html>\n"),
     ])  # fmt: skip
-    return str(page)
+    return str(document)
 
 
 def report(
@@ -114,3 +125,28 @@ def report(
         write_text(markdown, render_markdown(data, title, absent_parts(data)))
         written["markdown"] = str(markdown)
     return written
+
+
+def compare(runs: list[Path], output: Path, title: str | None = None) -> dict[str, Any]:
+    """Several runs on one page (longsift.report.compare): results side by side, config diff, stage timelines."""
+    from longsift.report.compare import compare_body
+
+    runs = [Path(run) for run in runs]
+    for run in runs:
+        if not run.is_dir():
+            raise LongsiftError(f"{run} is not a directory; give run directories a recipe or the stages wrote")
+    title = title or "longsift comparison: " + " vs ".join(run.resolve().name for run in runs)
+    body, notes = compare_body(runs)
+    nav = [
+        tag("a", name, href=f"#{anchor}")
+        for anchor, name in (
+            ("side-by-side", "Results side by side"),
+            ("config", "Configuration differences"),
+            ("timeline", "Stage timeline"),
+            ("headlines", "Each run"),
+        )
+    ]
+    overview = [tag("div", [tag("strong", "Notes"), tag("ul", [tag("li", n) for n in notes])], class_="notes",
+                    id="notes")] if notes else []  # fmt: skip
+    write_text(output, page(title, " · ".join(str(run) for run in runs), nav, [*overview, *body]))
+    return {"html": str(output), "markdown": None, "absent": [], "notes": notes}

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from longsift.report.markup import Html, table, tag
 from longsift.report.names import STATE_DIR, stage_manifests
 
 RUN_CACHE = Path("cache") / "llm.sqlite"
@@ -77,3 +78,22 @@ def cost_text(stage: StageTime) -> str:
 
 def wall_text(stage: StageTime) -> str:
     return "not recorded" if stage.seconds is None else f"{stage.seconds:,.1f} s"
+
+
+def timeline_table(run: Path, id_: str | None = None) -> Html:
+    stages = timeline(run)
+    if not stages:
+        return tag("p", "No stage manifests: this run was not made by `longsift run`.", class_="absent")
+    first = min((s.started for s in stages if s.started is not None), default=None)
+    rows = [[s.name, s.command, "not recorded" if s.started is None or first is None else f"+{s.started - first:.1f} s",
+             wall_text(s), f"{s.calls:,}" + (f" ({s.failed_calls:,} failed)" if s.failed_calls else ""),
+             f"{s.tokens:,}", cost_text(s)] for s in stages]  # fmt: skip
+    total = sum(s.seconds or 0.0 for s in stages)
+    known = [s.cost for s in stages if s.calls]
+    cost = (
+        "no LLM calls" if not known else ("unknown price" if None in known else f"${sum(c or 0.0 for c in known):.4f}")
+    )
+    rows.append(["all stages", "", "", f"{total:,.1f} s", f"{sum(s.calls for s in stages):,}",
+                 f"{sum(s.tokens for s in stages):,}", cost])  # fmt: skip
+    header = ["Stage", "Kind", "Started", "Wall time", "LLM calls", "Tokens", "LLM cost"]
+    return table(header, rows, class_="timeline", id=id_)
