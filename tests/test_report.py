@@ -104,7 +104,8 @@ def test_page_is_self_contained_and_escapes_model_text(rendered: tuple[Path, str
     digest = base64.b64encode(hashlib.sha256(page.scripts[0].encode()).digest()).decode()
     assert f"'sha256-{digest}'" in (csp or "") and "default-src 'none'" in (csp or "")
     sources = [a.get("src") or a.get("href") or "" for t, a in page.tags if t in ("img", "script", "link", "a")]
-    assert all(s.startswith(("data:image/svg+xml;base64,", "data:image/png;base64,", "#")) for s in sources if s), sources
+    embedded = ("data:image/svg+xml;base64,", "data:image/png;base64,", "#")
+    assert all(s.startswith(embedded) for s in sources if s), sources
     assert not page.find("link") and "http://" not in html and "https://" not in html
     assert len(page.find("img", **{"class": "plot"})) >= 5  # outcomes, MT-Bench, lengths, length bias, loss
     # hostile markup from prompts, answers and judge replies shows up only as text

@@ -31,7 +31,7 @@ SET_FILTER = """(function (filters) {
   const shown = Array.from(document.querySelectorAll("#items article.item")).filter(el => el.offsetParent !== null);
   return {
     visible: shown.length, matched: Number(document.getElementById("match-count").textContent),
-    sets: shown.map(el => el.dataset.set), more: !document.getElementById("show-more").hidden,
+    sets: shown.map(el => el.dataset.set), more: !document.getElementById("page-next").disabled,
   };
 })(%s)"""
 ALL = {"filter-comparison": "all", "filter-set": "all", "filter-policy": "paper", "filter-outcome": "all",
@@ -100,16 +100,24 @@ def test_report_renders_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
 
 
 def test_browser_pages_through_many_prompts(chromium: Chromium, tmp_path: Path) -> None:
-    run = build_large_run(tmp_path / "run", 120)
+    run = build_large_run(tmp_path / "run", 60)
     open_report(chromium, Path(report(run)["html"]))
     assert chromium.problems() == []
     first = apply(chromium)
-    assert (first["visible"], first["matched"], first["more"]) == (50, 120, True)
-    chromium.evaluate("document.getElementById('show-more').click()")
-    assert chromium.evaluate("document.getElementById('browser').dataset.visible") == "100"
-    chromium.evaluate("document.getElementById('show-more').click()")
-    shown = chromium.evaluate("document.querySelectorAll('#items article.item:not([hidden])').length")
-    assert shown == 120 and chromium.evaluate("document.getElementById('show-more').hidden")
-    losses = apply(chromium, outcome="lose")  # every third prompt: 40, all on one page again
-    assert (losses["visible"], losses["matched"], losses["more"]) == (40, 40, False)
+    assert (first["visible"], first["matched"], first["more"]) == (25, 60, True)
+    assert chromium.evaluate("document.getElementById('page-where').textContent") == "page 1 of 3"
+    assert chromium.evaluate("document.getElementById('page-prev').disabled")
+    ids = "Array.from(document.querySelectorAll('#items article.item .where')).map(e => e.textContent)"
+    page_one = chromium.evaluate(ids)
+    chromium.evaluate("document.getElementById('page-next').click()")
+    assert chromium.evaluate("document.getElementById('browser').dataset.page") == "2"
+    page_two = chromium.evaluate(ids)
+    assert len(page_two) == 25 and not set(page_one) & set(page_two)  # a new page, not more of the same
+    chromium.evaluate("document.getElementById('page-next').click()")
+    assert chromium.evaluate("document.querySelectorAll('#items article.item').length") == 10
+    assert chromium.evaluate("document.getElementById('page-next').disabled")
+    chromium.evaluate("document.getElementById('page-prev').click()")
+    assert chromium.evaluate(ids) == page_two
+    losses = apply(chromium, outcome="lose")  # every third prompt: 20, all on one page, back at page 1
+    assert (losses["visible"], losses["matched"], losses["more"]) == (20, 20, False)
     assert chromium.problems() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -30,7 +32,7 @@ def run(
     )
     from longsift.report import print_headline
 
-    print_headline(result.run_dir, Console(soft_wrap=False))  # the report's headline, on stdout
+    print_headline(result.run_dir, Console(width=None if sys.stdout.isatty() else 160))  # the headline, on stdout
 
 
 def recipes() -> None:

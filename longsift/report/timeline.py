@@ -54,12 +54,16 @@ def _calls(run_dir: Path) -> list[tuple[float, str, int, float | None]]:
 def timeline(run_dir: Path) -> list[StageTime]:
     run_dir = Path(run_dir)
     calls = _calls(run_dir)
+    records = stage_manifests(run_dir)
+    starts = {name: _started(run_dir, name) for name in records}
     stages = []
-    for name, record in stage_manifests(run_dir).items():
-        started = _started(run_dir, name)
+    for name, record in records.items():
+        started = starts[name]
         mine = []
         if started is not None and record.seconds is not None:
-            mine = [c for c in calls if started <= c[0] <= started + record.seconds + 0.5]
+            later = [s for s in starts.values() if s is not None and s > started]
+            end = min([started + record.seconds + 0.5, *later])  # the stored time can trail the manifest's end
+            mine = [c for c in calls if started <= c[0] < end]
         ok = [c for c in mine if c[1] == "ok"]
         unpriced = sum(1 for c in ok if c[3] is None)
         cost = None if unpriced else sum(float(c[3] or 0.0) for c in ok)
