@@ -17,7 +17,10 @@ from runfixture import EXPECTED, build_large_run, build_run
 
 from longsift import layout
 from longsift.analyze import analyze
+from longsift.outputs import write_jsonl
+from longsift.records import Generation, Judgment
 from longsift.report import report
+from longsift.report.render import compare
 
 pytestmark = pytest.mark.chromium
 REPO = Path(__file__).resolve().parents[1]
@@ -94,9 +97,43 @@ def test_report_renders_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
     assert apply(chromium)["visible"] == 12
     assert chromium.problems() == []  # filtering threw nothing either
 
-    artifacts = Path(os.environ.get("LONGSIFT_ARTIFACTS") or REPO / "ci-artifacts")
-    chromium.screenshot(artifacts / "report.png")
-    assert (artifacts / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    headline = chromium.evaluate("document.getElementById('headline').innerText")
+    assert "—" not in headline and "60.0% (23.1–88.2)" in headline and "Zhao et al. 2024" in headline
+    assert_leaderboard_sorts_and_filters(chromium)
+    assert chromium.problems() == []
+    screenshot(chromium, "report.png")
+
+
+def screenshot(chromium: Chromium, name: str) -> None:
+    """Kept as a CI artifact: $LONGSIFT_ARTIFACTS (or $CI_ARTIFACTS), else ci-artifacts/ in the repository."""
+    artifacts = Path(os.environ.get("LONGSIFT_ARTIFACTS") or os.environ.get("CI_ARTIFACTS") or REPO / "ci-artifacts")
+    chromium.screenshot(artifacts / name)
+    assert (artifacts / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+COLUMN = """(function (index) {
+  return Array.from(document.querySelectorAll("#leaderboard tbody tr")).filter(r => !r.hidden)
+    .map(r => r.cells[index].dataset.value === undefined ? r.cells[index].textContent : r.cells[index].dataset.value);
+})(%d)"""
+
+
+def assert_leaderboard_sorts_and_filters(chromium: Chromium) -> None:
+    assert chromium.evaluate("document.querySelectorAll('#leaderboard tr.ours').length") == 2
+    win_rate = 3  # Rank, Model, LC win rate, Win rate, ...
+    chromium.evaluate(f"document.querySelectorAll('#leaderboard thead th')[{win_rate}].click()")
+    values = [float(v) for v in chromium.evaluate(COLUMN % win_rate) if v != ""]
+    assert len(values) > 200 and values == sorted(values)  # ascending
+    chromium.evaluate(f"document.querySelectorAll('#leaderboard thead th')[{win_rate}].click()")
+    values = [float(v) for v in chromium.evaluate(COLUMN % win_rate) if v != ""]
+    assert values == sorted(values, reverse=True)
+    chromium.evaluate("document.querySelectorAll('#leaderboard thead th')[1].click()")  # by model name
+    names = chromium.evaluate(COLUMN % 1)
+    assert names == sorted(names, key=lambda n: n.lower()) or names[0].lower() <= names[-1].lower()
+    chromium.evaluate("""(function () { const box = document.getElementById('leaderboard-search');
+      box.value = 'gpt4'; box.dispatchEvent(new Event('input')); })()""")  # fmt: skip
+    shown = chromium.evaluate(COLUMN % 1)
+    assert shown and all("gpt4" in n.lower() or n in ("alpaca-7b", "synthetic") for n in shown)
+    assert {"alpaca-7b", "synthetic"} <= set(shown)  # the run's rows stay in view
 
 
 def test_browser_pages_through_many_prompts(chromium: Chromium, tmp_path: Path) -> None:
@@ -121,3 +158,61 @@ def test_browser_pages_through_many_prompts(chromium: Chromium, tmp_path: Path) 
     losses = apply(chromium, outcome="lose")  # every third prompt: 20, all on one page, back at page 1
     assert (losses["visible"], losses["matched"], losses["more"]) == (20, 20, False)
     assert chromium.problems() == []
+
+
+def build_paper_sized_run(run_dir: Path, n: int = 1030) -> Path:
+    """The paper's 1,030 test prompts over its five sets, both orders judged: hand-made judgments (the judge step's
+    own file format), so the browser test needs no 2,060 LLM calls."""
+    sets = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
+    prompts = [(sets[i % 5], f"p{i}") for i in range(n)]
+    for model in ("longest-1k", "alpagasus-1k"):
+        write_jsonl([Generation(p, s, model, (f"question {p} of {s}",), (f"{model} answers {p} " + "word " * 40,))
+                     for s, p in prompts], layout.generation_file(run_dir, model))  # fmt: skip
+    verdicts = ("a", "b", "tie")
+    judgments = [Judgment(p, s, "longest-1k", "alpagasus-1k", order, "gpt-4", "paper", verdicts[(i + k) % 3],
+                          raw=f"reply {p} {order}") for i, (s, p) in enumerate(prompts)
+                 for k, order in enumerate(("ab", "ba"))]  # fmt: skip
+    write_jsonl(judgments, layout.judge_dir(run_dir, "longest-1k", "alpagasus-1k") / layout.JUDGMENTS)
+    return run_dir
+
+
+DOM_SIZE = "document.getElementsByTagName('*').length"
+
+
+def test_a_thousand_prompts_in_both_orders_keep_the_page_small(chromium: Chromium, tmp_path: Path) -> None:
+    run = build_paper_sized_run(tmp_path / "run")
+    open_report(chromium, Path(report(run)["html"]))
+    assert chromium.problems() == []
+    assert chromium.evaluate("document.getElementById('item-store').content.children.length") == 1030
+    first = apply(chromium)
+    assert (first["visible"], first["matched"], first["more"]) == (25, 1030, True)
+    size = chromium.evaluate(DOM_SIZE)
+    assert size < 2500, size  # one page of cards, not 1,030 of them (each card holds about 40 elements)
+    assert chromium.evaluate("document.getElementById('page-where').textContent") == "page 1 of 42"
+    for _ in range(41):
+        chromium.evaluate("document.getElementById('page-next').click()")
+    assert chromium.evaluate("document.querySelectorAll('#items article.item').length") == 5  # 1030 = 41 x 25 + 5
+    assert chromium.evaluate(DOM_SIZE) <= size
+    found = apply(chromium, search="question p1029 ")
+    assert (found["visible"], found["matched"]) == (1, 1)  # search reaches prompts on any page
+    assert chromium.evaluate("document.querySelector('#items .where').textContent") == "lima · p1029"
+    assert chromium.problems() == []
+
+
+def test_two_runs_compared_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
+    first = build_run(tmp_path / "first")
+    second = build_large_run(tmp_path / "second", 30)
+    html = Path(compare([first, second], tmp_path / "compare.html")["html"])
+    open_report(chromium, html)
+    assert chromium.problems() == []
+    assert [url for url in chromium.requested_urls() if not url.startswith("data:")] == [html.resolve().as_uri()]
+    side = chromium.evaluate("document.getElementById('compare-pairwise').innerText")
+    paper_row = next(line for line in side.splitlines() if "\tpaper\t" in line).split("\t")
+    assert paper_row[3].startswith("win 60.0% (23.1–88.2)")  # the first run: 3 of 5 judged
+    assert paper_row[4].startswith("win 66.7% (48.8–80.8)")  # the second, in the same row: 20 of 30
+    timeline = chromium.evaluate("Array.from(document.querySelectorAll('table.timeline')).map(t => t.innerText)")
+    assert len(timeline) == 2 and all("all stages" in t for t in timeline)
+    assert "judge" in chromium.evaluate("document.getElementById('config-diff').innerText")
+    headlines = chromium.evaluate("Array.from(document.querySelectorAll('#headlines .run')).map(t => t.innerText)")
+    assert len(headlines) == 2 and not any("—" in h for h in headlines)
+    screenshot(chromium, "compare.png")

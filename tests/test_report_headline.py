@@ -175,17 +175,30 @@ def test_length_only_judge_agreement_is_rendered_when_present(run: Path, tmp_pat
 
     analyze([run], bootstrap=20)
     analysis = layout.read_json(layout.analysis_file(run))
-    analysis["length_judge"] = [{"judge": "gpt-4/paper", "policy": "paper", "n": 5, "agreement_pct": 60.0,
-                                 "kappa": 0.1667}]  # fmt: skip
+    assert "length-judge-agreement" not in Path(report(run, output=tmp_path / "r.html")["html"]).read_text()
+    # analyze's layout (comparisons[i].policies[p].length_only_agreement), as the demo's analysis writes it
+    analysis["comparisons"][0]["policies"]["paper"]["length_only_agreement"] = {
+        "n": 5, "agreement": 0.6, "agreement_pct": 60.0, "kappa": 0.1667, "chance": 0.52,
+        "labels": ["win", "tie", "lose"], "confusion": [[3, 0, 0], [1, 0, 0], [0, 0, 1]],
+    }  # fmt: skip
+    layout.write_json(analysis, layout.analysis_file(run))
+    rows = agreement_rows(report(run, output=tmp_path / "r.html")["html"])
+    assert rows[1] == [f"{MODEL_A} vs {MODEL_B}", "gpt-4 · paper template", "paper", "5", "60.0%",
+                       "0.167 (chance 52.0%)", "win: win 3; tie: win 1; lose: lose 1"]  # fmt: skip
+    del analysis["comparisons"][0]["policies"]["paper"]["length_only_agreement"]
+    analysis["length_judge"] = [{"judge": "gpt-4/paper", "n": 5, "kappa": None}]  # another layout: still shown
     layout.write_json(analysis, layout.analysis_file(run))
     try:
-        html = Path(report(run, output=tmp_path / "r.html")["html"]).read_text()
+        rows = agreement_rows(report(run, output=tmp_path / "r.html")["html"])
     finally:
         layout.analysis_file(run).unlink()
+    assert rows[0] == ["Where", "judge", "n", "kappa"] and rows[1][2:] == ["5", "not recorded"]
+
+
+def agreement_rows(html_path: str) -> list[list[str]]:
+    html = Path(html_path).read_text()
     start = html.index('id="length-judge-agreement"')
-    rows = Page(html[html.rindex("<table", 0, start) : html.index("</table>", start)]).rows
-    assert rows[0] == ["Where", "judge", "policy", "n", "agreement pct", "kappa"]
-    assert rows[1][3:] == ["5", "60.000", "0.167"]
+    return Page(html[html.rindex("<table", 0, start) : html.index("</table>", start)]).rows
 
 
 # --- several runs ---------------------------------------------------------------------------------------------

@@ -220,15 +220,55 @@ def _agreement_entries(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tup
     return found
 
 
+LENGTH_ONLY = "length_only_agreement"  # analyze: comparisons[i].policies[policy].length_only_agreement
+
+
 def length_judge_agreement(analysis: Mapping[str, Any]) -> list[Any]:
+    rows = []
+    for comparison in analysis.get("comparisons") or []:
+        for policy, bias in (comparison.get("policies") or {}).items():
+            found = bias.get(LENGTH_ONLY) if isinstance(bias, Mapping) else None
+            if isinstance(found, Mapping):
+                rows.append([f"{comparison.get('model_a')} vs {comparison.get('model_b')}",
+                             judge_label(str(comparison.get("judge", ""))), policy, number(found.get("n")),
+                             pct(found.get("agreement_pct")) if found.get("agreement_pct") is not None
+                             else "no judged pair", _kappa(found), _confusion(found)])  # fmt: skip
+    if rows:
+        header = ["Comparison", "Judge", "Policy", "Pairs", "Agreement", "Cohen's κ", "Judge → length-only (counts)"]
+        return [tag("h3", "LLM judge vs a length-only judge"), tag("p", AGREEMENT_LEAD, class_="lead"),
+                tag("div", table(header, rows, id="length-judge-agreement"), class_="scroll")]  # fmt: skip
+    return _generic_agreement(analysis)
+
+
+AGREEMENT_LEAD = ("How often a judge that only prefers the longer answer gives the LLM judge's verdict (A's view: win, "
+                  "tie, lose): agreement and Cohen's κ (0: no better than chance, 1: the same verdicts).")  # fmt: skip
+
+
+def _kappa(found: Mapping[str, Any]) -> str:
+    kappa = found.get("kappa")
+    if kappa is None:
+        return "undefined: one verdict only"
+    chance = found.get("chance")
+    return number(kappa, 3) + (f" (chance {100.0 * chance:.1f}%)" if isinstance(chance, int | float) else "")
+
+
+def _confusion(found: Mapping[str, Any]) -> str:
+    labels, matrix = found.get("labels"), found.get("confusion")
+    if not (isinstance(labels, list) and isinstance(matrix, list) and len(matrix) == len(labels)):
+        return "not recorded"
+    return "; ".join(f"{a}: " + " ".join(f"{b} {n}" for b, n in zip(labels, row, strict=False) if n)
+                     for a, row in zip(labels, matrix, strict=True) if isinstance(row, list) and any(row))  # fmt: skip
+
+
+def _generic_agreement(analysis: Mapping[str, Any]) -> list[Any]:
+    """Any other layout: every mapping with a kappa under a key naming the length-only judge."""
     entries = _agreement_entries(analysis)
     if not entries:
         return []
     scalar = [k for _, entry in entries for k, v in entry.items() if not isinstance(v, Mapping | list)]
     fields = list(dict.fromkeys(scalar))
     rows = [[" › ".join(path), *(_agreement_cell(entry.get(k)) for k in fields)] for path, entry in entries]
-    lead = tag("p", "How often a judge that only prefers the longer answer gives the LLM judge's verdict: agreement "
-                    "and Cohen's κ (0: chance, 1: the same verdicts).", class_="lead")  # fmt: skip
+    lead = tag("p", AGREEMENT_LEAD, class_="lead")
     header = ["Where", *(f.replace("_", " ") for f in fields)]
     return [tag("h3", "LLM judge vs a length-only judge"), lead,
             tag("div", table(header, rows, id="length-judge-agreement"), class_="scroll")]  # fmt: skip
