@@ -88,9 +88,9 @@ def placements(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def _cell(value: float | None, digits: int = 2) -> Html:
+def _cell(value: float | None, digits: int = 2, missing: str = "not published") -> Html:
     if value is None:
-        return tag("td", "not published", data_value="", class_="muted")
+        return tag("td", missing, data_value="", class_="muted")
     return tag("td", f"{value:.{digits}f}", data_value=f"{value:.6f}")
 
 
@@ -104,8 +104,10 @@ def leaderboard(results: dict[str, dict[str, Any]]) -> Html:
     board = read_leaderboard(path)
     rows = []
     for place, entry in ranked(board, ours(results)):
-        cells = [tag("td", str(place), data_value=str(place)), tag("td", entry.name), _cell(entry.lc),
-                 _cell(entry.win_rate), _cell(entry.se), _cell(entry.avg_length, 0), tag("td", entry.mode)]  # fmt: skip
+        missing_lc = "not computed" if entry.ours else "not published"
+        cells = [tag("td", str(place), data_value=str(place)), tag("td", entry.name),
+                 _cell(entry.lc, missing=missing_lc), _cell(entry.win_rate), _cell(entry.se),
+                 _cell(entry.avg_length, 0), tag("td", entry.mode)]  # fmt: skip
         rows.append(tag("tr", cells, class_="ours" if entry.ours else None))
     head = tag("thead", [tag("tr", [tag("th", name, data_type=kind, scope="col") for name, kind in COLUMNS])])
     lead = tag(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from longsift.report.collect import RunData
+from longsift.report.headline import BENCHMARK_HEADER, PAIRWISE_HEADER, Headline, table_rows
 from longsift.report.markup import number, pct
 from longsift.verdicts import POLICIES
 
@@ -39,10 +40,12 @@ def _share(row: dict[str, Any], key: str) -> str:
     return f"{pct(value)} ({row.get(key, 0)})"
 
 
-def markdown(data: RunData, title: str, absent: list[str]) -> str:
+def markdown(data: RunData, title: str, absent: list[str], head: Headline | None = None) -> str:
     lines = [f"# {md_text(title)}", ""]
     if absent:
         lines += ["Absent from this run: " + "; ".join(map(md_text, absent)) + ".", ""]
+    if head is not None and not head.empty:
+        lines += _headline(head)
     for comparison in data.comparisons:
         lines += [f"## {md_text(comparison.title)}", ""]
         for policy in (p for p in POLICIES if p in comparison.tables):
@@ -68,6 +71,19 @@ def markdown(data: RunData, title: str, absent: list[str]) -> str:
         rows = [[t.name, number(len(t.loss)), number(t.loss[-1]["loss"] if t.loss else None, 4)] for t in data.training]
         lines += ["## Training", "", *md_table(["Model", "Logged steps", "Last loss"], rows)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _headline(head: Headline) -> list[str]:
+    """The HTML page's headline rows (longsift.report.headline), the same numbers."""
+    lines = ["## Headline", ""]
+    if head.banner:
+        lines += ["**Demo run**: " + md_text("; ".join(head.banner)), ""]
+    pairwise, benchmarks = table_rows(head)
+    if pairwise:
+        lines += md_table(PAIRWISE_HEADER, pairwise)
+    if benchmarks:
+        lines += md_table(BENCHMARK_HEADER, benchmarks)
+    return lines
 
 
 def _length_bias(analysis: dict[str, Any] | None) -> list[str]:

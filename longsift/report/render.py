@@ -122,7 +122,7 @@ def report(
     write_text(output, render_html(data, title))
     written = {"html": str(output), "markdown": None, "absent": absent_parts(data), "notes": data.notes}
     if markdown is not None:
-        write_text(markdown, render_markdown(data, title, absent_parts(data)))
+        write_text(markdown, render_markdown(data, title, absent_parts(data), run_headline(data)))
         written["markdown"] = str(markdown)
     return written
 
