@@ -17,8 +17,9 @@ from test_report import Page
 from longsift import formats, layout
 from longsift.llm.server import LocalChatServer, ServedRequest
 from longsift.manifest import write_manifest
+from longsift.outputs import write_jsonl
 from longsift.pipeline import load_recipe, run_recipe
-from longsift.records import Example
+from longsift.records import Example, Judgment
 from longsift.report import print_headline, report
 from longsift.report.headline import reference
 from longsift.report.render import compare
@@ -232,3 +233,23 @@ def test_compare_api_refuses_a_missing_run(tmp_path: Path) -> None:
 
     with pytest.raises(LongsiftError, match="is not a directory"):
         compare([tmp_path / "nope", tmp_path], tmp_path / "c.html")
+
+
+def test_all_failed_judgments_and_a_local_judge_are_said_in_words(tmp_path: Path) -> None:
+    judge = tmp_path / "models" / "local-llm"
+    judge.mkdir(parents=True)
+    (judge / "config.json").write_text('{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2}')
+    run = tmp_path / "run"
+    error = "unparseable reply: no two scores"
+    judgments = [Judgment(f"p{i}", "koala", MODEL_A, MODEL_B, order, str(judge), "paper", None, status="failed",
+                          error=error) for i in range(4) for order in ("ab", "ba")]  # fmt: skip
+    write_jsonl(judgments, layout.judge_dir(run, MODEL_A, MODEL_B) / layout.JUDGMENTS)
+    html = Path(report(run, output=tmp_path / "r.html")["html"]).read_text()
+    [paper, strict] = [r for r in headline_rows(html, "headline-pairwise") if r[0] == "this run"]
+    assert paper[2] == "local-llm (local llama, 2 layers, hidden 64) · paper template"  # not its path
+    assert paper[4:8] == ["no verdict: all 4 failed", "none judged", "none judged", "0 judged of 4"]
+    assert "4 of 4 prompts failed" in paper[8] and "8 unparseable" in paper[8]
+    assert str(judge) not in html[html.index('id="headline"') : html.index('id="browser"')]
+    assert "—" not in html[html.index('id="headline"') : html.index('id="judging"')]
+    banner = html[html.index('id="demo-banner"') :][:600]
+    assert "is a tiny local model" in banner

@@ -23,8 +23,7 @@ from longsift.report.headline import Headline, headline
 from longsift.report.leaderboard import placements
 from longsift.report.markdown import markdown as render_markdown
 from longsift.report.markup import Html, esc, join, tag
-from longsift.report.names import STATE_DIR, demo_models
-from longsift.report.timeline import timeline_table
+from longsift.report.names import demo_models
 
 # (anchor, title, has-data test, what is missing when it is absent)
 CONTENTS = (
@@ -41,12 +40,11 @@ CONTENTS = (
     ("refinement", "Refinement", lambda d: bool(d.refined), "refined selection (select/, refine_status)"),
     ("selection", "Selection", lambda d: bool(d.selection_files or d.selection_summary), "selection (select/)"),
     ("training", "Training", lambda d: bool(d.training), "training curves (train/)"),
-    ("stages", "Stage timeline", lambda d: (d.run_dir / STATE_DIR).is_dir(), "stage manifests (.stages/)"),
     ("browser", "Prompt browser", lambda d: any(c.outcomes for c in d.comparisons), "per-prompt judgments"),
 )
 
 
-OPTIONAL = {"headline", "refinement", "stages"}  # shown when there is something to show, never listed as absent
+OPTIONAL = {"headline", "refinement"}  # shown when there is something to show, never listed as absent
 
 
 def _static(name: str) -> str:
@@ -83,8 +81,6 @@ def render_html(data: RunData, title: str) -> str:
         sections.mtbench(data), sections.length_bias(data),
         sections.refinement(data) if data.refined else None, sections.selection(data),
         sections.training(data),
-        sections.section("stages", "Stage timeline", [timeline_table(data.run_dir)])
-        if (data.run_dir / STATE_DIR).is_dir() else None,
         browser(data),
     ]  # fmt: skip
     return page(title, str(data.run_dir), nav, [*overview, *body])
