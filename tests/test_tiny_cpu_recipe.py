@@ -46,7 +46,9 @@ def kill_when(process: subprocess.Popen[bytes], ready, timeout: float = 600) -> 
 
 
 def ran_and_skipped(log: Path) -> str:
-    return " ".join(log.read_text(errors="replace").split()[-60:])
+    """The last run's closing line (`done: ran ... skipped ...`; the headline tables follow it)."""
+    text = log.read_text(errors="replace")
+    return " ".join(text[text.rfind("done: ") :].split()[:60])
 
 
 def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Path) -> None:
