@@ -36,6 +36,8 @@ SELECTORS.register("ifd", "longsift.select.ifd:IFD")
 SELECTORS.register("superfilter", "longsift.select.superfilter:Superfilter")
 SELECTORS.register("kcenter", "longsift.select.kcenter:KCenter")
 SELECTORS.register("diverse", "longsift.select.diverse:Diverse")
+SELECTORS.register("dedup-minhash", "longsift.select.dedup:MinHashDedup")
+SELECTORS.register("dedup-semantic", "longsift.select.dedup:SemanticDedup")
 
 Source = str | Path | RecordStream | Iterable[Example]
 

@@ -109,10 +109,10 @@ class SelectOptions(ReadLimits):
         0.1, "diverse: keep a record only if its cosine distance to every kept one is above this (DEITA: 0.1).",
         ge=0, le=2,
     )  # fmt: skip
-    minhash_threshold: float = option(0.7, "dedup-minhash: Jaccard similarity of shingles that makes a duplicate.",
+    minhash_threshold: float = option(0.6, "dedup-minhash: Jaccard similarity of shingles that makes a duplicate.",
                                       gt=0, le=1)  # fmt: skip
     minhash_permutations: int = option(128, "dedup-minhash: MinHash permutations.", ge=16)
-    shingle_words: int = option(3, "dedup-minhash: words per shingle.", ge=1)
+    shingle_words: int = option(2, "dedup-minhash: words per shingle.", ge=1)
     semantic_threshold: float = option(
         0.9, "dedup-semantic: embedding cosine similarity at or above which a later record is a duplicate.", gt=0,
         le=1,
