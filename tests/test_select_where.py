@@ -94,3 +94,13 @@ def test_where_on_the_command_line(cli, scored_pool: Path, tmp_path: Path) -> No
     assert len(out.read_text().splitlines()) == 2
     bad = cli("select", str(scored_pool), "-o", str(tmp_path / "x.jsonl"), "--where", "score >>= 5", check=False)
     assert bad.returncode == 2 and "error: --where" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_chain_in_a_recipe_select_step() -> None:
+    from longsift.pipeline.steps import SelectStep
+    from longsift.select import chain_of
+    from longsift.select.options import SelectOptions
+
+    step = SelectStep.from_recipe({"name": "a", "source": "x", "k": 3, "chain": "dedup-minhash -> score > 4 -> kcenter"},
+                                  "recipe")  # fmt: skip
+    assert chain_of(step.narrowed(SelectOptions)) == (["dedup-minhash", "score > 4"], "kcenter")

@@ -187,7 +187,8 @@ def chain_of(options: SelectOptions) -> tuple[list[str], str]:
     steps = [step.strip() for step in options.chain.split("->")]
     if any(not step for step in steps):
         raise ConfigError(f"--chain {options.chain!r}: an empty step")
-    if "method" in options.model_fields_set and options.method != steps[-1]:
+    default = SelectOptions.model_fields["method"].default  # a recipe's narrowed options mark every field as set
+    if options.method not in (steps[-1], default):
         raise ConfigError(f"--chain ends with {steps[-1]!r} but --method is {options.method!r}: give one of them")
     from longsift.select.where import is_expression
 
