@@ -101,6 +101,6 @@ def test_a_chain_in_a_recipe_select_step() -> None:
     from longsift.select import chain_of
     from longsift.select.options import SelectOptions
 
-    step = SelectStep.from_recipe({"name": "a", "source": "x", "k": 3, "chain": "dedup-minhash -> score > 4 -> kcenter"},
-                                  "recipe")  # fmt: skip
+    chain = "dedup-minhash -> score > 4 -> kcenter"
+    step = SelectStep.from_recipe({"name": "a", "source": "x", "k": 3, "chain": chain}, "recipe")
     assert chain_of(step.narrowed(SelectOptions)) == (["dedup-minhash", "score > 4"], "kcenter")
