@@ -3,7 +3,9 @@
 `select(source, method="longest", k=1000, by="nltk")` reads the source once (JSON lines in parallel
 blocks), quarantines bad records, and returns the selected Examples in source order plus a summary.
 A new method is one small module (a class with `name`, `needs_example`, `uses_length`, `keys`,
-`describe`) and one line in SELECTORS.
+`describe`) and one line in SELECTORS. A method that needs the whole pool at once (kcenter, diverse) has
+`pool = True` and `choose(examples, lengths, k)` instead of keys; a filter (dedup-minhash, dedup-semantic) has
+`keep(examples, lengths)`. `--where` and `--chain` filters run before the method (select/pool.py).
 """
 
 from __future__ import annotations
