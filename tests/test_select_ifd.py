@@ -88,6 +88,7 @@ def test_batched_ifd_equals_one_record_at_a_time(pool) -> None:
 
 def test_select_ifd_keeps_the_highest_below_one(pool, tmp_path: Path) -> None:
     examples, model_path = pool
+    examples = examples[:80]  # the equality on every row is the test above; this one checks the selection rule
     runner = TransformersRunner(str(model_path))
     scores = ifd_scores(runner, examples, max_length=MAX_LENGTH)
     source = tmp_path / "pool.jsonl"
@@ -95,8 +96,8 @@ def test_select_ifd_keeps_the_highest_below_one(pool, tmp_path: Path) -> None:
         for e in examples:
             file.write(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.response}) + "\n")
     eligible = sorted(((s, -i) for i, s in enumerate(scores) if not isinstance(s, Skip) and s <= 1), reverse=True)
-    want = sorted(-i for _, i in eligible[:25])
-    selection = select(source, method="ifd", k=25, model=str(model_path), ifd_max_length=MAX_LENGTH)
+    want = sorted(-i for _, i in eligible[:15])
+    selection = select(source, method="ifd", k=15, model=str(model_path), ifd_max_length=MAX_LENGTH)
     assert [e.row for e in selection.examples] == want
     for example in selection.examples:
         assert math.isclose(example.metadata["ifd"], scores[example.row], rel_tol=1e-9)  # type: ignore[arg-type]
@@ -116,7 +117,7 @@ def test_superfilter_is_ifd_with_its_own_default_model(pool, tmp_path: Path) -> 
         make_plan("ifd")
     source = tmp_path / "pool.jsonl"
     with source.open("w") as file:
-        for e in examples[:60]:
+        for e in examples[:30]:
             file.write(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.response}) + "\n")
     a = select(source, method="superfilter", k=10, model=str(model_path))
     b = select(source, method="ifd", k=10, model=str(model_path))
