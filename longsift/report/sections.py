@@ -13,6 +13,7 @@ from longsift import layout
 from longsift.errors import DataError
 from longsift.report import plots
 from longsift.report.collect import Comparison, RunData
+from longsift.report.compare import run_sections as compare_sections
 from longsift.report.markup import Html, absent, image, join, number, pct, pre_json, table, tag
 from longsift.verdicts import POLICIES
 
@@ -251,6 +252,7 @@ def selection(data: RunData) -> Html:
                  tag("p", PAPER_FIG_1B, class_="muted")]  # fmt: skip
     if data.selection_summary is not None:
         body += [tag("h3", "Selection summary"), pre_json(data.selection_summary)]
+    body += compare_sections(data.run_dir)  # compare stages and the selection study's ranking (report/compare.py)
     return section("selection", "Selection", body)
 
 
