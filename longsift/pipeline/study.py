@@ -20,6 +20,11 @@ class CompareStep(CompareOptions):
     selections: list[str] = option(..., "The selections to compare (files; `${stage}` of select stages).", cli=False)
 
 
+class ExportStep(Options):
+    generations: str = option(..., "A generation file holding AlpacaEval answers (`${generate-stage}`).", cli=False)
+    model_name: str | None = option(None, "Generator name (default: the records' model name).", cli=False)
+
+
 class RankStep(Options):
     reference: str = option(..., "The reference arm's model name (model B of every comparison ranked).", cli=False)
     arms: list[str] = option([], "The arms to rank, by model name (default: every model judged against the "
@@ -37,6 +42,23 @@ def compare_step(context: StageContext) -> dict[str, str]:
                               root=context.run_dir)  # fmt: skip
     context.console.print(f"compared {len(result['selections'])} selections -> {out}")
     return {"output": str(out / "compare.json")}
+
+
+EXPORTS = "alpacaeval_outputs"  # RUN/alpacaeval_outputs/<stage>.json: what alpaca_eval's CLI reads
+
+
+def alpacaeval_export_step(context: StageContext) -> dict[str, str]:
+    """alpaca_eval's model_outputs.json of an arm (`longsift alpacaeval export` as a step): annotate it with
+    `alpaca_eval evaluate --model_outputs FILE`, then score the annotations with an `alpacaeval` stage."""
+    from longsift.generations import iter_generations
+    from longsift.judge.alpacaeval import export_model_outputs
+    from longsift.pipeline.steps import step_options
+
+    step = step_options(context, ExportStep)
+    out = context.run_dir / EXPORTS / f"{context.spec.name}.json"
+    written = export_model_outputs(iter_generations(Path(step.generations)), out, step.model_name)
+    context.console.print(f"wrote {written} AlpacaEval outputs -> {out}")
+    return {"output": str(out)}
 
 
 def rank_step(context: StageContext) -> dict[str, str]:
