@@ -32,6 +32,10 @@ SELECTORS.register("longest", "longsift.select.longest:Longest")
 SELECTORS.register("random", "longsift.select.random:RandomK")
 SELECTORS.register("llm-score", "longsift.select.llm_score:ScoreThreshold")
 SELECTORS.register("top-score", "longsift.select.llm_score:TopScore")
+SELECTORS.register("ifd", "longsift.select.ifd:IFD")
+SELECTORS.register("superfilter", "longsift.select.superfilter:Superfilter")
+SELECTORS.register("kcenter", "longsift.select.kcenter:KCenter")
+SELECTORS.register("diverse", "longsift.select.diverse:Diverse")
 
 Source = str | Path | RecordStream | Iterable[Example]
 
@@ -86,7 +90,9 @@ def make_plan(
     method: str = "longest", k: int | None = None, *, by: str = DEFAULT_UNIT, tokenizer: str | None = None,
     seed: int = 0, min_length: int | None = None, max_length: int | None = None, dedup: bool = False,
     drop_empty_input: bool = False, keep_payload: bool = True, threshold: float | None = None,
+    **method_options: Any,
 ) -> Plan:  # fmt: skip
+    """method_options: the method's own settings (model, encoder, ...), passed where its class has the field."""
     if k is not None and k < 0:
         raise ConfigError(f"k must be >= 0, got {k}")
     if min_length is not None and max_length is not None and min_length > max_length:
@@ -96,7 +102,7 @@ def make_plan(
     accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
     if threshold is not None and "threshold" not in accepted:
         raise ConfigError(f"--threshold applies to score-threshold methods (llm-score), not to {method!r}")
-    options = {"seed": seed, "threshold": threshold}
+    options = {**method_options, "seed": seed, "threshold": threshold}
     chosen = factory(**{name: value for name, value in options.items() if name in accepted and value is not None})
     return Plan(chosen, by, tokenizer, k, min_length, max_length, drop_empty_input, dedup, keep_payload)
 
@@ -133,17 +139,27 @@ def _select(
     source: Source, options: SelectOptions, quarantine: str | Path | Quarantine | None, limits: Limits,
     on_progress: Callable[[int, int], None] | None, on_reject: Callable[[Rejection], None] | None,
 ) -> Selection:  # fmt: skip
-    method, k, by, tokenizer, seed = options.method, options.k, options.unit(), options.tokenizer, options.seed
+    k, by, tokenizer, seed = options.k, options.unit(), options.tokenizer, options.seed
     min_length, max_length, dedup = options.min_response_length, options.max_response_length, options.dedup
     drop_empty_input, threshold, workers = options.drop_empty_input, options.threshold, options.workers
     format = options.input_format
+    filters, method = chain_of(options)
     plan = make_plan(method, k, by=by, tokenizer=tokenizer, seed=seed, min_length=min_length,
                      max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,
-                     threshold=threshold)  # fmt: skip
+                     threshold=threshold, **method_options(options))  # fmt: skip
+    steps = [filter_step(step, options) for step in filters]
     started = time.perf_counter()
-    outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
-                        on_progress=on_progress, on_reject=on_reject)  # fmt: skip
-    examples, lengths = materialize(outcome, name)
+    if steps or getattr(plan.method, "pool", False):
+        from longsift.select.pool import select_pool
+
+        outcome, name, examples, lengths = select_pool(plan, steps, source, format=format, workers=workers,
+                                                       quarantine=quarantine, limits=limits, on_progress=on_progress,
+                                                       on_reject=on_reject)  # fmt: skip
+    else:
+        outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
+                            on_progress=on_progress, on_reject=on_reject)  # fmt: skip
+        examples, lengths = materialize(outcome, name)
+        examples = annotated(plan.method, outcome, examples)
     report = outcome.report
     unit = get_unit(by, tokenizer).describe() if plan.needs_length else None
     known = [n for n in lengths if n is not None]
@@ -155,9 +171,56 @@ def _select(
         quarantine_path=str(report.quarantine_path) if report.quarantine_path else None,
         layout=outcome.layout, workers=outcome.workers, seconds=time.perf_counter() - started,
         options={"min_response_length": min_length, "max_response_length": max_length, "dedup": dedup,
-                 "drop_empty_input": drop_empty_input, "input_format": format},
+                 "drop_empty_input": drop_empty_input, "input_format": format,
+                 **({"chain": [*filters, method]} if filters else {})},
     )  # fmt: skip
     return Selection(examples, lengths, summary)
+
+
+def chain_of(options: SelectOptions) -> tuple[list[str], str]:
+    """The filters (in order: --where first, then the chain's) and the method of a selection."""
+    filters = [options.where] if options.where else []
+    if not options.chain:
+        return filters, options.method
+    steps = [step.strip() for step in options.chain.split("->")]
+    if any(not step for step in steps):
+        raise ConfigError(f"--chain {options.chain!r}: an empty step")
+    if "method" in options.model_fields_set and options.method != steps[-1]:
+        raise ConfigError(f"--chain ends with {steps[-1]!r} but --method is {options.method!r}: give one of them")
+    from longsift.select.where import is_expression
+
+    if is_expression(steps[-1]):
+        raise ConfigError(f"--chain {options.chain!r}: the last step must be a method, not a filter expression")
+    return filters + steps[:-1], steps[-1]
+
+
+def method_options(options: SelectOptions) -> dict[str, Any]:
+    """The options a method class may take, by field name (each class takes the fields it declares)."""
+    names = ("model", "ifd_max_length", "ifd_prompt", "keep_ifd_above_one", "encoder", "cache_dir", "device",
+             "trust_remote_code", "batch_size", "score_field", "min_distance", "minhash_threshold",
+             "minhash_permutations", "shingle_words", "semantic_threshold")  # fmt: skip
+    return {name: getattr(options, name) for name in names if getattr(options, name) is not None}
+
+
+def filter_step(step: str, options: SelectOptions) -> Any:
+    """A chain step before the method: a --where expression, or a method that filters (dedup-minhash, ...)."""
+    from longsift.select.where import compile_where, is_expression
+
+    if is_expression(step):
+        return compile_where(step)
+    plan = make_plan(step, None, seed=options.seed, **method_options(options))
+    if not hasattr(plan.method, "keep"):
+        raise ConfigError(f"{step!r} is not a filter (filters: --where expressions, dedup-minhash, dedup-semantic)")
+    return plan.method
+
+
+def annotated(method: Any, outcome: Outcome, examples: list[Example]) -> list[Example]:
+    """Selected records with the method's score in their metadata (e.g. `ifd`), where the method names a key."""
+    key = getattr(method, "metadata_key", None)
+    if key is None:
+        return examples
+    scores = [score for score, _, _ in outcome.heap.items()]
+    return [example.with_metadata(**{key: score}) for example, score in zip(examples, scores, strict=True)]
 
 
 def run(
@@ -170,6 +233,8 @@ def run(
     sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     if plan.by == "tokens" and plan.needs_length:
         workers = 1  # a fast tokenizer already uses every core inside one batch call
+    if getattr(plan.method, "in_process", False):
+        workers = 1  # a model (ifd) loads once, here, and batches its own forward passes
     if plan.needs_length and not plan.bounds_only:
         get_unit(plan.by, plan.tokenizer)  # load once here: forked workers inherit it, loaded
     if plan.prunes and not plan.bounds_only and plan.floor is None and isinstance(source, str | Path):

@@ -45,7 +45,11 @@ class SelectOptions(ReadLimits):
 
     k: int | None = option(None, "How many records to keep (default: all that pass filters).", flags=("--k", "-k"),
                            ge=0)  # fmt: skip
-    method: str = option("longest", "Selection method: longest, random, llm-score, top-score.")
+    method: str = option(
+        "longest",
+        "Selection method: longest, random, llm-score, top-score, ifd, superfilter, kcenter, diverse, "
+        "dedup-minhash, dedup-semantic.",
+    )
     by: str | None = option(None, UNITS_HELP + " Default: chars, or the preset's.")
     tokenizer: str | None = option(None, "Tokenizer path or hub id for --by tokens.")
     output_format: str | None = option(
@@ -53,7 +57,7 @@ class SelectOptions(ReadLimits):
         deprecated=("--format",),
     )  # fmt: skip
     preset: str | None = option(None, "paper: --by nltk --output-format fastchat (explicit flags win).")
-    seed: int = option(0, "Seed of --method random and llm-score.")
+    seed: int = option(0, "Seed of --method random, llm-score and kcenter (its first center).")
     threshold: float | None = option(
         None, "--method llm-score: sample among records with metadata.score >= this (default 4.5)."
     )
@@ -69,6 +73,50 @@ class SelectOptions(ReadLimits):
         flags=("--drop-empty-input",),
     )  # fmt: skip
     input_format: str | None = option(None, "Force the input format.")
+    where: str | None = option(
+        None,
+        "Keep only records for which this holds before selecting, e.g. 'llm_score >= 4.5 and length > 50' "
+        "(fields: llm_score/score, ifd, length, any metadata field; and, or, not, ==, !=, <, <=, >, >=).",
+    )
+    chain: str | None = option(
+        None,
+        "Filters, then the method, in order: 'dedup-minhash -> llm_score >= 4 -> longest' (each filter a "
+        "dedup method or a --where expression; the last step is the method).",
+    )
+    model: str | None = option(
+        None,
+        "ifd, superfilter (and diverse by ifd): the scoring causal LM, a path or hub id (superfilter's "
+        "default: openai-community/gpt2).",
+    )
+    ifd_max_length: int = option(512, "ifd: tokens of each scored text, as Cherry LLM's --max_length.", ge=8)
+    ifd_prompt: str = option("alpaca", "ifd: the instruction's template, alpaca or wiz (Cherry LLM's --prompt).")
+    keep_ifd_above_one: bool = option(False, "ifd: keep records with IFD > 1 (dropped by default, as the paper).")
+    encoder: str | None = option(
+        None,
+        "kcenter, diverse, dedup-semantic: the embedding model, a sentence-transformers or Hugging Face "
+        "encoder path or hub id (default sentence-transformers/all-MiniLM-L6-v2).",
+    )
+    cache_dir: str | None = option(
+        None, "Embedding cache folder (default: $LONGSIFT_CACHE/embeddings, else ~/.cache/longsift/embeddings)."
+    )
+    device: str | None = option(None, "Device of the scoring or embedding model (default: cuda when available).")
+    trust_remote_code: bool = option(False, "Let the scoring or embedding model run its repository's code.")
+    batch_size: int | None = option(None, "Records per forward pass of the model (ifd: 8, embeddings: 32).", ge=1)
+    score_field: str = option(
+        "length", "diverse: walk records by this score, best first: length, llm-score, ifd or a metadata field."
+    )
+    min_distance: float = option(
+        0.1, "diverse: keep a record only if its cosine distance to every kept one is above this (DEITA: 0.1).",
+        ge=0, le=2,
+    )  # fmt: skip
+    minhash_threshold: float = option(0.7, "dedup-minhash: Jaccard similarity of shingles that makes a duplicate.",
+                                      gt=0, le=1)  # fmt: skip
+    minhash_permutations: int = option(128, "dedup-minhash: MinHash permutations.", ge=16)
+    shingle_words: int = option(3, "dedup-minhash: words per shingle.", ge=1)
+    semantic_threshold: float = option(
+        0.9, "dedup-semantic: embedding cosine similarity at or above which a later record is a duplicate.", gt=0,
+        le=1,
+    )  # fmt: skip
     workers: int | None = option(None, "Worker processes (default: one per idle core).", recipe=False)
     quiet: bool = option(False, "No progress bar or quarantine messages.", flags=("--quiet", "-q"), recipe=False)
 
