@@ -7,10 +7,15 @@ from pathlib import Path
 import orjson
 import pytest
 
+from longsift.analyze import LengthPair, analyze_records, length_bias
+from longsift.analyze.length_bias import length_only_agreement
 from longsift.errors import ConfigError
 from longsift.judge.pairwise import judge_pairwise
 from longsift.judge.templates import PAIR_TEMPLATES, get_pair_template
+from longsift.layout import read_generations, read_judgments
+from longsift.lengths import get_unit
 from longsift.llm.engine import Engine
+from longsift.llm.server import LocalChatServer
 from longsift.llm.settings import LLMSettings
 from longsift.llm.task import PromptTask, run_task
 from longsift.records import Generation
@@ -115,3 +120,46 @@ def test_the_cli_judges_with_a_reference_backend(files, tmp_path: Path, cli) -> 
         "--template", "alpacaeval")  # fmt: skip
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["judge"] == "longest" and summary["paper"]["all"]["failed"] == 0
+
+
+# ---- how much of a judge a length-only judge reproduces ----------------------------------------------------
+
+
+def test_length_only_agreement_on_hand_computed_pairs() -> None:
+    pairs = [
+        LengthPair("1", "s", 100, 0, "win"),  # length only: win  -> agree
+        LengthPair("2", "s", 100, 95, "tie"),  # win                -> disagree
+        LengthPair("3", "s", 90, 100, "lose"),  # lose              -> agree
+        LengthPair("4", "s", 40, 100, "lose"),  # lose              -> agree
+        LengthPair("5", "s", 100, 100, "win"),  # tie               -> disagree
+        LengthPair("6", "s", 60, 100, "win"),  # lose               -> disagree
+        LengthPair("7", "s", 0, 0, "tie"),  # tie                   -> agree
+    ]
+    got = length_only_agreement(pairs)
+    assert got["n"] == 7 and got["agreement_pct"] == pytest.approx(100 * 4 / 7)
+    # judge shares: win 3/7, tie 2/7, lose 2/7; length only: win 2/7, tie 2/7, lose 3/7
+    chance = (3 * 2 + 2 * 2 + 2 * 3) / 49
+    assert got["chance"] == pytest.approx(chance)
+    assert got["kappa"] == pytest.approx((4 / 7 - chance) / (1 - chance))
+    assert got["confusion"] == [[1, 1, 1], [1, 1, 0], [0, 0, 2]]  # rows: judge win/tie/lose
+    assert length_only_agreement([])["n"] == 0 and length_only_agreement([])["kappa"] is None
+    assert length_bias(pairs, n_resamples=10)["length_only_agreement"] == got
+
+
+def test_analysis_shows_how_much_of_an_llm_judge_the_length_only_judge_reproduces(files, tmp_path: Path) -> None:
+    """An LLM judge (scripted on the real local server: always the answer shown first) and the `longest`
+    reference judge on the same pairs; the analysis puts the length-only agreement next to each."""
+    with LocalChatServer(lambda request: "8 3\nThe first.") as server:
+        llm = LLMSettings(base_url=server.base_url, model="judge-m", progress=False, max_attempts=1)
+        judge_pairwise(*files, tmp_path / "llm", template="paper", llm=llm)
+    judge_pairwise(*files, tmp_path / "ref", template="paper", llm=LLMSettings(backend="longest", progress=False))
+    judgments = [j for d in ("llm", "ref") for j in read_judgments(tmp_path / d / "judgments.jsonl")]
+    generations = [g for path in files for g in read_generations(path)]
+    result = analyze_records(judgments, generations, unit=get_unit("chars"), bootstrap=10)
+    by_judge = {c["judge"]: c["policies"]["paper"]["length_only_agreement"] for c in result["comparisons"]}
+    # the position-biased LLM judge says "a" then "b" on every prompt: a tie for each of the 6 under the paper
+    # policy; length only: 2 wins, 2 ties, 2 losses -> agrees on the 2 ties; kappa 0 (the judge has one label)
+    assert by_judge["judge-m/paper"]["n"] == 6 and by_judge["judge-m/paper"]["agreement_pct"] == pytest.approx(100 / 3)
+    assert by_judge["judge-m/paper"]["kappa"] == pytest.approx(0.0)
+    # the longest judge in the same unit (characters) is the length-only judge: full agreement
+    assert by_judge["longest/paper"]["agreement_pct"] == 100.0 and by_judge["longest/paper"]["kappa"] == 1.0
