@@ -162,7 +162,8 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
         "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(_alpacaeval_model(stage, options)))}.json"],
         "analyze": [layout.analysis_file(run_dir)],
         "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
-        "compare": [run_dir / "compare" / stage], "rank": [run_dir / "study" / "ranking.json"],
+        "compare": [run_dir / "compare" / stage],
+        "rank": [run_dir / "study" / "ranking.json"],
         "alpacaeval-export": [run_dir / "alpacaeval_outputs" / f"{stage}.json"],
     }
     return plans.get(uses, [])

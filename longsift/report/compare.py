@@ -157,7 +157,9 @@ def diversity_block(result: Mapping[str, Any]) -> list[Any]:
         tag("p", ["Embeddings: ", tag("code", result.get("encoder", "")), ". Radius: max over pool rows of the "
                   "cosine distance to the nearest selected record (lower covers the pool better)."], class_="muted"),
         table(header, rows, id="compare-diversity"),
+        tag("p", "Mean pairwise cosine distance (higher: more diverse)", class_="muted"),
         bars_svg({n: diversity[n]["mean_pairwise_distance"] for n in names}, "mean pairwise cosine distance"),
+        tag("p", "k-center radius over the pool (lower: the pool better covered)", class_="muted"),
         bars_svg({n: diversity[n]["radius"] for n in names}, "k-center radius over the pool"),
     ]  # fmt: skip
 
