@@ -156,3 +156,17 @@ def test_cli_errors_are_one_line(case: dict[str, Path], tmp_path: Path, cli) -> 
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--name given 1 times" in bad.stderr
     onto = cli("compare", str(case["s1"]), "--pool", str(case["pool"]), "-o", str(case["s1"]), check=False)
     assert onto.returncode == 2 and "error:" in onto.stderr
+
+
+def test_a_text_match_takes_a_copy_not_held_by_id(case: dict[str, Path], tmp_path: Path) -> None:
+    pool, _ = load_all(case["pool"])
+    mixed = tmp_path / "mixed.json"  # row 2 by its FastChat id, then the same text again with no id
+    formats.write([pool[2]], tmp_path / "by-id.json", "fastchat")
+    rows = json.loads((tmp_path / "by-id.json").read_text()) + [
+        {"id": "other", "conversations": [{"from": "human", "value": "C"}, {"from": "gpt", "value": "dup"}]}
+    ]
+    mixed.write_text(json.dumps(rows))
+    result = compare([mixed], CompareOptions(pool=str(case["pool"]), by=["chars"], embeddings=False))
+    # the id claims row 2; the text copy takes row 3, the pool's other copy, not row 2 again
+    assert result["selections"][0]["matched"] == {"id": 1, "ambiguous": 1, "duplicate": 0}
+    assert result["unique"]["mixed"]["keys"] == [2, 3]

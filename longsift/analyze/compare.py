@@ -120,18 +120,21 @@ class Matched:
 
 def match(name: str, path: str, examples: list[Example], pool: PoolIndex) -> Matched:
     how: Counter[str] = Counter()
-    used: dict[str, int] = Counter()  # text key -> copies of it handed out so far in this selection
+    claimed: set[int] = set()  # pool rows this selection already holds: a text match takes another copy
+    unmatched: Counter[str] = Counter()  # text key -> copies of it the pool could not supply
     keys: list[int | str] = []
     for example in examples:
-        key, kind = _identity(example, pool, used)
+        key, kind = _identity(example, pool, claimed, unmatched)
         how[kind] += 1
         keys.append(key)
+        if isinstance(key, int):
+            claimed.add(key)
     how["duplicate"] = len(keys) - len(set(keys))
     origins = [pool.by_row[key] if isinstance(key, int) else None for key in keys]
     return Matched(name, path, examples, keys, how, origins)
 
 
-def _identity(example: Example, pool: PoolIndex, used: dict[str, int]) -> tuple[int | str, str]:
+def _identity(example: Example, pool: PoolIndex, claimed: set[int], unmatched: Counter[str]) -> tuple[int | str, str]:
     if example.row in pool.by_row and pool.same_file(example.source):
         return example.row, "row"
     row = None if own_id_missing(example) else pool.by_id.get(example.id)
@@ -139,11 +142,11 @@ def _identity(example: Example, pool: PoolIndex, used: dict[str, int]) -> tuple[
         return row, "id"
     text = conversation_key(example)
     copies = pool.by_text.get(text, [])
-    nth = used[text]
-    used[text] += 1
-    if nth < len(copies):
-        return copies[nth], "ambiguous" if len(copies) > 1 else "text"
-    return f"{text}#{nth - len(copies)}", "unmatched"
+    free = next((r for r in copies if r not in claimed), None)
+    if free is not None:
+        return free, "ambiguous" if len(copies) > 1 else "text"
+    unmatched[text] += 1
+    return f"{text}#{unmatched[text] - 1}", "unmatched"
 
 
 # --- the measures ----------------------------------------------------------------------------------------------
