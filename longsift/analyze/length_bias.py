@@ -1,5 +1,5 @@
 """Does the judge just like long answers? Win rate against the length difference, on length-matched pairs,
-and how often the longer answer wins.
+how often the longer answer wins, and how much of the judge's verdicts a length-only judge reproduces.
 
 A pair is one judged prompt: A's and B's response lengths and the prompt's outcome under one policy (A's view).
 Win rate counts a tie as half a win: 100 * (wins + ties / 2) / n, so 50 means "no better than the other".
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from longsift.analyze.stats import bootstrap_mean_ci
+from longsift.analyze.stats import bootstrap_mean_ci, cohen_kappa
 from longsift.records import Outcome
 from longsift.verdicts import PromptOutcome
 
@@ -112,6 +112,22 @@ def longer_answer_wins(pairs: Sequence[LengthPair]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def length_only_outcome(pair: LengthPair) -> Outcome:
+    """What a length-only judge (the `longest` reference judge, in this analysis's unit) says of A: the longer
+    answer wins, equal lengths tie."""
+    return "win" if pair.len_a > pair.len_b else "lose" if pair.len_a < pair.len_b else "tie"
+
+
+def length_only_agreement(pairs: Sequence[LengthPair]) -> dict[str, Any]:
+    """How much of the judge's prompt outcomes a length-only judge reproduces on the same pairs: the share of
+    prompts where both say the same (win/tie/lose from A's view), Cohen's kappa (agreement beyond chance; None
+    when undefined), the confusion matrix (rows: the judge, columns: length only) and n (the judged pairs)."""
+    judge = [p.outcome for p in pairs]
+    stats = cohen_kappa(judge, [length_only_outcome(p) for p in pairs], tuple(SCORES))
+    agreement_pct = None if stats["agreement"] is None else 100.0 * stats["agreement"]
+    return {**stats, "agreement_pct": agreement_pct, "labels": list(SCORES)}
+
+
 def length_bias(
     pairs: Sequence[LengthPair], *, edges: Sequence[float] = DEFAULT_EDGES, tolerance: float = DEFAULT_TOLERANCE,
     n_resamples: int = 1000, seed: int = 0,
@@ -125,4 +141,5 @@ def length_bias(
         "by_length_difference": win_rate_by_length_difference(pairs, edges, **options),
         "length_matched": length_matched_win_rate(pairs, tolerance, **options),
         "longer_answer_wins": longer_answer_wins(pairs),
+        "length_only_agreement": length_only_agreement(pairs),
     }

@@ -6,7 +6,9 @@ The result is one JSON-ready dict, written to RUN_DIR/analyze/analysis.json for 
                     whether it was asked for or is the unit the selection was made in)
     settings        tolerance, edges, bootstrap resamples, seed, histogram bins
     lengths         {"models": {model: {"all": stats, "by_eval_set": {set: stats}}}, "histogram": {...}}
-    comparisons     [{"model_a", "model_b", "judge", "prompts", "policies": {policy: length_bias + "skipped"}}]
+    comparisons     [{"model_a", "model_b", "judge", "prompts", "policies": {policy: length_bias + "skipped"}}];
+                    each policy's "length_only_agreement" {"n", "agreement_pct", "kappa", "chance", "confusion",
+                    "labels"}: the judge against a length-only judge (longer wins, in `unit`) on the same pairs
     position_bias   [{"judge", "flip_rate", "first_position_share", ...}]
     judge_agreement [{"judge_1", "judge_2", "shared_prompts", "policies": {policy: kappa stats}}]
     selection       {"unit", "source": profile | None, "subsets": {name: profile}} or None

@@ -101,6 +101,12 @@ class JudgeItem:
             "answer_2": second, "answer_b": second, "output_2": second,
         }  # fmt: skip
 
+    def reference_inputs(self, reply_format: str) -> dict[str, str]:
+        """The pair as ChatRequest.inputs: the answers in presented order and the template's parser, so a
+        reference judge (longsift.llm.backends.reference) answers in the form the template's parser reads."""
+        first, second = present(self.order, self.a.output, self.b.output)
+        return {"kind": "pair", "first": first, "second": second, "reply_format": reply_format}
+
 
 def judge_items(pairs: Iterable[tuple[Generation, Generation]], compat: str | None = None) -> list[JudgeItem]:
     return [JudgeItem(a, b, order, compat) for a, b in pairs for order in ORDERS]
@@ -117,6 +123,7 @@ def pair_task(template: PairTemplate, max_tokens: int | None = None, parser: Pai
     return PromptTask(
         name=template.name, sections=template.format_sections(), parser=parser or template.parse, sampling=sampling,
         fields=JudgeItem.fields, source=template.source, description=template.description,
+        inputs=lambda item: item.reference_inputs(template.parser),
     )  # fmt: skip
 
 
@@ -255,7 +262,7 @@ def judge_pairwise(
             report = dry_run(task.requests(items), engine, expected_output_tokens=task.expected_output_tokens)
             return PairwiseResult([], [], {}, out, report)
         run = run_task(task, items, engine, resample_on_parse_error=resample, description=f"judge {chosen.name}")
-    judge = settings.require_model()
+    judge = settings.model or settings.backend  # a reference judge (longest, random) needs no model
     by_reading = {
         name: [to_judgment(item, reread(result, parser, as_the_paper=True) if name == "paper"
                            else reread(result, parser) if name != reading else result, judge, chosen.name)

@@ -31,7 +31,8 @@ class LLMOptions(Options):
     block are both this model. `cli=False`/`recipe=False` mark what only the Python API (or the CLI) sets."""
 
     backend: str = option("openai", "openai (any OpenAI-compatible server), transformers or vllm (a local model "
-                          "in-process).")  # fmt: skip
+                          "in-process), or a reference judge that needs no model: longest (the longer answer "
+                          "wins), random (a seeded coin).")  # fmt: skip
     model: str | None = option(None, "Model name at the endpoint, or a local model path.",
                                flags=("--model",), deprecated=("--judge-model",))  # fmt: skip
     base_url: str | None = option(None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: "

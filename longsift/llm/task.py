@@ -37,6 +37,7 @@ class PromptTask:
     resample_temperature: float = DEFAULT_RESAMPLE_TEMPERATURE
     source: str = ""
     description: str = ""
+    inputs: Fields | None = None  # record -> ChatRequest.inputs (what reference backends read), default none
 
     @classmethod
     def from_file(cls, path: str | Path, *, parser: Parser | None = None, fields: Fields | None = None) -> PromptTask:
@@ -100,7 +101,8 @@ class PromptTask:
         return tuple(Message(role, body.format_map(values)) for role, body in self.sections)  # type: ignore[arg-type]
 
     def request(self, record: Any, sampling: Sampling | None = None) -> ChatRequest:
-        return ChatRequest(self.format(record), sampling or self.sampling, tag=record_id(record))
+        inputs = None if self.inputs is None else self.inputs(record)
+        return ChatRequest(self.format(record), sampling or self.sampling, tag=record_id(record), inputs=inputs)
 
     def requests(self, records: Iterable[Any]) -> list[ChatRequest]:
         return [self.request(record) for record in records]

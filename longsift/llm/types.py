@@ -61,11 +61,14 @@ class Sampling:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """One chat completion to ask for. `tag` is free text for the caller (e.g. a record id); not in the key."""
+    """One chat completion to ask for. `tag` is free text for the caller (e.g. a record id); not in the key.
+    `inputs`: what the messages were rendered from, for backends that read it instead of the prompt (the
+    reference judges, longsift.llm.backends.reference); not in the key: the messages already hold it."""
 
     messages: tuple[Message, ...]
     sampling: Sampling = field(default_factory=Sampling)
     tag: str = ""
+    inputs: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, messages: Iterable[Message | Mapping[str, str]] | str, sampling: Sampling | None = None, **kw: Any):

@@ -65,6 +65,9 @@ STEPS: Registry[Step] = Registry("stage")
 for _uses in ("select", "refine", "score", "train", "generate", "judge", "alpacaeval", "mtbench", "analyze", "report"):
     STEPS.register(_uses, f"longsift.pipeline.steps:{_uses}_step")
 STEPS.register("tiny-model", "longsift.pipeline.steps:tiny_model_step")
+STEPS.register("compare", "longsift.pipeline.study:compare_step")
+STEPS.register("rank", "longsift.pipeline.study:rank_step")
+STEPS.register("alpacaeval-export", "longsift.pipeline.study:alpacaeval_export_step")
 
 
 # The options of each stage kind that name what it reads (files, folders, or hub ids, told apart by
@@ -80,11 +83,14 @@ INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "mtbench": ("answers",),
     "alpacaeval": ("annotations", "model_outputs"),
     "analyze": ("tokenizer",),
+    "compare": ("pool", "selections", "tokenizer", "encoder"),
+    "alpacaeval-export": ("generations",),
 }
 # Stages that read the run folder itself: these folders of it are their inputs.
 RUN_INPUTS: dict[str, tuple[str, ...]] = {
     "analyze": (layout.SELECT, layout.GENERATE, layout.JUDGE),
-    "report": (*layout.STAGES, "score"),
+    "report": (*layout.STAGES, "score", "compare", "study"),
+    "rank": (layout.JUDGE, layout.ALPACAEVAL),
 }
 
 

@@ -45,6 +45,9 @@ STEP_OPTIONS.register("score", "longsift.refine.options:ScoreStep")
 STEP_OPTIONS.register("judge", "longsift.judge.options:PairwiseStep")
 STEP_OPTIONS.register("mtbench", "longsift.judge.options:MTBenchStep")
 STEP_OPTIONS.register("alpacaeval", "longsift.judge.options:AlpacaEvalStep")
+STEP_OPTIONS.register("compare", "longsift.pipeline.study:CompareStep")
+STEP_OPTIONS.register("rank", "longsift.pipeline.study:RankStep")
+STEP_OPTIONS.register("alpacaeval-export", "longsift.pipeline.study:ExportStep")
 
 
 class Named(Options):
@@ -159,6 +162,9 @@ def planned_outputs(uses: str, stage: str, options: dict[str, Any], run_dir: Pat
         "alpacaeval": [run_dir / layout.ALPACAEVAL / f"{layout.slug(str(_alpacaeval_model(stage, options)))}.json"],
         "analyze": [layout.analysis_file(run_dir)],
         "report": [run_dir / "report" / "report.html", run_dir / "report" / "report.md"],
+        "compare": [run_dir / "compare" / stage],
+        "rank": [run_dir / "study" / "ranking.json"],
+        "alpacaeval-export": [run_dir / "alpacaeval_outputs" / f"{stage}.json"],
     }
     return plans.get(uses, [])
 

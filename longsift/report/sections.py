@@ -15,6 +15,7 @@ from longsift.report import plots
 from longsift.report.collect import Comparison, RunData
 from longsift.report.headline import BENCHMARK_HEADER, PAIRWISE_HEADER, Headline, table_rows
 from longsift.report.leaderboard import leaderboard
+from longsift.report.selection_compare import run_sections as compare_sections
 from longsift.report.markup import Html, absent, image, join, number, pct, pre_json, table, tag
 from longsift.report.names import judge_label
 from longsift.report.refinement import refinement_block
@@ -340,6 +341,7 @@ def selection(data: RunData) -> Html:
                  tag("p", PAPER_FIG_1B, class_="muted")]  # fmt: skip
     if data.selection_summary is not None:
         body += [tag("h3", "Selection summary"), tag("div", summary_table(data.selection_summary), class_="scroll")]
+    body += compare_sections(data.run_dir)  # compare stages and the selection study's ranking
     return section("selection", "Selection", body)
 
 

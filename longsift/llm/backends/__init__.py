@@ -24,6 +24,8 @@ BACKENDS: Registry[type[Backend]] = Registry("LLM backend")
 BACKENDS.register("openai", "longsift.llm.backends.openai_compat:OpenAIBackend")
 BACKENDS.register("transformers", "longsift.llm.backends.transformers_local:TransformersBackend")
 BACKENDS.register("vllm", "longsift.llm.backends.vllm_local:VLLMBackend")
+BACKENDS.register("longest", "longsift.llm.backends.reference:LongestJudge")
+BACKENDS.register("random", "longsift.llm.backends.reference:RandomJudge")
 
 
 def make_backend(settings: LLMSettings) -> Backend:
