@@ -140,8 +140,13 @@ def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *,
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, options.compare, options.tokenizer], written)
+    extra: dict[str, Any] = {}
+    if options.uses_ray():  # every length counted on a Ray cluster (longsift/exec), the same statistics
+        from longsift.exec import ray_select
+
+        run_stats, extra = ray_select.stats, {"address": options.ray_address}  # type: ignore[assignment]
     report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
-                       format=options.input_format, limits=options.limits())  # fmt: skip
+                       format=options.input_format, limits=options.limits(), **extra)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))

@@ -141,9 +141,17 @@ def _select(
                      max_length=max_length, dedup=dedup, drop_empty_input=drop_empty_input,
                      threshold=threshold)  # fmt: skip
     started = time.perf_counter()
-    outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
-                        on_progress=on_progress, on_reject=on_reject)  # fmt: skip
-    examples, lengths = materialize(outcome, name)
+    if options.uses_ray():  # the same scan per shard on a Ray cluster, merged exactly (longsift/exec)
+        from longsift.exec import ray_select
+
+        sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+        outcome, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
+                                          address=options.ray_address, quarantine=sink)  # fmt: skip
+        examples, lengths = ray_select.materialize(outcome)
+    else:
+        outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
+                            on_progress=on_progress, on_reject=on_reject)  # fmt: skip
+        examples, lengths = materialize(outcome, name)
     report = outcome.report
     unit = get_unit(by, tokenizer).describe() if plan.needs_length else None
     known = [n for n in lengths if n is not None]
