@@ -145,13 +145,15 @@ def _select(
         from longsift.exec import ray_select
 
         sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
-        outcome, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
-                                          address=options.ray_address, quarantine=sink)  # fmt: skip
-        examples, lengths = ray_select.materialize(outcome)
+        merged, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
+                                         address=options.ray_address, quarantine=sink)  # fmt: skip
+        examples, lengths = ray_select.materialize(merged)
+        outcome: Outcome | ray_select.Merged = merged
     else:
-        outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
+        scanned, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
                             on_progress=on_progress, on_reject=on_reject)  # fmt: skip
-        examples, lengths = materialize(outcome, name)
+        examples, lengths = materialize(scanned, name)
+        outcome = scanned
     report = outcome.report
     unit = get_unit(by, tokenizer).describe() if plan.needs_length else None
     known = [n for n in lengths if n is not None]

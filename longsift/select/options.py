@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
+from longsift.exec import ExecOptions
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES
 from longsift.formats.rows import DEFAULT_MAX_DEPTH, DEFAULT_MAX_GZIP_RATIO, Limits
-from longsift.exec import ExecOptions
 from longsift.lengths import DEFAULT_UNIT, HELP, UNITS_HELP
 from longsift.options import Options, option
 
