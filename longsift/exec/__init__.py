@@ -39,3 +39,11 @@ def require_ray() -> None:
         import ray.data  # noqa: F401
     except ImportError:
         raise MissingDependencyError("ray", "ray", "--executor ray") from None
+
+
+class PassExecOptions(ExecOptions):
+    """Where an LLM pass runs; on Ray, also how many actors and what each holds (a local model: its GPUs)."""
+
+    ray_workers: int | None = option(None, "--executor ray: actors running shards at once (default: the cluster's "
+                                     "CPUs, at most one per shard).", ge=1)  # fmt: skip
+    ray_gpus_per_worker: float = option(0.0, "--executor ray: GPUs each actor reserves (a local model: 1).", ge=0)

@@ -3,6 +3,7 @@ process, else a local one on this machine's cores."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -19,7 +20,7 @@ def connect(address: str | None = None) -> Any:
         path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
         env = {"env_vars": {"PYTHONPATH": path}} if not address and not os.environ.get("RAY_ADDRESS") else None
         ray.init(address=address, runtime_env=env, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)  # fmt: skip
+                 logging_level=logging.ERROR)  # fmt: skip
         _quiet_progress()
     return ray
 
@@ -28,6 +29,7 @@ def _quiet_progress() -> None:
     """Ray Data's own progress bars write to stderr; longsift reports progress itself."""
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
