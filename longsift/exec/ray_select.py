@@ -81,7 +81,8 @@ def map_shards(
     items = [{"index": i, "shard": s} for i, s in enumerate(found)]
     pool = max(1, min(workers or cluster.cpus(), len(items)))
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        ShardScanner, fn_constructor_args=(plan, format, limits), batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
+        ShardScanner, fn_constructor_args=(plan, format, limits), batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
         batch_format="default",
     )  # fmt: skip
     results: dict[int, ShardResult] = {}
