@@ -148,7 +148,8 @@ def run_pass(stage: str, source: Any, output: Path, options: Any, llm: Any, *, i
         args = (stage, options, llm, input_format, max_record_bytes or options_limit(), work)
         dataset = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
             PassShards, fn_constructor_args=args, batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=min(pool, len(todo))), num_cpus=1, num_gpus=gpus_per_worker or None, batch_format="default",
+            compute=ray.data.ActorPoolStrategy(size=min(pool, len(todo))), num_cpus=1,
+            num_gpus=gpus_per_worker or None, batch_format="default",
         )  # fmt: skip
         for row in dataset.iter_rows():
             marker = orjson.loads(row["result"])
