@@ -243,3 +243,17 @@ def cached_prompts(cache: Path) -> set[str]:
         return {entry.request["messages"][-1]["content"] for entry in store.entries("ok")}
     finally:
         store.close()
+
+
+def test_convert_on_ray_writes_the_local_conversion(local_ray, split_pool, tmp_path):
+    from longsift.exec import ray_select
+    from longsift.formats.load import Quarantine, load_all
+
+    whole, shards = split_pool
+    local, local_report = load_all(whole)
+    records, report = ray_select.convert_records(shards, format=None, limits=formats.rows.Limits(), address=None,
+                                                 quarantine=Quarantine(tmp_path / "q.jsonl"))  # fmt: skip
+    assert written(records, tmp_path / "r.json", "alpaca") == written(local, tmp_path / "l.json", "alpaca")
+    assert (report.read, report.kept, report.quarantined) == (local_report.read, local_report.kept,
+                                                              local_report.quarantined)  # fmt: skip
+    assert len((tmp_path / "q.jsonl").read_bytes().splitlines()) == report.quarantined

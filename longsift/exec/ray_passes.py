@@ -12,6 +12,7 @@ failures list. A dry run prints shards, rows, calls and cost, summed over the sh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def run_shard(task: dict[str, Any], stage: str, options: Any, llm: Any, input_fo
     counts = {"index": index, "shard": shard, "read": report.read, "kept": report.kept,
               "quarantined": report.quarantined}  # fmt: skip
     if result.dry_run is not None:
-        return {**counts, "dry_run": dict(vars(result.dry_run))}
+        return {**counts, "dry_run": dataclasses.asdict(result.dry_run)}
     formats.write(result.records, part_path(work, index), "messages")
     marker = {**counts, "fingerprint": task["fingerprint"], "total": result.report.total,
               "failed": len(result.report.failures), "sent": result.report.sent, "cached": result.report.cached,

@@ -203,3 +203,14 @@ def stats(
     assert report is not None, "at least one unit is needed"
     return StatsReport(str(source), str(compare) if compare else None, report.read, report.kept,
                        report.quarantined, units)  # fmt: skip
+
+
+def convert_records(source: Any, *, format: str | None, limits: Limits, address: str | None,
+                    quarantine: Quarantine) -> tuple[list[Example], LoadReport]:  # fmt: skip
+    """`convert` on Ray: every record of every shard, read and checked on the cluster, in pool order."""
+    from longsift.select import make_plan
+
+    plan = make_plan("longest", None, by="chars")  # k=None keeps every valid record; chars cost nothing
+    merged, _ = select(source, plan, format=format, limits=limits, workers=None, address=address,
+                       quarantine=quarantine)  # fmt: skip
+    return materialize(merged)[0], merged.report
