@@ -104,4 +104,4 @@ def _ray_installed() -> bool:
 
 
 # The Ray tests need the optional `ray` extra (make test-ray installs it): without it they are not collected.
-collect_ignore_glob = [] if _ray_installed() else ["test_ray*.py"]
+collect_ignore_glob = [] if _ray_installed() else ["test_ray.py"]

@@ -185,7 +185,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory):
 
 def score_argv(source: Path, output: str, base_url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "longsift", "score", str(source), "-o", output, "--model", "m", "--base-url",
-            base_url, "--cache", "cache.sqlite", "--no-progress", "--output-format", "alpaca", *extra]  # fmt: skip
+            base_url, "--cache", output + ".sqlite", "--no-progress", "--output-format", "alpaca", *extra]  # fmt: skip
 
 
 def test_score_on_two_nodes_is_local_and_a_killed_driver_resumes_paying_nothing_twice(two_nodes, pool_lines, tmp_path):
@@ -208,19 +208,21 @@ def test_score_on_two_nodes_is_local_and_a_killed_driver_resumes_paying_nothing_
         assert dry.returncode == 0, dry.stderr
         assert "shards:         6 to run" in dry.stderr and "rows:           96" in dry.stderr
         assert len(server.log) == local_requests and not (tmp_path / "ray.json").exists()
+        log = (tmp_path / "driver.log").open("wb")
         driver = subprocess.Popen(score_argv(shards, "ray.json", server.base_url, *ray_args), cwd=tmp_path, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                  stdout=log, stderr=log)  # fmt: skip
         work = tmp_path / "ray.shards"
         deadline = time.time() + 240
         while len(list(work.glob("*.done.json"))) < 2 and driver.poll() is None and time.time() < deadline:
             time.sleep(0.05)
+        assert driver.poll() is None, "the driver ended before the kill: " + (tmp_path / "driver.log").read_text()
         driver.send_signal(signal.SIGKILL)
         driver.wait()
         killed_at = time.time()
         done = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in work.glob("part-*")
                 if p.with_name(p.name.split(".")[0] + ".done.json").exists()}  # fmt: skip
         assert 0 < len(done) < 12, "the kill did not land mid-job"
-        answered_before = cached_prompts(tmp_path / "cache.sqlite")
+        answered_before = cached_prompts(tmp_path / "ray.json.sqlite")
         sent_before = len(server.log)
         time.sleep(1)
         rerun = subprocess.run(score_argv(shards, "ray.json", server.base_url, *ray_args), cwd=tmp_path, env=env,

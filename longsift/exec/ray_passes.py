@@ -135,10 +135,12 @@ def run_pass(stage: str, source: Any, output: Path, options: Any, llm: Any, *, i
     """`stage` over the shards of `source` on Ray; each shard committed as it completes (see the module)."""
     ray = cluster.connect(address)
     found = shards.expand(source)
+    output = output.resolve()  # the actors' working folders are not this one
     work = work_folder(output)
     work.mkdir(parents=True, exist_ok=True)
     pool = max(1, min(workers or cluster.cpus(), len(found)))
-    llm = llm.but(cache=llm.cache_path(output), progress=False,  # one cache for every actor: answered once, paid once
+    cache = llm.cache_path(output)  # one cache for every actor: answered once, paid once
+    llm = llm.but(cache=cache.resolve() if cache else None, progress=False,
                   rpm=llm.rpm / pool if llm.rpm else None, tpm=llm.tpm / pool if llm.tpm else None)  # fmt: skip
     prints = [fingerprint(stage, shard, options, llm) for shard in found]
     done = {i: m for i in range(len(found)) if (m := done_marker(work, i, prints[i])) is not None}
@@ -199,7 +201,7 @@ def dry_run_lines(stage: str, ordered: list[dict[str, Any]], skipped: int) -> st
 def joined(run: PassRun, output: Path) -> Iterator[Example]:
     """Every shard's part in shard order, rows renumbered to the pool's (as one file would have them)."""
     offset = 0
-    work = work_folder(output)
+    work = work_folder(output.resolve())
     for marker in run.shards:
         part = RecordStream(part_path(work, marker["index"]), "messages")
         for example in part:
@@ -209,7 +211,7 @@ def joined(run: PassRun, output: Path) -> Iterator[Example]:
 
 def join_quarantine(run: PassRun, output: Path, quarantine: Path) -> int:
     """The shards' quarantines, in shard order, as one file; none: no file."""
-    work = work_folder(output)
+    work = work_folder(output.resolve())
     parts = [part_path(work, m["index"]).with_suffix(".quarantine.jsonl") for m in run.shards]
     data = b"".join(p.read_bytes() for p in parts if p.is_file())
     if data:

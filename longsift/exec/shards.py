@@ -42,7 +42,7 @@ def _expand_one(text: str) -> list[str]:
     protocol = text.split("://", 1)[0] + "://" if is_url(text) else ""
 
     def named(path: str) -> str:
-        return protocol + path.removeprefix(protocol) if protocol and protocol != "file://" else _local(text, path)
+        return str(fs.unstrip_protocol(path)) if protocol and protocol != "file://" else _local(text, path)
 
     if any(ch in root for ch in "*?["):
         return sorted(named(p) for p in fs.glob(root) if _is_shard(p))
