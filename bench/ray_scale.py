@@ -11,12 +11,18 @@ Usage: python bench/ray_scale.py [--rows 5000000] [--shards 8]   (needs pip inst
 
 from __future__ import annotations
 
-import argparse
-import gzip
 import os
-import tempfile
-import time
-from pathlib import Path
+import sys
+
+# bench/ holds select.py: keep this folder off sys.path so `import select` finds the standard library.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = Path(os.environ.get("LONGSIFT_DATA", REPO.parent / "shared" / "data")) / "alpaca_subsets"
