@@ -28,6 +28,8 @@ from longsift.formats.load import Quarantine, RecordStream
 from longsift.outputs import side_path, write_bytes
 from longsift.records import Example
 
+# A pass is `fn(records, llm, options, output=...) -> result` with `.records`, `.report` (a PassReport) and
+# `.dry_run`: a model-based scorer with that contract (IFD, embeddings: issue 14's selectors) is one line here.
 STAGES = {"score": "longsift.refine.score:score", "refine": "longsift.refine.refine:refine"}
 
 
