@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 MIN_VENV ?= .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 
-.PHONY: install demo test test-all test-min lint bench
+.PHONY: install demo test test-all test-min test-ray lint bench
 
 install: $(VENV)/.installed
 
@@ -24,13 +24,18 @@ demo: install
 	$(BIN)/longsift stats out/alpaca-longest-1k.json --compare $(DATA)/alpaca_subsets/alpaca_public_pool.jsonl.gz --by nltk -o out/stats
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not ray"
+
+# --executor ray: the optional extra, then the tests that start Ray clusters (CI runs them as their own step)
+test-ray: install
+	$(BIN)/pip install -q -e '.[ray]'
+	$(BIN)/python -m pytest -q -m ray
 
 # The declared floors, proven: every direct dependency at exactly its `>=` version (.ci/floors.py reads them
 # from pyproject.toml), in a venv of its own, then the linters (dev's floors) and the fast tests.
 test-min: $(MIN_VENV)/.installed
 	$(MIN_BIN)/ruff check . && $(MIN_BIN)/ruff format --check . && $(MIN_BIN)/mypy
-	$(MIN_BIN)/python -m pytest -q -m "not slow"
+	$(MIN_BIN)/python -m pytest -q -m "not slow and not ray"
 
 $(MIN_VENV)/.installed: pyproject.toml .ci/floors.py
 	$(PY) -m venv $(MIN_VENV)
@@ -41,7 +46,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/floors.py
 	touch $@
 
 test-all: install
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -m "(slow or not slow) and not ray"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

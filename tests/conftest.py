@@ -95,3 +95,13 @@ def tiny_trained(tmp_path_factory: pytest.TempPathFactory, alpaca_pool: Path):
         return train(alpaca_pool, output, tiny=True, overrides={"max_examples": 200}, log=lambda line: None)
     finally:
         torch.set_num_threads(threads)
+
+
+def _ray_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+# The Ray tests need the optional `ray` extra (make test-ray installs it): without it they are not collected.
+collect_ignore_glob = [] if _ray_installed() else ["test_ray.py"]

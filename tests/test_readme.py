@@ -17,7 +17,7 @@ def test_the_two_setup_commands_are_what_ci_runs() -> None:
     assert re.search(r"^demo: install$", makefile, re.M) and re.search(r"^test: install$", makefile, re.M)
     ci = (REPO / ".ci" / "run").read_text()
     steps = [line for line in ci.strip().splitlines() if line.startswith("make ")]
-    assert steps == ["make test", "make test-min"]  # the README's tests, then the same on the declared floors
+    assert steps == ["make test", "make test-ray", "make test-min"]  # README tests, the Ray extra, then the floors
 
 
 def documented_commands() -> list[list[str]]:

@@ -91,14 +91,22 @@ def convert(
     output = options.output
     fmt = formats.output_format(output, options.output_format)
     guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
-    stream = open_source(source, options.input_format, output, options.limits())
-    written = formats.write(stream, output, fmt)
-    drop_stale_quarantine(output, stream.report.quarantined)
-    report = stream.report
+    if options.uses_ray():  # read and checked shard by shard on a Ray cluster (longsift/exec), in pool order
+        from longsift.exec import ray_select
+
+        records, report = ray_select.convert_records(source, format=options.input_format, limits=options.limits(),
+                                                     address=options.ray_address,
+                                                     quarantine=Quarantine(quarantine_path(output)))  # fmt: skip
+        written = formats.write(records, output, fmt)
+    else:
+        stream = open_source(source, options.input_format, output, options.limits())
+        written = formats.write(stream, output, fmt)
+        report = stream.report
+    drop_stale_quarantine(output, report.quarantined)
     resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
     write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
                                                          "rows_quarantined": report.quarantined})  # fmt: skip
-    console().print(stream.report.summary())
+    console().print(report.summary())
     console().print(f"wrote {written} records to {output} ({fmt})")
 
 
@@ -140,8 +148,13 @@ def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *,
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, options.compare, options.tokenizer], written)
+    extra: dict[str, Any] = {}
+    if options.uses_ray():  # every length counted on a Ray cluster (longsift/exec), the same statistics
+        from longsift.exec import ray_select
+
+        run_stats, extra = ray_select.stats, {"address": options.ray_address}  # type: ignore[assignment]
     report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
-                       format=options.input_format, limits=options.limits())  # fmt: skip
+                       format=options.input_format, limits=options.limits(), **extra)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))

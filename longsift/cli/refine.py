@@ -101,6 +101,10 @@ def run_pass(
     output = command.output
     fmt = formats.output_format(output, command.output_format)
     guard_refine(source, output, getattr(options, "prompt", None), llm)
+    if command.uses_ray():  # the shards on a Ray cluster, each committed as it completes (longsift/exec)
+        from longsift.exec.ray_passes import command_on_ray
+
+        return command_on_ray(stage, source, command, options, llm, fmt)
     stream = open_source(source, command.input_format, output, command.max_record_bytes)
     result = stage_run(stream, llm, options, output=output)
     resolved = {**command.model_dump(mode="json", exclude={"output"}), "output_format": fmt, "llm": llm.to_dict()}

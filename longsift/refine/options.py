@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator
 
 from longsift.errors import ConfigError
+from longsift.exec import PassExecOptions
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES
 from longsift.options import Options, option
 from longsift.refine.budget import BUDGET_CHARS_PER_TOKEN, DEFAULT_MAX_PROMPT_TOKENS
@@ -56,7 +57,7 @@ class ScoreOptions(PassOptions):
     pass
 
 
-class CorpusFiles(Options):
+class CorpusFiles(PassExecOptions):
     """The corpus a pass command reads and the file it writes (not recipe keys: a run lays out its own files)."""
 
     output: Path = option(..., "Output file; one record per input record, in input order.",

@@ -15,10 +15,10 @@ from longsift.report import plots
 from longsift.report.collect import Comparison, RunData
 from longsift.report.headline import BENCHMARK_HEADER, PAIRWISE_HEADER, Headline, table_rows
 from longsift.report.leaderboard import leaderboard
-from longsift.report.selection_compare import run_sections as compare_sections
 from longsift.report.markup import Html, absent, image, join, number, pct, pre_json, table, tag
 from longsift.report.names import judge_label
 from longsift.report.refinement import refinement_block
+from longsift.report.selection_compare import run_sections as compare_sections
 from longsift.verdicts import POLICIES
 
 LC_MISSING = "n/a: LC needs the instruction-difficulty table"

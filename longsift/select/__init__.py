@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from longsift import formats
-from longsift.errors import ConfigError
+from longsift.errors import ConfigError, UsageError
 from longsift.formats import rows as containers
 from longsift.formats.load import LoadReport, Quarantine, RecordStream, Rejection
 from longsift.formats.rows import Limits
@@ -153,12 +153,24 @@ def _select(
                      threshold=threshold, **method_options(options))  # fmt: skip
     steps = [filter_step(step, options) for step in filters]
     started = time.perf_counter()
-    if steps or getattr(plan.method, "pool", False):
+    pooled = bool(steps) or getattr(plan.method, "pool", False)
+    if pooled and options.uses_ray():
+        raise UsageError(f"--executor ray does not run --where/--chain or the {method!r} method yet; "
+                         "use --executor local")  # fmt: skip
+    if pooled:
         from longsift.select.pool import select_pool
 
         outcome, name, examples, lengths = select_pool(plan, steps, source, format=format, workers=workers,
                                                        quarantine=quarantine, limits=limits, on_progress=on_progress,
                                                        on_reject=on_reject)  # fmt: skip
+    elif options.uses_ray():  # the same scan per shard on a Ray cluster, merged exactly (longsift/exec)
+        from longsift.exec import ray_select
+
+        sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+        merged, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
+                                         address=options.ray_address, quarantine=sink)  # fmt: skip
+        examples, lengths = ray_select.materialize(merged)
+        outcome = merged
     else:
         outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
                             on_progress=on_progress, on_reject=on_reject)  # fmt: skip

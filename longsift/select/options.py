@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
+from longsift.exec import ExecOptions
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES
 from longsift.formats.rows import DEFAULT_MAX_DEPTH, DEFAULT_MAX_GZIP_RATIO, Limits
 from longsift.lengths import DEFAULT_UNIT, HELP, UNITS_HELP
@@ -33,14 +34,14 @@ class ReadLimits(Options):
         return Limits(self.max_record_bytes, self.max_depth, self.max_gzip_ratio)
 
 
-class ConvertOptions(ReadLimits):
+class ConvertOptions(ReadLimits, ExecOptions):
     input_format: str | None = option(None, "Force the input format.")
     output_format: str | None = option(
         None, "alpaca, fastchat, messages, parquet (default: from the output's extension).", deprecated=("--format",)
     )
 
 
-class SelectOptions(ReadLimits):
+class SelectOptions(ReadLimits, ExecOptions):
     """What `select` keeps, and how it reads (the Python API `longsift.select.select` takes these)."""
 
     k: int | None = option(None, "How many records to keep (default: all that pass filters).", flags=("--k", "-k"),
@@ -136,7 +137,7 @@ class SelectOptions(ReadLimits):
         return self.output_format or PRESETS.get(self.preset or "", {}).get("output_format")
 
 
-class StatsOptions(ReadLimits):
+class StatsOptions(ReadLimits, ExecOptions):
     by: list[str] = option([DEFAULT_UNIT], HELP + " Repeat for several.")
     compare: str | None = option(None, "The source a selection came from: compare the two.")
     tokenizer: str | None = option(None, "Tokenizer path or hub id for --by tokens.")

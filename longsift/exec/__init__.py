@@ -1,0 +1,49 @@
+"""Executors: where the per-row work of select, stats and the model passes runs.
+
+`local` is one machine (selection's parallel blocks, a process pool); `ray` runs the same per-row code
+(longsift.select, longsift.lengths, longsift.formats, the LLM engine) on a Ray cluster through Ray Data,
+one shard per task, and merges the shards' results exactly (see exec/ray_select.py). The option is declared
+once (`ExecOptions`) and mixed into the select, stats and convert options, so it is a flag and a recipe key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from longsift.errors import ConfigError, MissingDependencyError
+from longsift.options import Options, option
+
+Executor = Literal["local", "ray"]
+
+
+class ExecOptions(Options):
+    """Where the work runs."""
+
+    executor: Executor = option("local", "Where the work runs: local (this machine) or ray (a Ray cluster; pip install "
+                           "longsift[ray]).")  # fmt: skip
+    ray_address: str | None = option(
+        None, "--executor ray: the cluster to join (auto, ray://HOST:10001, HOST:6379; default: RAY_ADDRESS, else a "
+        "local cluster)."
+    )  # fmt: skip
+
+    def uses_ray(self) -> bool:
+        if self.ray_address is not None and self.executor != "ray":
+            raise ConfigError("--ray-address applies to --executor ray only")
+        return self.executor == "ray"
+
+
+def require_ray() -> None:
+    """Ray is an optional extra: a missing install is one clear line."""
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("ray", "ray", "--executor ray") from None
+
+
+class PassExecOptions(ExecOptions):
+    """Where an LLM pass runs; on Ray, also how many actors and what each holds (a local model: its GPUs)."""
+
+    ray_workers: int | None = option(None, "--executor ray: actors running shards at once (default: the cluster's "
+                                     "CPUs, at most one per shard).", ge=1)  # fmt: skip
+    ray_gpus_per_worker: float = option(0.0, "--executor ray: GPUs each actor reserves (a local model: 1).", ge=0)

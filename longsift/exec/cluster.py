@@ -1,0 +1,41 @@
+"""Joining a Ray cluster: an address given (`--ray-address`, RAY_ADDRESS), else one already joined in this
+process, else a local one on this machine's cores."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from longsift.exec import require_ray
+
+
+def connect(address: str | None = None) -> Any:
+    """The `ray` module, initialised; the workers see this process' import path (so a source checkout works)."""
+    require_ray()
+    import ray
+
+    if not ray.is_initialized():
+        path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env = {"env_vars": {"PYTHONPATH": path}} if not address and not os.environ.get("RAY_ADDRESS") else None
+        ray.init(address=address, runtime_env=env, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)  # fmt: skip
+        _quiet_progress()
+    return ray
+
+
+def _quiet_progress() -> None:
+    """Ray Data's own progress bars write to stderr; longsift reports progress itself."""
+    from ray.data import DataContext
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+
+
+def cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))

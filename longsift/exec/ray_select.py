@@ -1,0 +1,216 @@
+"""`select` and `stats` on Ray: a map over shards (each shard scanned by selection's own code, longsift.select.run,
+in one Ray Data actor) and an exact merge in the driver.
+
+Why the merge is exact: a shard's best k (ties to its earlier rows) holds every record of that shard among the
+pool's best k, and a key depends only on the record (its length, score or content hash), never on its row; so
+the top k of the shards' top k, with rows renumbered to the pool's (shard offset + row), is the local
+executor's top k, tie for tie. Records are rebuilt from their raw JSON at their pool row, as `materialize` does.
+Quarantine: each shard's rejections, named shard:line, in shard order; rows read = kept + quarantined summed.
+What needs the whole pool in order (`--dedup`) is refused: it would be exact only within a shard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from longsift import formats
+from longsift.errors import UsageError
+from longsift.exec import cluster, shards
+from longsift.formats.load import LoadReport, Quarantine, Rejection
+from longsift.formats.rows import Limits
+from longsift.records import Example
+from longsift.select.base import TopK
+from longsift.select.scoring import Plan
+
+Entry = tuple[Any, int, tuple[int | None, Any]]  # (key, row in the shard, (length, payload))
+
+
+@dataclass
+class ShardResult:
+    """What one shard sends back: its best k (or every length, for stats), its counts and its rejections."""
+
+    index: int
+    shard: str
+    entries: list[Entry]
+    read: int
+    kept: int
+    rejections: list[Rejection]
+    layout: str | None
+    dropped: Counter[str] = field(default_factory=Counter)
+    exact_counts: int = 0
+
+
+def scan_shard(index: int, shard: str, plan: Plan, format: str | None, limits: Limits) -> ShardResult:
+    """Worker: the local executor's scan of one shard (one process: the cluster is the parallelism)."""
+    from longsift.select import run
+
+    sink = Quarantine(None, keep=1 << 62)  # every rejection travels back, so the driver's quarantine is whole
+    with shards.local_copy(shard) as path:
+        outcome, _ = run(plan, path, format=format, workers=1, quarantine=sink, limits=limits)
+    report = outcome.report
+    named = [dataclasses.replace(r, source=shard) for r in report.rejections]
+    return ShardResult(index, shard, outcome.heap.items(), report.read, report.kept, named, outcome.layout,
+                       outcome.dropped, outcome.exact_counts)  # fmt: skip
+
+
+class ShardScanner:
+    """A Ray Data actor: scans the shards it is given (the length unit loads once per actor)."""
+
+    def __init__(self, plan: Plan, format: str | None, limits: Limits) -> None:
+        self.plan, self.format, self.limits = plan, format, limits
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        results = [scan_shard(int(i), str(s), self.plan, self.format, self.limits)
+                   for i, s in zip(batch["index"], batch["shard"], strict=True)]  # fmt: skip
+        return {"index": [r.index for r in results], "result": results}
+
+
+def map_shards(
+    found: Sequence[str], plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
+    address: str | None, on_shard: Callable[[ShardResult], None] | None = None,
+) -> list[ShardResult]:  # fmt: skip
+    """Every shard's result, in shard order: a Ray Data pipeline of one shard per row over an actor pool."""
+    ray = cluster.connect(address)
+    items = [{"index": i, "shard": s} for i, s in enumerate(found)]
+    pool = max(1, min(workers or cluster.cpus(), len(items)))
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        ShardScanner, fn_constructor_args=(plan, format, limits), batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
+        batch_format="default",
+    )  # fmt: skip
+    results: dict[int, ShardResult] = {}
+    for row in dataset.iter_rows():
+        result: ShardResult = row["result"]
+        results[result.index] = result
+        if on_shard is not None:
+            on_shard(result)
+    return [results[i] for i in range(len(found))]
+
+
+@dataclass
+class Merged:
+    heap: TopK[tuple[int | None, Any]]
+    report: LoadReport
+    dropped: Counter[str]
+    exact_counts: int
+    layout: str | None
+    shards: list[ShardResult]
+    workers: int = 1
+
+
+def merge(results: Sequence[ShardResult], plan: Plan, name: str, quarantine: Quarantine) -> Merged:
+    """The pool's top k out of the shards', rows renumbered to the pool's; the quarantine in shard order."""
+    heap: TopK[tuple[int | None, Any]] = TopK(plan.k)
+    report = LoadReport(name)
+    dropped: Counter[str] = Counter()
+    offset = exact = 0
+    try:
+        for result in results:
+            report.read += result.read
+            report.kept += result.kept
+            for rejection in result.rejections:
+                quarantine.add(rejection, report)  # shard:line (row in the shard), as the shard's own reader says
+            for key, row, (length, payload) in result.entries:
+                heap.push(key, offset + row, (length, (result.index, row, payload)))
+            dropped.update(result.dropped)
+            exact += result.exact_counts
+            offset += result.read
+        quarantine.close()
+    except BaseException:
+        quarantine.abort()
+        raise
+    layouts = {r.layout for r in results if r.layout}
+    report.layout = next(iter(layouts)) if len(layouts) == 1 else ""
+    return Merged(heap, report, dropped, exact, report.layout or None, list(results))
+
+
+def materialize(merged: Merged) -> tuple[list[Example], list[int | None]]:
+    """The winners as Examples at their pool rows (source: their shard), in pool order."""
+    examples, lengths = [], []
+    for _, row, (length, (index, shard_row, payload)) in merged.heap.items():
+        result = merged.shards[index]
+        if isinstance(payload, Example):
+            examples.append(rebased(payload, shard_row, row))
+        else:
+            schema = formats.SCHEMAS.get(result.layout or "")
+            examples.append(schema.parse(orjson.loads(payload), row, result.shard))
+        lengths.append(length)
+    return examples, lengths
+
+
+def rebased(example: Example, shard_row: int, row: int) -> Example:
+    """A record parsed at its shard row, as parsed at its pool row: what the row named (the row itself, the id of a
+    record without its own) follows it."""
+    rid = str(row) if example.id == str(shard_row) else example.id
+    at = row if example.row == shard_row else example.row
+    return Example(rid, example.messages, example.source, at, example.metadata)
+
+
+def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
+           address: str | None, quarantine: Quarantine) -> tuple[Merged, str]:  # fmt: skip
+    """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards."""
+    if not isinstance(source, str | Path | list | tuple):
+        raise UsageError("--executor ray reads files (a folder, glob or list of shards), not records in memory")
+    if plan.dedup:
+        raise UsageError("--dedup needs the whole pool in order: use --executor local (on Ray it would hold only "
+                         "within a shard)")  # fmt: skip
+    found = shards.expand(source)
+    name = str(source) if isinstance(source, str | Path) else ",".join(map(str, source))
+    results = map_shards(found, plan, format=format, limits=limits, workers=workers, address=address)
+    merged = merge(results, plan, name, quarantine)
+    merged.workers = min(workers or cluster.cpus(), len(found))
+    return merged, name
+
+
+def lengths(source: str | Path | Sequence[str], by: str, tokenizer: str | None, *, format: str | None,
+            limits: Limits, workers: int | None, address: str | None) -> tuple[list[int], LoadReport]:  # fmt: skip
+    """Every record's length in `by`, in pool order, and the pool's counts (stats on Ray)."""
+    from longsift.select import make_plan
+
+    plan = make_plan("longest", None, by=by, tokenizer=tokenizer if by == "tokens" else None, keep_payload=False)
+    merged, _ = select(source, plan, format=format, limits=limits, workers=workers, address=address,
+                       quarantine=Quarantine())  # fmt: skip
+    return [n for _, _, (n, _) in merged.heap.items() if n is not None], merged.report
+
+
+def stats(
+    source: Any, by: Sequence[str], *, compare: Any = None, tokenizer: str | None = None, workers: int | None = None,
+    format: str | None = None, limits: Any = None, address: str | None = None,
+) -> Any:  # fmt: skip
+    """`longsift.select.stats.stats` with every length counted on Ray (the same units, the same statistics)."""
+    from longsift.lengths import check_units, get_unit, unit_record
+    from longsift.select.stats import Distribution, StatsReport, UnitStats
+
+    check_units(by, tokenizer)
+    limits = limits or Limits()
+    units: dict[str, UnitStats] = {}
+    report = None
+    for unit in by:
+        counted, report = lengths(source, unit, tokenizer, format=format, limits=limits, workers=workers,
+                                  address=address)  # fmt: skip
+        stat = UnitStats(unit_record(get_unit(unit, tokenizer)), Distribution.of(counted), lengths=counted)
+        if compare is not None:
+            other, _ = lengths(compare, unit, tokenizer, format=None, limits=limits, workers=workers, address=address)
+            stat.compare, stat.compare_lengths = Distribution.of(other), other
+        units[unit] = stat
+    assert report is not None, "at least one unit is needed"
+    return StatsReport(str(source), str(compare) if compare else None, report.read, report.kept,
+                       report.quarantined, units)  # fmt: skip
+
+
+def convert_records(source: Any, *, format: str | None, limits: Limits, address: str | None,
+                    quarantine: Quarantine) -> tuple[list[Example], LoadReport]:  # fmt: skip
+    """`convert` on Ray: every record of every shard, read and checked on the cluster, in pool order."""
+    from longsift.select import make_plan
+
+    plan = make_plan("longest", None, by="chars")  # k=None keeps every valid record; chars cost nothing
+    merged, _ = select(source, plan, format=format, limits=limits, workers=None, address=address,
+                       quarantine=quarantine)  # fmt: skip
+    return materialize(merged)[0], merged.report

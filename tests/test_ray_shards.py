@@ -1,0 +1,71 @@
+"""The shards of a sharded input (longsift.exec.shards), without Ray: folder, glob, list, @FILE, fsspec URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from longsift.errors import DataError
+from longsift.exec import ExecOptions, shards
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name in ("b.jsonl", "a.jsonl.gz", "c.parquet", "notes.txt", "sub/d.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"{}\n")
+    return tmp_path
+
+
+def test_a_folder_is_its_shard_files_in_name_order_subfolders_too(folder: Path) -> None:
+    assert shards.expand(folder) == [str(folder / n) for n in ("a.jsonl.gz", "b.jsonl", "c.parquet", "sub/d.json")]
+
+
+def test_a_glob_a_list_and_a_list_file_keep_their_order(folder: Path) -> None:
+    assert shards.expand(str(folder / "*.jsonl*")) == [str(folder / "a.jsonl.gz"), str(folder / "b.jsonl")]
+    listed = [str(folder / "c.parquet"), str(folder / "b.jsonl")]
+    assert shards.expand(listed) == listed
+    (folder / "list.txt").write_text("# shards\n" + "\n".join(listed) + "\n\n")
+    assert shards.expand(f"@{folder / 'list.txt'}") == listed
+
+
+def test_file_urls_stay_urls_and_read_locally(folder: Path) -> None:
+    found = shards.expand(f"file://{folder}/*.jsonl")
+    assert found == [f"file://{folder}/b.jsonl"]
+    with shards.local_copy(found[0]) as path:
+        assert Path(path).read_bytes() == b"{}\n"
+
+
+def test_a_remote_shard_is_copied_to_a_local_file_and_removed_after() -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/pool/part-1.jsonl", b'{"instruction": "a", "input": "", "output": "b"}\n')
+    fs.pipe("/pool/part-0.jsonl", b"")
+    found = shards.expand("memory://pool")
+    assert [url.split("://")[0] for url in found] == ["memory", "memory"]
+    assert [url.rsplit("/", 1)[1] for url in found] == ["part-0.jsonl", "part-1.jsonl"]
+    with shards.local_copy(found[1]) as path:
+        assert Path(path).read_bytes().startswith(b'{"instruction"')
+    assert not Path(path).exists()
+
+
+def test_no_shards_is_a_clear_error(folder: Path) -> None:
+    with pytest.raises(DataError, match="no shards found"):
+        shards.expand(str(folder / "*.csv"))
+    with pytest.raises(DataError, match="no such file"):
+        shards.expand(str(folder / "missing"))
+
+
+def test_the_executor_is_a_choice_and_the_address_needs_ray() -> None:
+    from pydantic import ValidationError
+
+    from longsift.errors import ConfigError
+
+    assert ExecOptions().uses_ray() is False
+    assert ExecOptions(executor="ray").uses_ray() is True
+    with pytest.raises(ValidationError):
+        ExecOptions(executor="dask")
+    with pytest.raises(ConfigError, match="--ray-address applies to --executor ray"):
+        ExecOptions(ray_address="auto").uses_ray()
