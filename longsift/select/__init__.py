@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longsift import formats
 from longsift.errors import ConfigError, UsageError
@@ -28,6 +28,9 @@ from longsift.registry import Registry
 from longsift.select.options import SelectOptions
 from longsift.select.scan import Outcome, materialize, scan_records, scan_text
 from longsift.select.scoring import Method, Plan
+
+if TYPE_CHECKING:
+    from longsift.exec.ray_select import Merged
 
 SELECTORS: Registry[Callable[..., Method]] = Registry("selection method")
 SELECTORS.register("longest", "longsift.select.longest:Longest")
@@ -154,6 +157,7 @@ def _select(
     steps = [filter_step(step, options) for step in filters]
     started = time.perf_counter()
     pooled = bool(steps) or getattr(plan.method, "pool", False)
+    outcome: Outcome | Merged
     if pooled and options.uses_ray():
         raise UsageError(f"--executor ray does not run --where/--chain or the {method!r} method yet; "
                          "use --executor local")  # fmt: skip
