@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from longsift import formats
+from longsift import empty, formats
 from longsift.formats.load import Quarantine, RecordStream
 from longsift.options import command_options, option
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
@@ -85,14 +85,26 @@ class StatsCommand(StatsOptions):
 
 @command_options(ConvertCommand)
 def convert(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: ConvertCommand
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: ConvertCommand,
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     output = options.output
     fmt = formats.output_format(output, options.output_format)
     guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
     stream = open_source(source, options.input_format, output, options.limits())
-    written = formats.write(stream, output, fmt)
+
+    def explain() -> tuple[str, str]:
+        r = stream.report
+        return empty.source_reason(source, r.read, r.quarantined, dict(r.reasons))
+
+    try:
+        written = formats.write(empty.guarded(stream, "convert", output, explain, allow_empty), output, fmt)
+    except empty.EmptyOutputError:
+        quarantine_path(output).unlink(missing_ok=True)  # this run's, just put in place: nothing is written
+        raise
     drop_stale_quarantine(output, stream.report.quarantined)
     report = stream.report
     resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
@@ -104,7 +116,10 @@ def convert(
 
 @command_options(SelectCommand)
 def select(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: SelectCommand
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: SelectCommand,
 ) -> None:
     """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
     from longsift.select import select as run_select
@@ -118,6 +133,9 @@ def select(
             source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,
             on_reject=None if options.quiet else _show_rejection(),
         )  # fmt: skip
+    if not selection.examples and not allow_empty:
+        quarantine_path(output).unlink(missing_ok=True)
+        empty.check(0, "select", output, *why_none_selected(selection.summary, chosen), allow_empty)
     written = formats.write(selection.examples, output, fmt)
     drop_stale_quarantine(output, selection.summary.rows_quarantined)
     resolved = {**chosen.model_dump(mode="json"), "output_format": fmt}
@@ -127,8 +145,32 @@ def select(
     say(f"wrote {written} records to {output} ({fmt})")
 
 
+def why_none_selected(summary: Any, options: SelectOptions) -> tuple[str, str]:
+    """(reason, fix) of a selection of zero records, from its summary: the source, the filter or the method."""
+    if summary.rows_kept == 0:
+        return empty.source_reason(summary.source, summary.rows_read, summary.rows_quarantined)
+    dropped = ", ".join(f"{why} {n}" for why, n in sorted(summary.dropped.items()))
+    if summary.method.get("method") in ("llm-score", "top-score"):
+        if summary.dropped.get("no LLM score", 0) >= summary.rows_kept:
+            return (
+                f"none of the {summary.rows_kept} records has a score (metadata.score)",
+                "score them first: `longsift score SOURCE -o scored.jsonl --model M`, then select scored.jsonl",
+            )
+        return (f"no record of {summary.rows_kept} scores at or above the threshold ({dropped})",
+                "lower --threshold")  # fmt: skip
+    if options.k == 0:
+        return "--k is 0", "give --k 1 or more"
+    return (f"no record of {summary.rows_kept} passes the length filter" + (f" ({dropped})" if dropped else ""),
+            "widen --min-response-length/--max-response-length")  # fmt: skip
+
+
 @command_options(StatsCommand)
-def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *, options: StatsCommand) -> None:
+def stats(
+    source: str = typer.Argument(..., help="A corpus or a selection."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: StatsCommand,
+) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
 
@@ -142,6 +184,8 @@ def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *,
         guard_paths([source, options.compare, options.tokenizer], written)
     report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
                        format=options.input_format, limits=options.limits())  # fmt: skip
+    empty.check(report.rows_kept, "stats", output_dir,
+                *empty.source_reason(source, report.rows_read, report.rows_quarantined), allow_empty)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))

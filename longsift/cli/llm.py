@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from longsift import empty
 from longsift.cli.llm_options import llm_options
 from longsift.errors import ConfigError, LongsiftError
 from longsift.llm.options import (
@@ -48,6 +49,7 @@ def ping(*, llm: LLMOptions) -> None:
 @llm_options
 def run(
     prompts: Path = typer.Argument(..., help="JSON lines: {id, messages} or {id, prompt[, system]} per line."),
+    allow_empty: bool = empty.flag(),
     *,
     options: LLMRunOptions,
     llm: LLMOptions,
@@ -60,6 +62,7 @@ def run(
 
     output = options.output
     requests = read_requests(prompts, Sampling(options.temperature, options.max_tokens, seed=options.seed))
+    empty.check(len(requests), "llm run", output, f"{prompts} holds no prompts", "check the file", allow_empty)
     with Engine.from_settings(llm, output) as engine:
         if llm.dry_run:
             print(dry_run(requests, engine).render())
@@ -106,7 +109,7 @@ def clear(*, options: CacheClearOptions) -> None:
 
 @cache_app.command()
 @command_options(CacheExportOptions)
-def export(*, options: CacheExportOptions) -> None:
+def export(allow_empty: bool = empty.flag(), *, options: CacheExportOptions) -> None:
     """Write cached calls (request, raw completion, usage, cost, status) as JSON lines."""
     output, cache, status, model = options.output, options.cache, options.status, options.model
     if status not in (None, "ok", "failed"):
@@ -117,6 +120,9 @@ def export(*, options: CacheExportOptions) -> None:
         for entry in store.entries(status, model):  # entries come redacted from the cache (longsift.llm.redact)
             out.write(orjson.dumps(entry.to_dict()) + b"\n")
             count += 1
+        what = "".join(f"{x} " for x in (status, model) if x)
+        empty.check(count, "llm cache export", output, f"{store.path} holds no {what}calls",
+                    "check --status/--model (`longsift llm cache stats` lists what it holds)", allow_empty)  # fmt: skip
     print(f"exported {count} calls to {output}")
 
 
