@@ -20,7 +20,7 @@ from longsift.llm.options import (
     ServeOptions,
 )  # fmt: skip
 from longsift.llm.outcomes import failure_kind, raise_if_failed
-from longsift.llm.settings import LLMOptions, default_cache_path
+from longsift.llm.settings import LLMOptions
 from longsift.options import command_options
 from longsift.outputs import atomic_output, guard_paths
 
@@ -114,7 +114,9 @@ def export(allow_empty: bool = empty.flag(), *, options: CacheExportOptions) -> 
     output, cache, status, model = options.output, options.cache, options.status, options.model
     if status not in (None, "ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}")
-    guard_paths([cache or default_cache_path()], [output])
+    from longsift.llm.cache import locate
+
+    guard_paths([locate(cache)], [output])
     with _open_cache(cache) as store, atomic_output(output) as out:
         count = 0
         for entry in store.entries(status, model):  # entries come redacted from the cache (longsift.llm.redact)
@@ -149,12 +151,15 @@ def serve(
         server.serve_forever()
 
 
-def _open_cache(path: Path | None):
-    from longsift.llm.cache import Cache
+def _open_cache(given: Path | None):
+    from longsift.llm.cache import Cache, locate
 
-    path = path or default_cache_path()
+    path = locate(given)
+    if not path.is_file() and given is None:
+        raise ConfigError(f"{path}: no cache yet (every command without --cache caches here; a recipe run caches "
+                          "in its folder: pass --cache RUN_DIR)")  # fmt: skip
     if not path.is_file():
-        raise ConfigError(f"{path}: no such cache file")
+        raise ConfigError(f"{path}: no such cache file (--cache takes a cache file or a run folder)")
     return Cache(path)
 
 
