@@ -177,7 +177,6 @@ def stats(
     import orjson
 
     from longsift.select.stats import histogram_path, plot_histograms
-    from longsift.select.stats import stats as run_stats
 
     output_dir, by = options.output, options.by
     if output_dir is not None:
@@ -185,8 +184,7 @@ def stats(
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, options.compare, options.tokenizer], written)
     hub.check_source(source)
-    report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
-                       format=options.input_format, limits=options.limits())  # fmt: skip
+    report = stats_with_progress(source, options)
     empty.check(report.rows_kept, "stats", output_dir,
                 *empty.source_reason(source, report.rows_read, report.rows_quarantined), allow_empty)  # fmt: skip
     data = report.to_dict()
@@ -201,6 +199,36 @@ def stats(
     print_stats(report)
     if output_dir is not None:
         console().print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
+
+
+def stats_with_progress(source: str, options: StatsOptions) -> Any:
+    """longsift.select.stats.stats, one unit at a time under a bar (units done, elapsed) on a terminal; the
+    report is the one a single call gives."""
+    import dataclasses
+    import time
+
+    from longsift.select.stats import stats as run_stats
+
+    common = {"compare": options.compare, "tokenizer": options.tokenizer, "workers": options.workers,
+              "format": options.input_format, "limits": options.limits()}  # fmt: skip
+    if not console().is_terminal or options.as_json:
+        return run_stats(source, options.by, **common)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    reports = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("units"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console(), transient=True) as bar:
+        task = bar.add_task("stats", total=len(options.by))
+        for unit in options.by:
+            started = time.monotonic()
+            bar.update(task, description=f"stats: {unit} lengths of {Path(source).name}"
+                       + (f" and {Path(options.compare).name}" if options.compare else ""))  # fmt: skip
+            reports.append(run_stats(source, [unit], **common))
+            bar.update(task, advance=1)
+            say(f"stats: {unit} counted in {time.monotonic() - started:.1f}s")
+    units = {name: stat for report in reports for name, stat in report.units.items()}
+    return dataclasses.replace(reports[-1], units=units)
 
 
 def print_stats(report: Any) -> None:
