@@ -72,9 +72,9 @@ def test_api_key_is_sent_as_bearer_and_never_written(tmp_path, cli):
         common = ["--base-url", server.base_url, "--model", "gpt-4o-mini", "--timeout", "0.2", "--max-attempts", "2",
                   "--backoff", "0.01"]  # fmt: skip
         out = tmp_path / "run" / "answers.jsonl"
+        own_cache = ["--cache", str(tmp_path / "run" / "llm-cache.sqlite")]  # inside tmp_path: checked for the key
         outputs = [
-            cli("llm", "run", str(tmp_path / "prompts.jsonl"), "-o", str(out), *common, "--cache",
-                str(tmp_path / "run" / "llm-cache.sqlite"), env=env),  # fmt: skip
+            cli("llm", "run", str(tmp_path / "prompts.jsonl"), "-o", str(out), *common, *own_cache, env=env),
             cli("llm", "ping", *common, env=env),
             # a wrong key: the 401 and its reason are recorded, the key is not
             cli(

@@ -209,7 +209,7 @@ def stats_with_progress(source: str, options: StatsOptions) -> Any:
 
     from longsift.select.stats import stats as run_stats
 
-    common = {"compare": options.compare, "tokenizer": options.tokenizer, "workers": options.workers,
+    common: dict[str, Any] = {"compare": options.compare, "tokenizer": options.tokenizer, "workers": options.workers,
               "format": options.input_format, "limits": options.limits()}  # fmt: skip
     if not console().is_terminal or options.as_json:
         return run_stats(source, options.by, **common)
