@@ -20,6 +20,7 @@ from longsift.llm.options import (
     ServeOptions,
 )  # fmt: skip
 from longsift.llm.outcomes import failure_kind, raise_if_failed
+from longsift.llm.progress import UNKNOWN_PRICE
 from longsift.llm.settings import LLMOptions
 from longsift.options import command_options
 from longsift.outputs import atomic_output, guard_paths
@@ -87,7 +88,7 @@ def stats(*, options: CacheStatsOptions) -> None:
         return
     print(f"{summary['path']}: {summary['ok']} ok, {summary['failed']} failed, {summary['bytes']:,} bytes")
     for group in summary["groups"]:
-        cost = "?" if group["cost"] is None else f"${group['cost']:.4f}"
+        cost = UNKNOWN_PRICE if group["cost"] is None else f"${group['cost']:.4f}"
         print(
             f"  {group['backend']}:{group['model']} {group['status']}: {group['calls']} calls, "
             f"{group['prompt_tokens']:,} + {group['completion_tokens']:,} tokens, cost {cost}"
