@@ -48,7 +48,13 @@ def test_every_documented_flag_exists(cli) -> None:
 # ---- every README command runs as written (paths aside), or names the test that runs it ---------------------------
 
 RUN, OFFLINE = "run", "offline"  # run here against local files and the local OpenAI-protocol server; Hub ids offline
-COVERAGE: list[tuple[str, str]] = [
+COVERAGE: list[tuple[str, str]] = [  # the first pattern that matches a command decides
+    (r"--executor ray", "tests/test_ray.py"),
+    (r"^compare ", "tests/test_compare.py"),
+    (r"^run recipes/selection-study", "tests/test_selection_study.py"),
+    (r"^select \S+ .*--method (ifd|superfilter)", "tests/test_select_ifd.py"),
+    (r"^select \S+ .*--method kcenter", "tests/test_select_kcenter.py"),
+    (r"^select \S+ .*(--method (dedup|diverse)|--where|--chain)", "tests/test_select_where.py"),
     (r"^select alpaca_data\.json .*--preset paper", RUN),
     (r"^select (tatsu-lab|WizardLM)/", OFFLINE),
     (r"^select pool\.jsonl .*--method random", RUN),
