@@ -83,9 +83,3 @@ def check_stage(stage: str, options: dict[str, object]) -> None:
         sets = " ".join(f"--set stages.{stage}.with.{key}=PATH" for key in blocked)
         raise ConfigError(f"stage {stage!r}: {ids}: Hugging Face Hub id(s) that cannot be used: {reason}; "
                           f"use local files or folders: {sets}")  # fmt: skip
-
-
-def check_source(source: str, flag: str = "SOURCE") -> None:
-    """A command's input given as a Hub id can be used, else one line saying to pass a local path."""
-    if looks_like_hub_id(source):
-        require_usable(source, flag, f"pass a local file or folder as {flag} instead")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from longsift import empty, formats, hub
+from longsift import empty, formats
 from longsift.formats.load import Quarantine, RecordStream
 from longsift.options import command_options, option
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
@@ -94,7 +94,6 @@ def convert(
     output = options.output
     fmt = formats.output_format(output, options.output_format)
     guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
-    hub.check_source(source)
     stream = open_source(source, options.input_format, output, options.limits())
 
     def explain() -> tuple[str, str]:
@@ -128,7 +127,6 @@ def select(
     output = options.output
     fmt = formats.output_format(output, options.format_out())
     guard_paths([source, options.tokenizer], [output, quarantine_path(output), manifest_path(output)])
-    hub.check_source(source)
     chosen = options.narrowed(SelectOptions)
     with progress_bar(options.quiet) as on_progress:
         selection = run_select(
@@ -183,7 +181,6 @@ def stats(
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, options.compare, options.tokenizer], written)
-    hub.check_source(source)
     report = stats_with_progress(source, options)
     empty.check(report.rows_kept, "stats", output_dir,
                 *empty.source_reason(source, report.rows_read, report.rows_quarantined), allow_empty)  # fmt: skip
