@@ -5,13 +5,12 @@
     mtbench    MT-Bench's 80 two-turn questions (mt_bench/question.jsonl)
 
 Prompt ids are `<set>_<row>` (0-based row in the file), except MT-Bench's `mtbench_<question_id>`. The data root is
-`data_dir`, else $LONGSIFT_DATA, else ../shared/data relative to the working directory. An eval "set" may also be a
-training-format file (any layout `longsift.load` reads): its user turns become the prompts.
+`data_dir`, else $LONGSIFT_DATA, else the checkout's ../shared/data (longsift.layout.data_dir). An eval "set" may
+also be a training-format file (any layout `longsift.load` reads): its user turns become the prompts.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,9 @@ EXPECTED_COUNTS = {"koala": 180, "lima": 300, "sinstruct": 252, "vicuna": 80, "w
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:
-    return Path(data_dir or os.environ.get("LONGSIFT_DATA") or Path.cwd() / ".." / "shared" / "data")
+    from longsift.layout import data_dir as resolve  # one rule: --data-dir, $LONGSIFT_DATA, the checkout's
+
+    return resolve(data_dir or None)
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

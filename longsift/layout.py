@@ -27,6 +27,7 @@ inside each folder (`manifest.json`); the runner keeps its own per stage in RUN_
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 import orjson
 
 from longsift import generations
-from longsift.errors import DataError
+from longsift.errors import ConfigError, DataError
 from longsift.manifest import Manifest, read_manifest
 from longsift.outputs import write_bytes
 from longsift.records import Generation, Judgment
@@ -53,6 +54,27 @@ LOSS_PNG = "loss.png"
 TRAIN_CONFIG = "train_config.json"
 ANALYSIS = "analysis.json"
 PAIR_SEPARATOR = "__vs__"
+DATA_ENV = "LONGSIFT_DATA"
+DATA_MARKER = "README.md"  # the shared data folder's own README (shared/data/README.md)
+
+
+def checkout_data_dir() -> Path:
+    """The checkout's `../shared/data`, relative to the package (not to the current directory)."""
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_dir(given: str | Path | None = None, *, required: bool = True) -> Path:
+    """The data folder: `given`, else $LONGSIFT_DATA, else the checkout's ../shared/data; the same from any
+    working directory. `required`: a clear error when none of them is a folder (else the checkout's path)."""
+    if given is not None:
+        return Path(given)
+    if explicit := os.environ.get(DATA_ENV):
+        return Path(explicit)
+    found = checkout_data_dir()
+    if required and not found.is_dir():
+        raise ConfigError(f"no data folder: set {DATA_ENV} to the folder holding alpaca_subsets/, test/, "
+                          f"alpaca_eval/ and mt_bench/ (or pass --data-dir); looked in {found}")  # fmt: skip
+    return found
 
 
 def slug(name: str) -> str:

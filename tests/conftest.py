@@ -32,6 +32,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own LONGSIFT_CACHE_DIR: every command without --cache shares the LLM cache there, and one
+    test's answers must not serve another's."""
+    monkeypatch.setenv("LONGSIFT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(autouse=True)
 def restore_registries() -> Iterator[None]:
     """Every Registry (steps, units, formats, backends, ...) as it was before the test: a toy entry a test
     registers never reaches the next one."""

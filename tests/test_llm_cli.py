@@ -15,6 +15,7 @@ import orjson
 import typer
 
 from longsift.llm import Cache, ChatRequest, LLMSettings, run_requests
+from longsift.llm.cache import default_location
 from longsift.llm.server import Faults, LocalChatServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,8 +72,9 @@ def test_api_key_is_sent_as_bearer_and_never_written(tmp_path, cli):
         common = ["--base-url", server.base_url, "--model", "gpt-4o-mini", "--timeout", "0.2", "--max-attempts", "2",
                   "--backoff", "0.01"]  # fmt: skip
         out = tmp_path / "run" / "answers.jsonl"
+        own_cache = ["--cache", str(tmp_path / "run" / "llm-cache.sqlite")]  # inside tmp_path: checked for the key
         outputs = [
-            cli("llm", "run", str(tmp_path / "prompts.jsonl"), "-o", str(out), *common, env=env),
+            cli("llm", "run", str(tmp_path / "prompts.jsonl"), "-o", str(out), *common, *own_cache, env=env),
             cli("llm", "ping", *common, env=env),
             # a wrong key: the 401 and its reason are recorded, the key is not
             cli(
@@ -84,12 +86,14 @@ def test_api_key_is_sent_as_bearer_and_never_written(tmp_path, cli):
                 *common,
                 "--api-key-env",
                 "MY_WRONG_KEY",
+                "--cache",
+                str(tmp_path / "wrong" / "llm-cache.sqlite"),
                 env=env,
                 check=False,
             ),  # fmt: skip
         ]
         assert outputs[-1].returncode == 1  # every call failed: the answers file is written, the exit says so
-        cache = tmp_path / "run" / "llm-cache.sqlite"  # the default: beside the output
+        cache = tmp_path / "run" / "llm-cache.sqlite"
         outputs.append(cli("llm", "cache", "export", "--cache", str(cache), "-o", str(tmp_path / "export.jsonl")))
         outputs.append(cli("llm", "cache", "stats", "--cache", str(cache), "--json"))
         auth = Counter(e.request.authorization for e in server.log)
@@ -207,4 +211,4 @@ def test_llm_options_decorator_for_other_stages(tmp_path):
     assert (seen["a"], seen["template"]) == (Path("A.json"), "fastchat")
     assert (llm.model, llm.concurrency, llm.rpm, llm.retry_failed, llm.timeout) == ("gpt-4o", 3, 60.0, True, 9.0)
     assert llm.api_key_env == "JUDGE_KEY" and llm.backend == "openai" and not llm.dry_run
-    assert llm.cache_path(seen["output"]) == tmp_path / "out" / "llm-cache.sqlite"  # the run directory
+    assert llm.cache_path(seen["output"]) == default_location()  # one cache home, whatever the output

@@ -253,7 +253,7 @@ def test_usage_and_cost_are_recorded_and_cached_calls_cost_nothing_new(tmp_path)
     assert first.stats.cost == pytest.approx(0.008) and first.stats.prompt_tokens == 4000
     assert again.stats.cost == 0 and again.stats.sent == 0 and all(r.cost == pytest.approx(0.002) for r in again)
     assert unpriced.stats.cost is None and all(r.cost is None for r in unpriced)
-    assert "spent $?" in unpriced.stats.summary()
+    assert "spent unknown price" in unpriced.stats.summary()
     with Cache(tmp_path / "cache.sqlite") as cache:
         stats = cache.stats()
     priced = next(g for g in stats["groups"] if g["model"] == "m")

@@ -17,6 +17,7 @@ from longsift.errors import ConfigError, MissingDependencyError
 from longsift.llm import Cache, ChatRequest, Engine, LLMSettings, Sampling, TokenCounter, dry_run, run_requests
 from longsift.llm.backends import BACKENDS
 from longsift.llm.backends.transformers_local import TransformersBackend
+from longsift.llm.cache import default_location
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def test_llm_run_cli_with_the_transformers_backend(tiny_model, tmp_path, cli):
     ok = sum(r["status"] == "ok" for r in rows)
     assert f"4 requests (4 distinct): {ok} ok (0 from cache), {4 - ok} failed" in done.stdout
     assert done.returncode == (1 if ok < 2 else 0)
-    with Cache(tmp_path / "out" / "llm-cache.sqlite") as cache:  # the default cache: in the output's directory
+    with Cache(default_location()) as cache:  # the default cache: one place for every command
         assert [e.backend for e in cache.entries()] == ["transformers"] * 4
 
 

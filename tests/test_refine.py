@@ -13,6 +13,7 @@ import pytest
 from refine_replies import ACCEPTED_REPLIES, REJECTED_REPLIES
 
 from longsift import load_all
+from longsift.llm.cache import default_location
 from longsift.llm.server import Faults, LocalChatServer, ServedRequest
 from longsift.llm.settings import LLMSettings
 from longsift.records import Example
@@ -334,7 +335,7 @@ def test_refine_cli_on_the_alpaca_pool(cli, pool_sample: Path, tmp_path: Path) -
     assert "0 calls sent, 50 cached" in second.stdout.strip().splitlines()[-1]
     failures = [orjson.loads(line) for line in (out.parent / "refined.failures.jsonl").read_bytes().splitlines()]
     assert len(failures) == counts["failed"] and all(f["status"] == "parse_failed" for f in failures)
-    assert "failed" in first.stderr and (out.parent / "llm-cache.sqlite").is_file()
+    assert "failed" in first.stderr and default_location().is_file()
 
 
 def test_cli_dry_run_sends_nothing(cli, pool_sample: Path, tmp_path: Path) -> None:

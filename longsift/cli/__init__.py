@@ -7,8 +7,10 @@ automatically. Command modules import heavy libraries inside the commands, so `-
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+import warnings
 
 import typer
 
@@ -29,13 +31,41 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# What Hugging Face's libraries read to stay quiet: their progress bars and advisory warnings clutter every log.
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+    "DATASETS_VERBOSITY": "error", "HF_HUB_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}  # fmt: skip
+QUIET_MODULES = r"(transformers|datasets|huggingface_hub|tokenizers|trl|peft|accelerate|torch)(\.|$)"
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """The one place third-party progress bars and warnings are silenced, unless `--verbose` (or
+    LONGSIFT_VERBOSE=1). Environment variables the user set win; child processes (accelerate, torchrun) inherit
+    these. longsift's own progress and warnings are not touched."""
+    if verbose or os.environ.get("LONGSIFT_VERBOSE") == "1":
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", module=QUIET_MODULES)
+    import logging
+
+    for name in ("transformers", "datasets", "huggingface_hub", "accelerate", "trl", "peft"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @app.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show Hugging Face's own progress bars and warnings (hidden by default)."
+    ),
 ) -> None:
     """Long Is More for Alignment, as a toolkit."""
+    quiet_third_party(verbose)
 
 
 # Help lists commands in the order data flows; a module not named here is found and listed after these.

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longsift.generations import iter_generations
+from longsift import empty
+from longsift.generations import iter_generations, write_alpacaeval
 from longsift.judge import alpacaeval as api
 from longsift.judge.options import AlpacaEvalExportOptions, AlpacaEvalRunOptions, AlpacaEvalScoreCommand
 from longsift.manifest import MANIFEST, manifest_path, write_manifest
@@ -25,13 +26,23 @@ app = typer.Typer(help="AlpacaEval 2.0: export model outputs, score annotations 
 @command_options(AlpacaEvalExportOptions)
 def export(
     generations: Path = typer.Argument(..., help="Generation records (JSONL, one Generation.to_dict() a line)."),
+    allow_empty: bool = empty.flag(),
     *,
     options: AlpacaEvalExportOptions,
 ) -> None:
     """Write alpaca_eval's model_outputs.json from the AlpacaEval generations of a generation file."""
     output = options.output
     guard_paths([generations], [output, manifest_path(output)])
-    written = api.export_model_outputs(iter_generations(generations), output, options.model_name)
+    records = list(iter_generations(generations))
+    chosen = [g for g in records if g.eval_set == api.EVAL_SET]
+    sets = ", ".join(sorted({g.eval_set for g in records})) or "none"
+    empty.check(len(chosen), "alpacaeval export", output,
+                f"{generations} holds {len(records)} generations, none of eval set {api.EVAL_SET!r} (its sets: {sets})",
+                "generate them first: `longsift generate MODEL alpacaeval -o FILE`", allow_empty)  # fmt: skip
+    if chosen:
+        written = api.export_model_outputs(chosen, output, options.model_name)
+    else:
+        written = write_alpacaeval([], output, options.model_name)
     write_manifest(output, command="alpacaeval export", options=options, inputs={"generations": generations},
                    outputs={"output": output}, summary={"written": written})  # fmt: skip
     if written != 805:
@@ -78,6 +89,7 @@ def _fmt(value: float | None) -> str:
 @command_options(AlpacaEvalRunOptions)
 def run(
     model_outputs: Path = typer.Argument(..., help="model_outputs.json (see `longsift alpacaeval export`)."),
+    allow_empty: bool = empty.flag(),
     *,
     options: AlpacaEvalRunOptions,
 ) -> None:
@@ -85,12 +97,29 @@ def run(
     o, output_dir = options, options.output
     written = {"annotations": output_dir / "annotations.json", "score": output_dir / "score.json"}
     guard_paths([model_outputs, o.reference_outputs, o.difficulty], [*written.values(), output_dir / MANIFEST])
+    empty.check(
+        count_outputs(model_outputs),
+        "alpacaeval run",
+        output_dir,
+        f"{model_outputs} holds no outputs",
+        "export them first: `longsift alpacaeval export GENERATIONS -o model_outputs.json`",
+        allow_empty,
+    )
     result = api.run_alpaca_eval(model_outputs, output_dir, o.annotators_config, o.reference_outputs, o.k, o.difficulty)
     write_bytes(written["score"], orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
     inputs = {"model_outputs": model_outputs, "reference_outputs": o.reference_outputs, "difficulty": o.difficulty}
     write_manifest(output_dir, command="alpacaeval run", options=options, inputs=inputs, outputs=written,
                    path=output_dir / MANIFEST)  # fmt: skip
     print_score(result)
+
+
+def count_outputs(model_outputs: Path) -> int:
+    """How many entries alpaca_eval would annotate (a file that is not a JSON list: its own error, later)."""
+    try:
+        data = orjson.loads(model_outputs.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return -1
+    return len(data) if isinstance(data, list) else -1
 
 
 def register(root: typer.Typer) -> None:

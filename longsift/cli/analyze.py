@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from longsift import empty
 from longsift.analyze.options import AnalyzeOptions
 from longsift.options import command_options
 
@@ -20,6 +21,7 @@ def analyze(
     paths: list[Path] = typer.Argument(
         None, help="A run directory, or judgments.jsonl files (or folders holding one)."
     ),
+    allow_empty: bool = empty.flag(),
     *,
     options: AnalyzeOptions,
 ) -> None:
@@ -30,7 +32,18 @@ def analyze(
     from longsift.analyze import analyze as run
 
     paths, output = paths or [], options.output
+    candidates = [output] if output is not None else [layout.analysis_file(p) for p in paths if p.is_dir()]
+    fresh = [p for p in candidates if not p.exists()]
     result = run(paths, **options.model_dump())
+    subsets = (result.get("selection") or {}).get("subsets") or {}
+    found = len(result["comparisons"]) + len(result["position_bias"]) + len(subsets)
+    try:
+        empty.check(found, "analyze", output, f"no judgments and no selection in {', '.join(map(str, paths))}",
+                    "give a run folder with judge/ or select/ outputs, or judgments files", allow_empty)  # fmt: skip
+    except empty.EmptyOutputError:
+        for path in fresh:  # the analysis writes its file itself: one this run created goes again
+            path.unlink(missing_ok=True)
+        raise
     _print_summary(result)
     run_dir = result["inputs"]["run_dir"]
     written = output or (layout.analysis_file(Path(run_dir)) if run_dir else None)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from longsift import formats
+from longsift import empty, formats
 from longsift.formats.load import Quarantine, RecordStream
 from longsift.options import command_options, option
 from longsift.outputs import guard_paths, remove_stale_temps, side_path, write_bytes
@@ -85,7 +85,10 @@ class StatsCommand(StatsOptions):
 
 @command_options(ConvertCommand)
 def convert(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: ConvertCommand
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: ConvertCommand,
 ) -> None:
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     output = options.output
@@ -97,11 +100,19 @@ def convert(
         records, report = ray_select.convert_records(source, format=options.input_format, limits=options.limits(),
                                                      address=options.ray_address,
                                                      quarantine=Quarantine(quarantine_path(output)))  # fmt: skip
-        written = formats.write(records, output, fmt)
+        stream: Any = records
     else:
         stream = open_source(source, options.input_format, output, options.limits())
-        written = formats.write(stream, output, fmt)
         report = stream.report
+
+    def explain() -> tuple[str, str]:
+        return empty.source_reason(source, report.read, report.quarantined, dict(report.reasons))
+
+    try:
+        written = formats.write(empty.guarded(stream, "convert", output, explain, allow_empty), output, fmt)
+    except empty.EmptyOutputError:
+        quarantine_path(output).unlink(missing_ok=True)  # this run's, just put in place: nothing is written
+        raise
     drop_stale_quarantine(output, report.quarantined)
     resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
     write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
@@ -112,7 +123,10 @@ def convert(
 
 @command_options(SelectCommand)
 def select(
-    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."), *, options: SelectCommand
+    source: str = typer.Argument(..., help="Input file, dataset folder or hub id."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: SelectCommand,
 ) -> None:
     """Keep k records: the longest responses (the paper's selection), a seeded random sample, or by LLM score."""
     from longsift.select import select as run_select
@@ -126,6 +140,9 @@ def select(
             source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,
             on_reject=None if options.quiet else _show_rejection(),
         )  # fmt: skip
+    if not selection.examples and not allow_empty:
+        quarantine_path(output).unlink(missing_ok=True)
+        empty.check(0, "select", output, *why_none_selected(selection.summary, chosen), allow_empty)
     written = formats.write(selection.examples, output, fmt)
     drop_stale_quarantine(output, selection.summary.rows_quarantined)
     resolved = {**chosen.model_dump(mode="json"), "output_format": fmt}
@@ -135,26 +152,45 @@ def select(
     say(f"wrote {written} records to {output} ({fmt})")
 
 
+def why_none_selected(summary: Any, options: SelectOptions) -> tuple[str, str]:
+    """(reason, fix) of a selection of zero records, from its summary: the source, the filter or the method."""
+    if summary.rows_kept == 0:
+        return empty.source_reason(summary.source, summary.rows_read, summary.rows_quarantined)
+    dropped = ", ".join(f"{why} {n}" for why, n in sorted(summary.dropped.items()))
+    if summary.method.get("method") in ("llm-score", "top-score"):
+        if summary.dropped.get("no LLM score", 0) >= summary.rows_kept:
+            return (
+                f"none of the {summary.rows_kept} records has a score (metadata.score)",
+                "score them first: `longsift score SOURCE -o scored.jsonl --model M`, then select scored.jsonl",
+            )
+        return (f"no record of {summary.rows_kept} scores at or above the threshold ({dropped})",
+                "lower --threshold")  # fmt: skip
+    if options.k == 0:
+        return "--k is 0", "give --k 1 or more"
+    return (f"no record of {summary.rows_kept} passes the length filter" + (f" ({dropped})" if dropped else ""),
+            "widen --min-response-length/--max-response-length")  # fmt: skip
+
+
 @command_options(StatsCommand)
-def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *, options: StatsCommand) -> None:
+def stats(
+    source: str = typer.Argument(..., help="A corpus or a selection."),
+    allow_empty: bool = empty.flag(),
+    *,
+    options: StatsCommand,
+) -> None:
     """Length distribution per unit (percentiles, histogram) and how a selection compares to its source."""
     import orjson
 
     from longsift.select.stats import histogram_path, plot_histograms
-    from longsift.select.stats import stats as run_stats
 
     output_dir, by = options.output, options.by
     if output_dir is not None:
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
         guard_paths([source, options.compare, options.tokenizer], written)
-    extra: dict[str, Any] = {}
-    if options.uses_ray():  # every length counted on a Ray cluster (longsift/exec), the same statistics
-        from longsift.exec import ray_select
-
-        run_stats, extra = ray_select.stats, {"address": options.ray_address}  # type: ignore[assignment]
-    report = run_stats(source, by, compare=options.compare, tokenizer=options.tokenizer, workers=options.workers,
-                       format=options.input_format, limits=options.limits(), **extra)  # fmt: skip
+    report = stats_with_progress(source, options)
+    empty.check(report.rows_kept, "stats", output_dir,
+                *empty.source_reason(source, report.rows_read, report.rows_quarantined), allow_empty)  # fmt: skip
     data = report.to_dict()
     if output_dir is not None:
         write_bytes(output_dir / "stats.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))
@@ -167,6 +203,40 @@ def stats(source: str = typer.Argument(..., help="A corpus or a selection."), *,
     print_stats(report)
     if output_dir is not None:
         console().print(f"wrote {output_dir / 'stats.json'} and {len(data['histograms'])} histogram(s)")
+
+
+def stats_with_progress(source: str, options: StatsOptions) -> Any:
+    """longsift.select.stats.stats, one unit at a time under a bar (units done, elapsed) on a terminal; the
+    report is the one a single call gives."""
+    import dataclasses
+    import time
+
+    from longsift.select.stats import stats as run_stats
+
+    common: dict[str, Any] = {"compare": options.compare, "tokenizer": options.tokenizer, "workers": options.workers,
+              "format": options.input_format, "limits": options.limits()}  # fmt: skip
+    if options.uses_ray():  # every length counted on a Ray cluster (longsift/exec), the same statistics
+        from longsift.exec import ray_select
+
+        return ray_select.stats(source, options.by, address=options.ray_address, **common)
+    if not console().is_terminal or options.as_json:
+        return run_stats(source, options.by, **common)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    reports = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("units"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console(), transient=True) as bar:
+        task = bar.add_task("stats", total=len(options.by))
+        for unit in options.by:
+            started = time.monotonic()
+            bar.update(task, description=f"stats: {unit} lengths of {Path(source).name}"
+                       + (f" and {Path(options.compare).name}" if options.compare else ""))  # fmt: skip
+            reports.append(run_stats(source, [unit], **common))
+            bar.update(task, advance=1)
+            say(f"stats: {unit} counted in {time.monotonic() - started:.1f}s")
+    units = {name: stat for report in reports for name, stat in report.units.items()}
+    return dataclasses.replace(reports[-1], units=units)
 
 
 def print_stats(report: Any) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,7 +19,9 @@ PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "t
 
 def environment() -> dict[str, Any]:
     versions = library_versions(PACKAGES)
-    data = Path(os.environ.get("LONGSIFT_DATA", "../shared/data"))
+    from longsift.layout import data_dir
+
+    data = data_dir(required=False)
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from longsift import empty
 from longsift.cli.llm_options import llm_options
 from longsift.judge.options import MTBenchCommand, MTBenchOptions, PairwiseCommand, PairwiseOptions
 from longsift.llm.outcomes import raise_if_failed, record_failure_kind
@@ -69,19 +70,23 @@ def pairwise(
 @llm_options
 def mtbench(
     answers: Path = typer.Argument(..., help="FastChat answer JSONL, or a generation file with eval_set mtbench."),
+    allow_empty: bool = empty.flag(),
     *,
     options: MTBenchCommand,
     llm: LLMOptions,
 ) -> None:
     """Grade a model's MT-Bench answers 1-10 per turn with FastChat's single-v1 prompts (reference-guided for
     math, reasoning, coding); scores per turn, overall and per category; failed gradings counted apart."""
-    from longsift.judge.mtbench_grade import judge_mtbench
+    from longsift.judge.mtbench_grade import judge_mtbench, read_model_answers
     from longsift.manifest import MANIFEST, write_manifest
     from longsift.outputs import guard_paths
 
     o, output = options, options.output
     guard_paths([answers, o.data_dir, o.questions, o.reference_answers, o.judge_prompts],
                 [output / "scores.json", output / MANIFEST, llm.cache_path(output)])  # fmt: skip
+    empty.check(len(read_model_answers(answers, o.model_name)), "judge mtbench", output,
+                f"{answers} holds no MT-Bench answers", "generate them: `longsift generate MODEL mtbench -o FILE`",
+                allow_empty)  # fmt: skip
     result = judge_mtbench(answers, output, llm=llm, data_dir=o.data_dir, options=o.narrowed(MTBenchOptions))
     if result.dry_run is not None:
         print(result.dry_run.render())

@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from longsift import empty
 from longsift.cli.llm_options import llm_options
 from longsift.errors import ConfigError, LongsiftError
 from longsift.llm.options import (
@@ -19,7 +20,8 @@ from longsift.llm.options import (
     ServeOptions,
 )  # fmt: skip
 from longsift.llm.outcomes import failure_kind, raise_if_failed
-from longsift.llm.settings import LLMOptions, default_cache_path
+from longsift.llm.progress import UNKNOWN_PRICE
+from longsift.llm.settings import LLMOptions
 from longsift.options import command_options
 from longsift.outputs import atomic_output, guard_paths
 
@@ -48,6 +50,7 @@ def ping(*, llm: LLMOptions) -> None:
 @llm_options
 def run(
     prompts: Path = typer.Argument(..., help="JSON lines: {id, messages} or {id, prompt[, system]} per line."),
+    allow_empty: bool = empty.flag(),
     *,
     options: LLMRunOptions,
     llm: LLMOptions,
@@ -60,6 +63,7 @@ def run(
 
     output = options.output
     requests = read_requests(prompts, Sampling(options.temperature, options.max_tokens, seed=options.seed))
+    empty.check(len(requests), "llm run", output, f"{prompts} holds no prompts", "check the file", allow_empty)
     with Engine.from_settings(llm, output) as engine:
         if llm.dry_run:
             print(dry_run(requests, engine).render())
@@ -84,7 +88,7 @@ def stats(*, options: CacheStatsOptions) -> None:
         return
     print(f"{summary['path']}: {summary['ok']} ok, {summary['failed']} failed, {summary['bytes']:,} bytes")
     for group in summary["groups"]:
-        cost = "?" if group["cost"] is None else f"${group['cost']:.4f}"
+        cost = UNKNOWN_PRICE if group["cost"] is None else f"${group['cost']:.4f}"
         print(
             f"  {group['backend']}:{group['model']} {group['status']}: {group['calls']} calls, "
             f"{group['prompt_tokens']:,} + {group['completion_tokens']:,} tokens, cost {cost}"
@@ -106,17 +110,22 @@ def clear(*, options: CacheClearOptions) -> None:
 
 @cache_app.command()
 @command_options(CacheExportOptions)
-def export(*, options: CacheExportOptions) -> None:
+def export(allow_empty: bool = empty.flag(), *, options: CacheExportOptions) -> None:
     """Write cached calls (request, raw completion, usage, cost, status) as JSON lines."""
     output, cache, status, model = options.output, options.cache, options.status, options.model
     if status not in (None, "ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}")
-    guard_paths([cache or default_cache_path()], [output])
+    from longsift.llm.cache import locate
+
+    guard_paths([locate(cache)], [output])
     with _open_cache(cache) as store, atomic_output(output) as out:
         count = 0
         for entry in store.entries(status, model):  # entries come redacted from the cache (longsift.llm.redact)
             out.write(orjson.dumps(entry.to_dict()) + b"\n")
             count += 1
+        what = "".join(f"{x} " for x in (status, model) if x)
+        empty.check(count, "llm cache export", output, f"{store.path} holds no {what}calls",
+                    "check --status/--model (`longsift llm cache stats` lists what it holds)", allow_empty)  # fmt: skip
     print(f"exported {count} calls to {output}")
 
 
@@ -143,12 +152,15 @@ def serve(
         server.serve_forever()
 
 
-def _open_cache(path: Path | None):
-    from longsift.llm.cache import Cache
+def _open_cache(given: Path | None):
+    from longsift.llm.cache import Cache, locate
 
-    path = path or default_cache_path()
+    path = locate(given)
+    if not path.is_file() and given is None:
+        raise ConfigError(f"{path}: no cache yet (every command without --cache caches here; a recipe run caches "
+                          "in its folder: pass --cache RUN_DIR)")  # fmt: skip
     if not path.is_file():
-        raise ConfigError(f"{path}: no such cache file")
+        raise ConfigError(f"{path}: no such cache file (--cache takes a cache file or a run folder)")
     return Cache(path)
 
 

@@ -15,7 +15,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from longsift import formats
+from longsift import empty, formats
 from longsift.cli.data import drop_stale_quarantine, open_source, quarantine_path
 from longsift.cli.llm_options import llm_options
 from longsift.formats.load import RecordStream
@@ -54,7 +54,7 @@ def _report_failures(failures: Sequence, output: Path) -> None:  # Sequence[long
 
 def _finish(
     stage: str, stream: RecordStream, result: Any, output: Path, fmt: str, max_failed: float | int = 0.5,
-    options: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None, allow_empty: bool = False,
 ) -> None:  # fmt: skip
     """Write the records, list failures, the manifest, print the summary line (stdout); then exit 1 when too many
     failed."""
@@ -70,7 +70,12 @@ def _finish(
             "without an answer; nothing sent, nothing written"
         )
         return
-    written = formats.write(result.records, output, fmt)
+    records = list(result.records)
+    if not records and not allow_empty:
+        quarantine_path(output).unlink(missing_ok=True)
+        r = stream.report
+        empty.check(0, stage, output, *empty.source_reason(r.source, r.read, r.quarantined, dict(r.reasons)), False)
+    written = formats.write(records, output, fmt)
     drop_stale_quarantine(output, stream.report.quarantined)
     _report_failures(result.report.failures, output)
     _write_manifest(stage, stream.report.source, output, options or {})
@@ -93,7 +98,7 @@ INPUT = typer.Argument(..., help="Input corpus (any format longsift reads).")
 
 def run_pass(
     stage: str, stage_run: Callable[..., Any], source: str, command: CorpusFiles, model: type[Options],
-    llm: LLMOptions,
+    llm: LLMOptions, allow_empty: bool = False,
 ) -> None:  # fmt: skip
     """The one command body of refine and score: check the paths before any call, read the corpus, run the
     stage with its options (`model`, taken from the command's), write and report."""
@@ -106,27 +111,35 @@ def run_pass(
 
         return command_on_ray(stage, source, command, options, llm, fmt)
     stream = open_source(source, command.input_format, output, command.max_record_bytes)
+    cache = llm.cache_path(output)
+    new_cache = cache is not None and not cache.exists()
     result = stage_run(stream, llm, options, output=output)
     resolved = {**command.model_dump(mode="json", exclude={"output"}), "output_format": fmt, "llm": llm.to_dict()}
-    _finish(stage, stream, result, output, fmt, llm.max_failed, resolved)  # type: ignore[arg-type]
+    try:
+        _finish(stage, stream, result, output, fmt, llm.max_failed, resolved, allow_empty)  # type: ignore[arg-type]
+    except empty.EmptyOutputError:
+        if new_cache and cache is not None:  # nothing was asked: the cache this run opened holds nothing either
+            for path in (cache, cache.with_name(cache.name + "-wal"), cache.with_name(cache.name + "-shm")):
+                path.unlink(missing_ok=True)
+        raise
 
 
 @command_options(RefineCommand)
 @llm_options
-def refine(source: str = INPUT, *, options: RefineCommand, llm: LLMOptions) -> None:
+def refine(source: str = INPUT, allow_empty: bool = empty.flag(), *, options: RefineCommand, llm: LLMOptions) -> None:
     """Rewrite each answer with the paper's refinement prompt; failures keep the original (metadata.refine_status)."""
     from longsift.refine import refine as run_refine
 
-    run_pass("refine", run_refine, source, options, RefineOptions, llm)
+    run_pass("refine", run_refine, source, options, RefineOptions, llm, allow_empty)
 
 
 @command_options(ScoreCommand)
 @llm_options
-def score(source: str = INPUT, *, options: ScoreCommand, llm: LLMOptions) -> None:
+def score(source: str = INPUT, allow_empty: bool = empty.flag(), *, options: ScoreCommand, llm: LLMOptions) -> None:
     """Rate each answer 0-5 with AlpaGasus's accuracy prompt (metadata.score, metadata.score_status)."""
     from longsift.refine import score as run_score
 
-    run_pass("score", run_score, source, options, ScoreOptions, llm)
+    run_pass("score", run_score, source, options, ScoreOptions, llm, allow_empty)
 
 
 def register(app: typer.Typer) -> None:

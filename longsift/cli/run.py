@@ -11,6 +11,15 @@ from longsift.options import command_options
 from longsift.pipeline.recipe import RunOptions
 
 console = Console(stderr=True)
+RUN_HELP = (
+    "Run a recipe (a file, or a shipped recipe by name: `longsift recipes` lists them) stage by stage; finished "
+    "stages are skipped, a stage that died runs again.\n\n"
+    "Any recipe key can be changed without editing the file: --set stages.NAME.with.KEY=VALUE (a YAML value; "
+    "repeatable), e.g. --set stages.train.with.epochs=2.\n\n"
+    "Offline, or without Hub access, point Hub ids at local files: --set stages.select.with.source=alpaca_data.json "
+    "--set stages.train.with.model=/models/Llama-2-7b-hf (recipes/README.md lists each shipped recipe's keys). A Hub "
+    "id that cannot be reached (HF_HUB_OFFLINE=1, no network) stops its stage at once, naming the key to set."
+)
 
 
 @command_options(RunOptions)
@@ -19,8 +28,7 @@ def run(
     *,
     options: RunOptions,
 ) -> None:
-    """Run a recipe (a file, or a shipped recipe by name: `longsift recipes` lists them) stage by stage; finished
-    stages are skipped, a stage that died runs again."""
+    """Run a recipe stage by stage (see RUN_HELP)."""
     from longsift.pipeline import load_recipe, run_recipe
 
     output = options.output
@@ -44,5 +52,5 @@ def recipes() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(run)
+    app.command(help=RUN_HELP)(run)
     app.command()(recipes)

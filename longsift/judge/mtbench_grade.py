@@ -14,7 +14,6 @@ File reading/writing and show_result-style scores live in `longsift.judge.mtbenc
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -212,8 +211,10 @@ def mtbench_paths(
     data_dir: str | Path | None = None, questions: str | Path | None = None,
     reference_answers: str | Path | None = None, judge_prompts: str | Path | None = None,
 ) -> dict[str, Path]:  # fmt: skip
-    """MT-Bench files: each given path, else its place under `data_dir` (default $LONGSIFT_DATA or ../shared/data)."""
-    root = Path(data_dir or os.environ.get("LONGSIFT_DATA", "../shared/data")) / "mt_bench"
+    """MT-Bench files: each given path, else its place under `data_dir` (longsift.layout.data_dir's default)."""
+    from longsift.layout import data_dir as resolve
+
+    root = resolve(data_dir or None, required=False) / "mt_bench"
     return {
         "questions": Path(questions or root / "question.jsonl"),
         "reference_answers": Path(reference_answers or root / "reference_answer_gpt-4.jsonl"),

@@ -32,6 +32,27 @@ from longsift.errors import ConfigError
 from longsift.llm.redact import redact, redact_optional, redact_secrets
 from longsift.llm.types import ChatRequest, Completion, Usage
 
+CACHE_FILE = "llm-cache.sqlite"
+RUN_CACHE = Path("cache") / "llm.sqlite"  # a recipe run's cache, inside its run folder
+
+
+def default_location() -> Path:
+    """Where every command's LLM cache lives unless --cache says otherwise, and where `llm cache` looks:
+    $LONGSIFT_CACHE_DIR/llm/llm-cache.sqlite, else $XDG_CACHE_HOME/longsift/llm/..., else ~/.cache/longsift/llm/."""
+    from longsift.manifest import cache_dir
+
+    return cache_dir() / "llm" / CACHE_FILE
+
+
+def locate(path: str | Path | None) -> Path:
+    """The cache file `llm cache --cache PATH` means: a file, a run folder (its RUN_DIR/cache/llm.sqlite), or,
+    without a path, the default location."""
+    if path is None:
+        return default_location()
+    path = Path(path)
+    return path / RUN_CACHE if path.is_dir() else path
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     key TEXT PRIMARY KEY,

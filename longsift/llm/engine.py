@@ -161,7 +161,8 @@ class Engine:
         if todo and isinstance(self.backend, RemoteBackend) and not self._model_checked:
             await self.check_model(self.backend)
         if todo:
-            with RunProgress(description, len(todo), self.settings.progress, self.console) as progress:
+            bar = RunProgress(description, len(todo), self.settings.progress, self.console, cached=stats.cached)
+            with bar as progress:
                 run = _Run(self, stats, progress, done, since)
                 try:
                     if isinstance(self.backend, LocalBackend):

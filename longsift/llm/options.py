@@ -6,7 +6,10 @@ from pathlib import Path
 
 from longsift.options import Options, option
 
-CACHE_HELP = "Cache file (default: the user cache, ~/.cache/longsift)."
+CACHE_HELP = (
+    "Cache file, or a run folder (its cache/llm.sqlite); default: every command's cache, "
+    "$LONGSIFT_CACHE_DIR/llm/llm-cache.sqlite (~/.cache/longsift/llm/ without it)."
+)
 
 
 class LLMRunOptions(Options):

@@ -19,7 +19,6 @@ from longsift.llm.outcomes import parse_max_failed
 from longsift.options import Options, option
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-CACHE_FILE = "llm-cache.sqlite"
 REPLY_CHARS_PER_TOKEN = 64  # no tokenizer spends more per token; a reply beyond is not what was asked for
 REPLY_CHARS_FLOOR = 65_536
 DEFAULT_TOKENS_FOR_LIMIT = 16_384  # the reply cap's basis when a request sets no max_tokens
@@ -47,8 +46,9 @@ class LLMOptions(Options):
     backoff_max: float = option(60.0, "Longest wait between retries, in seconds.", cli=False)
     rpm: float | None = option(None, "Requests-per-minute limit.")
     tpm: float | None = option(None, "Tokens-per-minute limit.")
-    cache: Path | None = option(None, "SQLite cache file (default: llm-cache.sqlite in the output's directory, "
-                                "else ~/.cache/longsift).", recipe=False)  # fmt: skip
+    cache: Path | None = option(None, "SQLite cache file (default: $LONGSIFT_CACHE_DIR/llm/llm-cache.sqlite, "
+                                "~/.cache/longsift/llm/ without it; `longsift llm cache` reads the same).",
+                                recipe=False)  # fmt: skip
     no_cache: bool = option(False, "Do not read or write the cache.", flags=("--no-cache",), recipe=False)
     retry_failed: bool = option(False, "Send nothing but the recorded failures.", flags=("--retry-failed",))
     cache_only: bool = option(False, "Send nothing: use cached answers only (re-parse after fixing a parser).",
@@ -137,12 +137,13 @@ class LLMOptions(Options):
         return key
 
     def cache_path(self, output: str | Path | None = None) -> Path | None:
-        """--cache, else beside the output (its run directory), else the user cache directory."""
+        """--cache (a recipe run gives its own: RUN_DIR/cache/), else the one default place of every command;
+        `output` does not move it (one cache home, the one `llm cache` finds)."""
         if self.no_cache:
             return None
         if self.cache is not None:
             return Path(self.cache)
-        return default_cache_path(output)
+        return default_cache_path()
 
     def to_dict(self) -> dict[str, Any]:
         """Safe to write to a manifest: holds no secret."""
@@ -153,9 +154,7 @@ LLMSettings = LLMOptions  # the name the LLM layer's callers use
 
 
 def default_cache_path(output: str | Path | None = None) -> Path:
-    if output is not None:
-        output = Path(output)
-        run_dir = output if output.is_dir() or not output.suffix else output.parent
-        return run_dir / CACHE_FILE
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "longsift" / CACHE_FILE
+    """The default LLM cache of every command (`output` is ignored: kept for callers; see longsift.llm.cache)."""
+    from longsift.llm.cache import default_location
+
+    return default_location()

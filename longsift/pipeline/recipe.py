@@ -10,7 +10,6 @@ keys); `load_recipe` takes other limits.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,10 @@ BUILTIN_REFERENCES = ("data", "run", "name", "seed")
 class RunOptions(Options):
     """The flags of `longsift run`."""
 
-    overrides: list[str] = option([], "Override a recipe key: stages.train.with.epochs=2 (repeatable).",
-                                  flags=("--set",))  # fmt: skip
+    overrides: list[str] = option(
+        [], "Override a recipe key (repeatable): stages.NAME.with.KEY=VALUE, e.g. stages.train.with.epochs=2, or "
+        "stages.select.with.source=alpaca_data.json for a local file instead of a Hub id.", flags=("--set",),
+    )  # fmt: skip
     force: list[str] = option([], "Rerun this stage even if it is done (repeatable).")
     until: str | None = option(None, "Stop after this stage.")
     output: str | None = option(
@@ -47,13 +48,19 @@ class StageSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, alias="with")
 
 
+def default_data_dir() -> Path:
+    from longsift.layout import data_dir  # $LONGSIFT_DATA, else the checkout's ../shared/data
+
+    return data_dir(required=False)
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")  # a file name: the default run_dir is runs/<name>
     description: str = ""
     run_dir: str = "runs/${name}"
-    data_dir: str = Field(default_factory=lambda: os.environ.get("LONGSIFT_DATA", "../shared/data"))
+    data_dir: str = Field(default_factory=lambda: str(default_data_dir()))
     seed: int = 0
     stages: list[StageSpec]
 

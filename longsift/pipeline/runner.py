@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from longsift import layout
+from longsift import hub, layout
 from longsift.errors import ConfigError, UsageError
 from longsift.manifest import MANIFEST, Declared, describe_inputs, files_under, write_manifest
 from longsift.outputs import check_writable, same_file, write_text
@@ -295,6 +295,7 @@ def _run_stage(
             console.print(f"rerun {spec.name} ({spec.uses}): {reason}", highlight=False, markup=False)
     console.rule(f"{spec.name} ({spec.uses})")
     _confine(spec, options, run_dir)
+    hub.check_stage(spec.name, options)  # offline: one line naming the key to set, not a minute of retries
     manifest.forget(context.state_dir)
     write_text(context.state_dir / "started", str(time.time()))
     started = time.time()

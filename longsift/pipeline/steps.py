@@ -118,7 +118,9 @@ def _llm_settings(stage: str, block: Any, run_dir: Path, progress: bool = False,
     if backend not in BACKENDS:
         raise ConfigError(f"stage {stage!r}: unknown llm backend {backend!r}; known: {BACKENDS.names()}")
     try:
-        return LLMOptions(**options, cache=run_dir / "cache" / "llm.sqlite", progress=progress)
+        from longsift.llm.cache import RUN_CACHE
+
+        return LLMOptions(**options, cache=run_dir / RUN_CACHE, progress=progress)
     except ValidationError as exc:
         raise ConfigError(f"stage {stage!r}: bad llm options: {one_line(exc)}") from None
     except ConfigError as exc:

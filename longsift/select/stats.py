@@ -125,34 +125,68 @@ def histogram_path(out_dir: Path, unit: str) -> Path:
     return out_dir / f"histogram_{unit}.png"
 
 
+LOG_AXIS_SPREAD = 30  # the largest length over the median beyond which a linear axis hides the body or the tail
+
+
 def plot_histograms(report: StatsReport, out_dir: Path) -> list[Path]:
-    """One PNG per unit: the corpus' length histogram, over its source's when compared."""
+    """One PNG per unit (1500x825 px): the corpus' length histogram over its source's when compared, the whole
+    range from the shortest to the longest response (a log axis when the tail is long), and the selection's
+    cut-off (its shortest response) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, stat in report.units.items():
-        fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-        everything = stat.lengths + stat.compare_lengths
-        top = float(np.percentile(everything, 99.5)) if everything else 1.0
-        bins = [float(edge) for edge in np.linspace(0, max(top, 1.0), 60)]
-        if stat.compare is not None:
-            label = f"{Path(report.compare or '').name} (mean {stat.compare.mean:.0f})"
-            ax.hist(stat.compare_lengths, bins=bins, density=True, alpha=0.5, label=label)
-        label = f"{Path(report.source).name} (mean {stat.corpus.mean:.0f})"
-        ax.hist(stat.lengths, bins=bins, density=True, alpha=0.6, label=label)
-        ax.set_xlabel(f"response length ({name})")
-        ax.set_ylabel("density")
-        ax.set_title(f"Response lengths by {name}")
-        ax.legend()
-        fig.tight_layout()
+        fig = histogram_figure(report, name, stat)
         path = histogram_path(out_dir, name)
         with atomic_output(path) as handle:
             fig.savefig(handle, format="png")
         plt.close(fig)
         written.append(path)
     return written
+
+
+def histogram_figure(report: StatsReport, name: str, stat: UnitStats) -> Any:
+    """The figure of one unit (see plot_histograms); the caller saves and closes it."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    with plt.rc_context({"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14, "legend.fontsize": 12}):
+        fig, ax = plt.subplots(figsize=(10, 5.5), dpi=150)
+        bins, log_axis = histogram_bins(stat.lengths + stat.compare_lengths)
+        if stat.compare is not None:
+            label = f"{Path(report.compare or '').name} (n={stat.compare.count}, mean {stat.compare.mean:.0f})"
+            ax.hist(np.clip(stat.compare_lengths, bins[0], bins[-1]), bins=bins, density=True, alpha=0.5,
+                    label=label)  # fmt: skip
+        label = f"{Path(report.source).name} (n={stat.corpus.count}, mean {stat.corpus.mean:.0f})"
+        ax.hist(np.clip(stat.lengths, bins[0], bins[-1]), bins=bins, density=True, alpha=0.6, label=label)
+        if stat.compare is not None and stat.lengths:
+            cutoff = stat.corpus.min
+            ax.axvline(max(cutoff, bins[0]), color="crimson", linestyle="--", linewidth=2,
+                       label=f"cut-off {cutoff} {name} (the selection's shortest)")  # fmt: skip
+        if log_axis:
+            ax.set_xscale("log")
+        ax.set_xlim(bins[0], bins[-1])
+        ax.set_xlabel(f"response length ({name}{', log scale' if log_axis else ''}; full range)")
+        ax.set_ylabel("density")
+        ax.set_title(f"Response lengths by {name}")
+        ax.legend()
+        fig.tight_layout()
+    return fig
+
+
+def histogram_bins(lengths: Sequence[int], count: int = 80) -> tuple[list[float], bool]:
+    """Bin edges over every length (none left out) and whether the axis is logarithmic: when the longest is
+    LOG_AXIS_SPREAD times the median or more, log-spaced bins from the shortest non-zero length."""
+    import numpy as np
+
+    if not lengths:
+        return [float(edge) for edge in np.linspace(0, 1, count)], False
+    low, high, median = min(lengths), max(lengths), float(np.median(lengths))
+    if high >= LOG_AXIS_SPREAD * max(median, 1.0):
+        start = max(min((n for n in lengths if n > 0), default=1), 1) * 0.9  # zero lengths go in the first bin
+        return [float(edge) for edge in np.geomspace(start, high * 1.05, count)], True
+    return [float(edge) for edge in np.linspace(min(low, 0), max(high, 1) * 1.02, count)], False
