@@ -118,3 +118,84 @@ def test_stats_summary_and_comparison_as_before(alpaca_pool: Path, tmp_path: Pat
         }
     lengths, _ = corpus_lengths(selection, "chars", None, 1, None)
     assert lengths.typecode == "i" and len(lengths) == 500
+
+
+# --- tokens: a tokenizer.json (or a plain fast folder) counted by `tokenizers` alone, as transformers counts ---
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(alpaca_pool: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    import gzip
+
+    from longsift.tiny import build_tiny_tokenizer
+
+    texts = [orjson.loads(line)["output"] for line in gzip.decompress(alpaca_pool.read_bytes()).splitlines()]
+    folder = tmp_path_factory.mktemp("tok") / "tiny"
+    tokenizer = build_tiny_tokenizer(texts[:500], vocab_size=512)
+    tokenizer.save_pretrained(folder)
+    file = folder.parent / "tokenizer.json"
+    tokenizer.backend_tokenizer.save(str(file))
+    hostile = [
+        "",
+        " ",
+        "<s> x </s>",
+        "<|im_start|>user<|im_end|>",
+        "<pad><unk>",
+        "e\u0301 \U0001f600 \t\r\n",
+        "a" * 5000,
+    ]
+    return folder, file, texts[::7] + hostile
+
+
+def transformers_counts(source: Path, texts: list[str]) -> tuple[list[int], str]:
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if source.is_file():
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(source))
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(source), use_fast=True, local_files_only=True)
+    tokenizer.model_max_length = 1 << 62
+    ids = tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return [len(x) for x in ids], type(tokenizer).__name__
+
+
+@pytest.mark.parametrize("which", ["folder", "file"])
+def test_tokens_by_tokenizers_alone_equal_transformers(tiny_tokenizer, which: str) -> None:
+    from longsift.lengths.tokens import Tokens
+
+    folder, file, texts = tiny_tokenizer
+    source = folder if which == "folder" else file
+    unit = Tokens(str(source))
+    assert unit._backend is not None  # the fast path was taken
+    counts, name = transformers_counts(source, texts)
+    assert unit.count(texts) == counts
+    assert unit.describe()["tokenizer_class"] == name and unit.describe()["fast"] is True
+
+
+def test_a_folder_that_transformers_would_change_goes_through_transformers(tiny_tokenizer, tmp_path: Path) -> None:
+    import shutil
+
+    from longsift.lengths.tokens import Tokens
+
+    folder, _, texts = tiny_tokenizer
+    changed = tmp_path / "changed"
+    shutil.copytree(folder, changed)
+    config = orjson.loads((changed / "tokenizer_config.json").read_bytes())
+    config["bos_token"] = "<not-in-the-vocab>"  # transformers adds it as a special token: counts change
+    (changed / "tokenizer_config.json").write_bytes(orjson.dumps(config))
+    unit = Tokens(str(changed))
+    assert unit._backend is None
+    assert unit.count(texts[-7:]) == transformers_counts(changed, texts[-7:])[0]
+
+
+def test_tokens_load_without_importing_torch(tiny_tokenizer) -> None:
+    import subprocess
+    import sys
+
+    folder, _, _ = tiny_tokenizer
+    code = (
+        "import sys; from longsift.lengths import get_unit; print(get_unit('tokens', sys.argv[1]).count(['a b c']));"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

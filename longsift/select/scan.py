@@ -302,18 +302,14 @@ class _Merger:
 
 
 def default_workers() -> int:
-    """One process per idle core, at least one, at most 16. The 1-minute load average says how many cores are
-    busy; one of them is counted as ours (the shell pipeline or benchmark that runs us keeps one busy).
-
-    On a machine whose cores are all busy, a second process only time-shares a core with the first and costs
-    a quarter to a half more time (measured on a loaded 2-core machine with bench/select.py's corpus).
-    """
-    cores = os.cpu_count() or 1
+    """One process per core this process may run on (its CPU affinity: a container's or taskset's share), at
+    most 16; `--workers` sets fewer. Not the load average: it lags by a minute, and right after another job
+    it chose one worker on an idle machine (1.75x slower than two)."""
     try:
-        busy = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        busy = 0.0
-    return max(1, min(cores, 16, cores + 1 - round(busy)))
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
 
 
 def _start_method() -> str:
