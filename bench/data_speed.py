@@ -64,10 +64,11 @@ CONVERT_FLOOR = """import sys, orjson
 with open(sys.argv[1], "rb") as f, open(sys.argv[2], "wb") as out:
     for row, line in enumerate(f):
         r = orjson.loads(line)
-        turns = [{"role": "user", "content": r["instruction"] + ("\\n\\n" + r.get("input", "") if r.get("input", "") else "")},
+        extra = r.get("input", "")
+        turns = [{"role": "user", "content": r["instruction"] + ("\\n\\n" + extra if extra else "")},
                  {"role": "assistant", "content": r["output"]}]
         out.write(orjson.dumps({"id": str(row), "messages": turns, "source": sys.argv[1], "row": row,
-                                "metadata": {"input": r.get("input", "")}}) + b"\\n")
+                                "metadata": {"input": extra}}) + b"\\n")
 """
 POLARS_STATS = """import polars as pl
 n = pl.scan_ndjson('{path}').select(pl.col("output").str.len_chars().alias("n"))
