@@ -130,7 +130,7 @@ def select(
     Ties: equal keys keep the earlier source row. `dedup` drops exact duplicate conversations (the first
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
-    (default: one per idle core). Output is in ascending source-row order. `limits`: bounds applied while
+    (default: one per core). Output is in ascending source-row order. `limits`: bounds applied while
     reading (default: the options' max_record_bytes, max_depth, max_gzip_ratio).
     """
     positional = {name: value for name, value in (("method", method), ("k", k)) if value is not None}

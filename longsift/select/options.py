@@ -118,7 +118,7 @@ class SelectOptions(ReadLimits, ExecOptions):
         0.9, "dedup-semantic: embedding cosine similarity at or above which a later record is a duplicate.", gt=0,
         le=1,
     )  # fmt: skip
-    workers: int | None = option(None, "Worker processes (default: one per idle core).", recipe=False)
+    workers: int | None = option(None, "Worker processes (default: one per core).", recipe=False)
     quiet: bool = option(False, "No progress bar or quarantine messages.", flags=("--quiet", "-q"), recipe=False)
 
     @field_validator("preset")
@@ -142,5 +142,5 @@ class StatsOptions(ReadLimits, ExecOptions):
     compare: str | None = option(None, "The source a selection came from: compare the two.")
     tokenizer: str | None = option(None, "Tokenizer path or hub id for --by tokens.")
     input_format: str | None = option(None, "Force the input format.")
-    workers: int | None = option(None, "Worker processes (default: one per idle core).")
+    workers: int | None = option(None, "Worker processes (default: one per core).")
     as_json: bool = option(False, "Print the statistics as one JSON object.", flags=("--json",))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from longsift.formats.schema import RecordError, has_own_id
 from longsift.lengths import FastCount, get_unit
 from longsift.records import Example
 from longsift.select.base import TopK
-from longsift.select.blocks import BlockResult, decode_row, hot_loop_applies, scan_hot
+from longsift.select.blocks import BlockResult, OwnId, Rejected, _typed_decoder, decode_row, hot_loop_applies, scan_hot
 from longsift.select.scoring import Item, Plan, Scored, has_input, score
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all) of the file on disk
@@ -61,6 +62,14 @@ class Outcome:
     exact_counts: int = 0
     layout: str | None = None
     workers: int = 1
+    lengths: array | None = None  # `Plan.lengths_only`: every kept record's length, in row order (no heap)
+
+
+@dataclass
+class LengthsResult(BlockResult):
+    """A block scanned for lengths only: `lengths[row]` for each of its rows, -1 for a rejected one."""
+
+    lengths: array = field(default_factory=lambda: array("q"))
 
 
 def find_layout(block: containers.Block, opened: containers.Opened) -> tuple[str, int] | None:
@@ -100,6 +109,8 @@ def scan_block(
     hot = hot_setup(plan, layout)
     if hot is not None and known_from == 0:
         assert schema is not None and schema.FAST is not None  # as hot_setup found them
+        if plan.lengths_only:
+            return scan_lengths(rows, source, schema, schema.FAST, hot, limits)
         return scan_hot(rows, source, schema, schema.FAST, plan, hot, threshold, limits)
     items: list[Item] = []
     rejections: list[tuple[int, int, str, Any]] = []
@@ -134,7 +145,79 @@ def hot_setup(plan: Plan, layout: Layout) -> FastCount | None:
     if schema is None or schema.FAST is None or not plan.needs_length:
         return None
     fast = get_unit(plan.by, plan.tokenizer).fast
-    return fast if fast is not None and hot_loop_applies(plan) else None
+    return fast if fast is not None and (_plain_lengths(plan) or hot_loop_applies(plan)) else None
+
+
+def _plain_lengths(plan: Plan) -> bool:
+    """Lengths only, of every record the schema accepts (no filter: then the general path, in row order)."""
+    filters = plan.min_length, plan.max_length, plan.floor
+    return plan.lengths_only and filters == (None, None, None) and not (plan.dedup or plan.drop_empty_input)
+
+
+_UNREADABLE = (orjson.JSONDecodeError, AttributeError, TypeError)  # bad JSON, not an object, no row
+
+
+def scan_lengths(
+    rows: containers.BlockRows, source: str, schema: Any, fast: Any, counter: FastCount, limits: Limits
+) -> LengthsResult:
+    """Every row's length, in row order: by the layout's fast path where it vouches for the row (as selection's
+    hot loop, blocks.py), else by the exact path, which gives the load stage's reasons, rows and lines."""
+    count_one, response, loads = counter.count_one, fast.response, orjson.loads
+    raws = rows.raws
+    if rows.oversized:
+        raws = [raw if raw is not None and len(raw) <= limits.record_bytes else None for raw in raws]
+    typed = _typed_decoder(fast, raws, limits)
+    lengths: array = array("q")
+    rejections: list[Rejected] = []
+    ids: list[OwnId] = []
+    row = misses = 0
+    for i, raw in enumerate(raws):
+        text = None
+        if typed is not None and raw is not None:
+            try:
+                text = typed(raw).response
+            except Exception:  # whatever the strict decoder refuses, the paths below judge exactly
+                misses += 1
+                if misses > 64 and 4 * misses > i:
+                    typed = None  # the block is not shaped like its first record: stop trying
+        if text is None and raw is not None:
+            data = raw if type(raw) is bytes else bytes(raw)
+            if data.count(b"[") + data.count(b"{") <= limits.depth:  # else perhaps too deep: the exact path
+                try:
+                    record = loads(data)
+                    text = response(record)
+                    if text is not None and "id" in record:
+                        text = None  # its id is checked against the others': the exact path
+                except _UNREADABLE:
+                    text = None
+        if text is not None:
+            lengths.append(count_one(text))
+            row += 1
+            continue
+        if rows.blank(i):
+            continue
+        lengths.append(_exact_length(rows, i, row, limits, source, schema, count_one, rejections, ids))
+        row += 1
+    scored = Scored(exact_counts=row - len(rejections))
+    return LengthsResult(row, rows.lines, rejections, ids, scored, rows.first_line, lengths)
+
+
+def _exact_length(
+    rows: containers.BlockRows, i: int, row: int, limits: Limits, source: str, schema: Any,
+    count_one: Callable[[str], int], rejections: list[Rejected], ids: list[OwnId],
+) -> int:  # fmt: skip
+    """Row `i` by the exact path: its length, or -1 after recording why it is rejected."""
+    record, raw = decode_row(rows, i, row, limits, source, rejections)
+    if record is None:
+        return -1
+    try:
+        example = schema.parse(record, row, source)
+    except RecordError as exc:
+        rejections.append((row, rows.line_of(i), str(exc), record))
+        return -1
+    if has_own_id(record):
+        ids.append((row, rows.line_of(i), example.id, raw))
+    return sum(count_one(text) for text in example.responses)
 
 
 def _scan_block_star(args: tuple[Any, ...]) -> BlockResult:
@@ -153,6 +236,7 @@ class _Merger:
         self.dropped: Counter[str] = Counter()
         self.exact_counts = 0
         self.rows = self.lines = 0
+        self.lengths: array = array("i")  # plan.lengths_only: 4 bytes a record (8 once one is over 2**31)
 
     def threshold(self) -> Any:
         return self.heap.threshold()
@@ -178,6 +262,8 @@ class _Merger:
             if self.on_reject is not None:
                 self.on_reject(rejection)
         self.add_scored(result.scored, self.rows, excluded)
+        if isinstance(result, LengthsResult):
+            self.add_lengths(result.lengths, excluded)
         self.rows += result.rows
         self.lines = base + result.lines
 
@@ -193,25 +279,37 @@ class _Merger:
                 self.dropped["duplicate"] += 1
             else:
                 self.seen_content.add(digest)
+        if self.plan.lengths_only:
+            in_order = sorted((row, length) for _, row, length, _ in scored.candidates if row not in excluded)
+            self.add_lengths(array("q", [length for _, length in in_order if length is not None]), set())
+            return
         push = self.heap.push
         for key, row, length, payload in scored.candidates:
             if row not in excluded:
                 push(key, base_row + row, (length, payload))
 
+    def add_lengths(self, lengths: array, excluded: set[int]) -> None:
+        """Append a block's lengths (-1: a rejected row), less those of `excluded` rows."""
+        import numpy as np  # here: only `stats` collects lengths
+
+        values = np.frombuffer(lengths, dtype=np.int64).copy() if lengths else np.zeros(0, np.int64)
+        if excluded:
+            values[sorted(excluded)] = -1
+        kept = values[values >= 0]
+        if self.lengths.typecode == "i" and kept.size and int(kept.max()) >= 1 << 31:
+            self.lengths = array("q", self.lengths)
+        self.lengths.frombytes(kept.astype(np.int32 if self.lengths.typecode == "i" else np.int64).tobytes())
+
 
 def default_workers() -> int:
-    """One process per idle core, at least one, at most 16. The 1-minute load average says how many cores are
-    busy; one of them is counted as ours (the shell pipeline or benchmark that runs us keeps one busy).
-
-    On a machine whose cores are all busy, a second process only time-shares a core with the first and costs
-    a quarter to a half more time (measured on a loaded 2-core machine with bench/select.py's corpus).
-    """
-    cores = os.cpu_count() or 1
+    """One process per core this process may run on (its CPU affinity: a container's or taskset's share), at
+    most 16; `--workers` sets fewer. Not the load average: it lags by a minute, and right after another job
+    it chose one worker on an idle machine (1.75x slower than two)."""
     try:
-        busy = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        busy = 0.0
-    return max(1, min(cores, 16, cores + 1 - round(busy)))
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
 
 
 def _start_method() -> str:
@@ -292,7 +390,8 @@ def scan_text(
     finally:
         if pool is not None:
             pool.terminate()
-    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers)
+    lengths = merger.lengths if plan.lengths_only else None
+    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers, lengths)
 
 
 def _ready(result: Any) -> bool:
@@ -329,7 +428,9 @@ def scan_records(
     finally:
         if pool is not None:
             pool.terminate()
-    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, report.layout, workers if pool else 1)
+    lengths = merger.lengths if plan.lengths_only else None
+    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, report.layout, workers if pool else 1,
+                   lengths)  # fmt: skip
 
 
 def _parallel_count(pool: Any, workers: int, plan: Plan) -> Callable[[Sequence[str]], list[int]]:

@@ -64,6 +64,7 @@ class Plan:
     keep_payload: bool = True
     bounds_only: bool = False  # a first pass that keys records by their NLTK lower bound (see select.run)
     floor: int | None = None  # no record below this length can be selected (known from a first pass)
+    lengths_only: bool = False  # keep no records: only every kept record's length, in row order (`stats`)
 
     @property
     def needs_length(self) -> bool:
