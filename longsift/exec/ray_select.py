@@ -12,6 +12,7 @@ What needs the whole pool in order (`--dedup`) is refused: it would be exact onl
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -195,10 +196,11 @@ def stats(
     for unit in by:
         counted, report = lengths(source, unit, tokenizer, format=format, limits=limits, workers=workers,
                                   address=address)  # fmt: skip
-        stat = UnitStats(unit_record(get_unit(unit, tokenizer)), Distribution.of(counted), lengths=counted)
+        kept = array("i", counted)  # the compact lengths array the local stats keep
+        stat = UnitStats(unit_record(get_unit(unit, tokenizer)), Distribution.of(kept), lengths=kept)
         if compare is not None:
             other, _ = lengths(compare, unit, tokenizer, format=None, limits=limits, workers=workers, address=address)
-            stat.compare, stat.compare_lengths = Distribution.of(other), other
+            stat.compare, stat.compare_lengths = Distribution.of(other), array("i", other)
         units[unit] = stat
     assert report is not None, "at least one unit is needed"
     return StatsReport(str(source), str(compare) if compare else None, report.read, report.kept,
