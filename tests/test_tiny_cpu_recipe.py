@@ -22,6 +22,7 @@ from tests.test_kill_run import manifests_describe_the_files
 RECIPE = REPO / "recipes" / "tiny-cpu.yaml"
 REFINE_CALLS = 64  # the refine stage asks once per selected record
 JUDGE_CALLS = 80  # 5 test sets x 8 prompts x 2 orders
+JUDGES = 2  # the tiny LLM judge and the `longest` reference judge, each asked once per call
 
 
 def start(run_dir: Path, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -72,13 +73,13 @@ def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Pa
     third = start(run_dir, data_dir, log)
     assert third.wait(timeout=900) == 0, log.read_text(errors="replace")[-3000:]
     tail = ran_and_skipped(log)
-    assert "ran 3 stage(s) ['judge', 'analyze', 'report']" in tail
+    assert "ran 4 stage(s) ['judge', 'judge-longest', 'analyze', 'report']" in tail
     assert "skipped 8" in tail
     final = cached_calls(run_dir)
-    assert len(final) == REFINE_CALLS + JUDGE_CALLS
+    assert len(final) == REFINE_CALLS + JUDGES * JUDGE_CALLS
     assert all(final[key] == stamp for key, stamp in answered.items())  # nothing answered was asked again
 
-    summary = json.loads(next((run_dir / "judge").glob("*__vs__*/summary.json")).read_text())
+    summary = json.loads(next((run_dir / "judge").glob("*__vs__random-64/summary.json")).read_text())
     assert summary["calls"]["sent"] == REFINE_CALLS + JUDGE_CALLS - len(answered)
     assert summary["paper"]["all"]["n"] == 40
     assert summary["paper"]["all"]["judged"] + summary["paper"]["all"]["failed"] == 40
@@ -89,4 +90,17 @@ def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Pa
         generations = (run_dir / "generate" / f"{name}.jsonl").read_text().splitlines()
         assert len(generations) == 40
     manifests_describe_the_files(run_dir)  # every stage's outputs, each file with its size and sha256
-    assert len(list(stages.glob("*/manifest.json"))) == 11
+    assert len(list(stages.glob("*/manifest.json"))) == 12
+    demo_sections_hold_numbers(run_dir)
+
+
+def demo_sections_hold_numbers(run_dir: Path) -> None:
+    """The demo ends with real numbers: the reference judge judged every prompt, the analysis says how much of
+    the tiny LLM judge a length-only judge reproduces."""
+    longest = json.loads(next((run_dir / "judge").glob("*__vs__random-64.longest/summary.json")).read_text())
+    assert longest["judge"] == "longest" and longest["paper"]["all"]["failed"] == 0
+    assert longest["paper"]["all"]["judged"] == 40 and longest["paper"]["all"]["win_pct"] is not None
+    analysis = json.loads((run_dir / "analyze" / "analysis.json").read_text())
+    by_judge = {c["judge"]: c["policies"]["paper"]["length_only_agreement"] for c in analysis["comparisons"]}
+    assert by_judge["longest/paper"]["n"] == 40 and by_judge["longest/paper"]["agreement_pct"] is not None
+    assert len(by_judge) == JUDGES

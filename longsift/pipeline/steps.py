@@ -308,6 +308,7 @@ def judge_step(context: StageContext) -> dict[str, str]:
     from longsift.generations import iter_generations
     from longsift.judge.options import PairwiseOptions, PairwiseStep
     from longsift.judge.pairwise import judge_pairwise
+    from longsift.llm.backends.reference import REFERENCE_JUDGES
 
     step = step_options(context, PairwiseStep)
     a, b = Path(step.a), Path(step.b)
@@ -315,6 +316,9 @@ def judge_step(context: StageContext) -> dict[str, str]:
     out = layout.judge_dir(context.run_dir, model_a, model_b)
     if step.compat:  # its own folder, beside the corrected judging of the same pair
         out = out.with_name(f"{out.name}.{step.compat}")
+    backend = (step.llm or {}).get("backend")
+    if backend in REFERENCE_JUDGES:  # its own folder, beside an LLM's judging of the same pair
+        out = out.with_name(f"{out.name}.{backend}")
     judge_pairwise(a, b, out, llm=llm_settings(context), options=step.narrowed(PairwiseOptions))
     return {"output": str(out)}
 

@@ -36,6 +36,7 @@ SCORES = {"first": (2, 1), "second": (1, 2), "tie": (1, 1)}  # score-pair replie
 BRACKETS = {"first": "[[A]]", "second": "[[B]]", "tie": "[[C]]"}
 IDENTIFIERS = {"first": "m", "second": "M"}  # no tie: the first shown wins an equal pair (see above)
 SCORE_FORMATS = ("score-pair", "paper-gpt4", "paper-palm2")
+REFERENCE_JUDGES = ("longest", "random")  # their backend names (longsift.llm.backends.BACKENDS)
 
 
 def reply_text(preferred: Preferred, reply_format: str, reason: str) -> str:
