@@ -259,3 +259,38 @@ def test_convert_on_ray_writes_the_local_conversion(local_ray, split_pool, tmp_p
     assert (report.read, report.kept, report.quarantined) == (local_report.read, local_report.kept,
                                                               local_report.quarantined)  # fmt: skip
     assert len((tmp_path / "q.jsonl").read_bytes().splitlines()) == report.quarantined
+
+
+def refine_reply(request) -> str:
+    return f"[Better Answer] A clearer answer ({len(request.prompt) % 7}). [End]"
+
+
+def test_cli_stats_and_refine_on_two_nodes_are_the_local_ones(two_nodes, pool_lines, tmp_path):
+    """The README's `stats ... --executor ray` and `refine ... --executor ray` commands, as a user runs them."""
+    from longsift.llm.server import LocalChatServer
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    lines = pool_lines[:48]
+    for i in range(3):
+        (shards / f"part-{i}.jsonl").write_bytes(b"".join(lines[i * 16 : (i + 1) * 16]))
+    (tmp_path / "all.jsonl").write_bytes(b"".join(lines))
+    env = {**os.environ, **ENV}
+    ray_args = ("--executor", "ray", "--ray-address", two_nodes)
+
+    def longsift(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "longsift", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    longsift("stats", "all.jsonl", "--by", "chars", "--by", "nltk", "-o", "stats-local")
+    longsift("stats", "shards", "--by", "chars", "--by", "nltk", "-o", "stats-ray", *ray_args)
+    local, on_ray = (
+        orjson.loads((tmp_path / name / "stats.json").read_bytes()) for name in ("stats-local", "stats-ray")
+    )
+    assert {k: v for k, v in on_ray.items() if k != "source"} == {k: v for k, v in local.items() if k != "source"}
+    with LocalChatServer(refine_reply) as server:
+        common = ("--model", "m", "--base-url", server.base_url, "--no-progress", "--output-format", "alpaca")
+        longsift("refine", "all.jsonl", "-o", "local.json", "--cache", "local.sqlite", *common)
+        longsift("refine", "shards", "-o", "ray.json", "--cache", "ray.sqlite", *common, *ray_args)
+    assert (tmp_path / "ray.json").read_bytes() == (tmp_path / "local.json").read_bytes()

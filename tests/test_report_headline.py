@@ -176,7 +176,8 @@ def test_length_only_judge_agreement_is_rendered_when_present(run: Path, tmp_pat
 
     analyze([run], bootstrap=20)
     analysis = layout.read_json(layout.analysis_file(run))
-    assert "length-judge-agreement" not in Path(report(run, output=tmp_path / "r.html")["html"]).read_text()
+    real = analysis["comparisons"][0]["policies"]["paper"]["length_only_agreement"]  # analyze writes it
+    assert agreement_rows(report(run, output=tmp_path / "r.html")["html"])[1][3] == str(real["n"])
     # analyze's layout (comparisons[i].policies[p].length_only_agreement), as the demo's analysis writes it
     analysis["comparisons"][0]["policies"]["paper"]["length_only_agreement"] = {
         "n": 5, "agreement": 0.6, "agreement_pct": 60.0, "kappa": 0.1667, "chance": 0.52,
@@ -186,7 +187,9 @@ def test_length_only_judge_agreement_is_rendered_when_present(run: Path, tmp_pat
     rows = agreement_rows(report(run, output=tmp_path / "r.html")["html"])
     assert rows[1] == [f"{MODEL_A} vs {MODEL_B}", "gpt-4 · paper template", "paper", "5", "60.0%",
                        "0.167 (chance 52.0%)", "win: win 3; tie: win 1; lose: lose 1"]  # fmt: skip
-    del analysis["comparisons"][0]["policies"]["paper"]["length_only_agreement"]
+    for comparison in analysis["comparisons"]:
+        for policy in comparison["policies"].values():
+            del policy["length_only_agreement"]
     analysis["length_judge"] = [{"judge": "gpt-4/paper", "n": 5, "kappa": None}]  # another layout: still shown
     layout.write_json(analysis, layout.analysis_file(run))
     try:

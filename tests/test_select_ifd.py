@@ -123,3 +123,18 @@ def test_superfilter_is_ifd_with_its_own_default_model(pool, tmp_path: Path) -> 
     b = select(source, method="ifd", k=10, model=str(model_path))
     assert [e.row for e in a.examples] == [e.row for e in b.examples]
     assert a.summary.method["method"] == "superfilter"
+
+
+def test_cli_select_ifd_writes_the_same_selection(pool, tmp_path: Path, cli) -> None:
+    """The README's `longsift select pool.jsonl -o ifd-1k.jsonl --method ifd --k ... --model M`, as written."""
+    examples, model_path = pool
+    source = tmp_path / "pool.jsonl"
+    with source.open("w") as file:
+        for e in examples[:40]:
+            file.write(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.response}) + "\n")
+    output = tmp_path / "ifd-8.jsonl"
+    cli("select", str(source), "-o", str(output), "--method", "ifd", "--k", "8", "--model", str(model_path))
+    written = [json.loads(line) for line in output.read_text().splitlines()]
+    api = select(source, method="ifd", k=8, model=str(model_path))
+    assert len(written) == len(api.examples) == 8
+    assert [w["metadata"]["ifd"] for w in written] == [e.metadata["ifd"] for e in api.examples]

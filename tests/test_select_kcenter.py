@@ -147,3 +147,14 @@ def test_diverse_walks_by_score_field(small_pool, cache: Path, tmp_path: Path) -
     assert expected != order[: len(expected)]  # the distance rule skipped some high scorers
     by_length = select(source, method="diverse", k=20, score_field="length", encoder=minilm(), cache_dir=str(cache))
     assert len(by_length.examples) == 20
+
+
+def test_cli_select_kcenter_as_the_readme_writes_it(small_pool, cache: Path, tmp_path: Path, cli) -> None:
+    """`longsift select pool.jsonl -o kcenter-1k.jsonl --method kcenter --k ... --seed 0`: the API's selection."""
+    _, source = small_pool
+    output = tmp_path / "kcenter-12.jsonl"
+    cli("select", str(source), "-o", str(output), "--method", "kcenter", "--k", "12", "--seed", "0",
+        "--encoder", minilm(), "--cache-dir", str(cache))  # fmt: skip
+    rows = [json.loads(line)["row"] for line in output.read_text().splitlines()]
+    api = select(source, method="kcenter", k=12, seed=0, encoder=minilm(), cache_dir=str(cache))
+    assert rows == [e.row for e in api.examples] and len(rows) == 12

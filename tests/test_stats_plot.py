@@ -3,6 +3,8 @@ cut-off marked, images large enough to read."""
 
 from __future__ import annotations
 
+from array import array
+
 import json
 from pathlib import Path
 
@@ -17,9 +19,9 @@ from tests.conftest import run_cli
 
 
 def report_of(selection: list[int], source: list[int] | None) -> tuple[StatsReport, UnitStats]:
-    stat = UnitStats({"unit": "words"}, Distribution.of(selection), lengths=selection)
+    stat = UnitStats({"unit": "words"}, Distribution.of(selection), lengths=array("i", selection))
     if source is not None:
-        stat.compare, stat.compare_lengths = Distribution.of(source), source
+        stat.compare, stat.compare_lengths = Distribution.of(source), array("i", source)
     return StatsReport("sel.json", "pool.json" if source else None, len(selection), len(selection), 0,
                        {"words": stat}), stat  # fmt: skip
 
