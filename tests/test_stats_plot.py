@@ -3,9 +3,8 @@ cut-off marked, images large enough to read."""
 
 from __future__ import annotations
 
-from array import array
-
 import json
+from array import array
 from pathlib import Path
 
 import matplotlib
