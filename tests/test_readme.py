@@ -72,6 +72,7 @@ COVERAGE: list[tuple[str, str]] = [  # the first pattern that matches a command 
     (r"^run recipes/tiny-cpu\.yaml", "tests/test_tiny_cpu_recipe.py"),
     (r"^run alpaca-longest-1k", "tests/test_recipes_offline.py"),
     (r"^analyze ", "tests/test_analyze_cli.py"),
+    (r"^report \S+ \S+ -o", "tests/test_report_headline.py"),
     (r"^report ", "tests/test_report.py"),
 ]  # fmt: skip
 LLM_COMMANDS = {"refine", "score"}
