@@ -75,3 +75,22 @@ def source_reason(source: str, read: int, quarantined: int, reasons: dict[str, i
         return (f"every one of the {read} rows of {source} failed the schema{shown}",
                 "check --input-format; a file of prompts without responses is an eval set, not a corpus")  # fmt: skip
     return f"no usable record among the {read} rows of {source}{shown}", "check the source and the options"
+
+
+def why_none_selected(summary: Any, options: Any) -> tuple[str, str]:
+    """(reason, fix) of a selection of zero records, from its summary: the source, the filter or the method."""
+    if summary.rows_kept == 0:
+        return source_reason(summary.source, summary.rows_read, summary.rows_quarantined)
+    dropped = ", ".join(f"{why} {n}" for why, n in sorted(summary.dropped.items()))
+    if summary.method.get("method") in ("llm-score", "top-score"):
+        if summary.dropped.get("no LLM score", 0) >= summary.rows_kept:
+            return (
+                f"none of the {summary.rows_kept} records has a score (metadata.score)",
+                "score them first: `longsift score SOURCE -o scored.jsonl --model M`, then select scored.jsonl",
+            )
+        return (f"no record of {summary.rows_kept} scores at or above the threshold ({dropped})",
+                "lower --threshold")  # fmt: skip
+    if options.k == 0:
+        return "--k is 0", "give --k 1 or more"
+    return (f"no record of {summary.rows_kept} passes the length filter" + (f" ({dropped})" if dropped else ""),
+            "widen --min-response-length/--max-response-length")  # fmt: skip

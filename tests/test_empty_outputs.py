@@ -114,3 +114,16 @@ def test_analyze_of_judgment_files_without_judgments(tmp_path: Path) -> None:
     (tmp_path / "judgments.jsonl").write_text("")
     refused(tmp_path, "analyze", str(tmp_path / "judgments.jsonl"), "-o", str(tmp_path / "analysis.json"),
             reason="no judgments and no selection")  # fmt: skip
+
+
+def test_a_recipe_stage_that_selects_nothing_stops_the_run(tmp_path: Path, pool: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    stage = "  - name: {}\n    uses: select\n    with: {{source: {}, k: 2, min_response_length: 99999{}}}\n"
+    recipe.write_text(f"name: r\nrun_dir: {tmp_path / 'run'}\nstages:\n" + stage.format("pick", pool, "")
+                      + stage.format("pick-any", pool, ", allow_empty: true"))  # fmt: skip
+    done = run_cli("run", str(recipe), check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "stage 'pick' (select): nothing to write" in done.stderr and "length filter" in done.stderr
+    assert not list((tmp_path / "run").glob("select/pick*.json"))
+    done = run_cli("run", str(recipe), "--set", "stages.pick.with.allow_empty=true")
+    assert json.loads((tmp_path / "run" / "select" / "pick-any.json").read_text()) == []

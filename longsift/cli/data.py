@@ -142,7 +142,7 @@ def select(
         )  # fmt: skip
     if not selection.examples and not allow_empty:
         quarantine_path(output).unlink(missing_ok=True)
-        empty.check(0, "select", output, *why_none_selected(selection.summary, chosen), allow_empty)
+        empty.check(0, "select", output, *empty.why_none_selected(selection.summary, chosen), allow_empty)
     written = formats.write(selection.examples, output, fmt)
     drop_stale_quarantine(output, selection.summary.rows_quarantined)
     resolved = {**chosen.model_dump(mode="json"), "output_format": fmt}
@@ -150,25 +150,6 @@ def select(
     for line in selection.summary.lines():
         say(line)
     say(f"wrote {written} records to {output} ({fmt})")
-
-
-def why_none_selected(summary: Any, options: SelectOptions) -> tuple[str, str]:
-    """(reason, fix) of a selection of zero records, from its summary: the source, the filter or the method."""
-    if summary.rows_kept == 0:
-        return empty.source_reason(summary.source, summary.rows_read, summary.rows_quarantined)
-    dropped = ", ".join(f"{why} {n}" for why, n in sorted(summary.dropped.items()))
-    if summary.method.get("method") in ("llm-score", "top-score"):
-        if summary.dropped.get("no LLM score", 0) >= summary.rows_kept:
-            return (
-                f"none of the {summary.rows_kept} records has a score (metadata.score)",
-                "score them first: `longsift score SOURCE -o scored.jsonl --model M`, then select scored.jsonl",
-            )
-        return (f"no record of {summary.rows_kept} scores at or above the threshold ({dropped})",
-                "lower --threshold")  # fmt: skip
-    if options.k == 0:
-        return "--k is 0", "give --k 1 or more"
-    return (f"no record of {summary.rows_kept} passes the length filter" + (f" ({dropped})" if dropped else ""),
-            "widen --min-response-length/--max-response-length")  # fmt: skip
 
 
 @command_options(StatsCommand)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from longsift import formats, layout
+from longsift import empty, formats, layout
 from longsift.analyze.options import AnalyzeOptions
 from longsift.errors import ConfigError, LongsiftError
 from longsift.formats.load import load
@@ -58,6 +58,8 @@ class Named(Options):
 
 class SelectStep(SelectOptions, Named):
     source: str = option(..., "Input file, dataset folder or hub id.", cli=False)
+    allow_empty: bool = option(False, "Let the stage select zero records (an error otherwise: the stages after it "
+                               "would train or judge on nothing).", cli=False)  # fmt: skip
     output_format: str = option("fastchat", "Output format: fastchat, alpaca, messages, parquet.",
                                 deprecated=("--format",))  # fmt: skip
 
@@ -227,6 +229,8 @@ def select_step(context: StageContext) -> dict[str, str]:
     out = planned(context)[0]
     chosen = options.narrowed(SelectOptions)
     selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl")
+    empty.check(len(selection.examples), f"stage {context.spec.name!r} (select)", out,
+                *empty.why_none_selected(selection.summary, chosen), options.allow_empty)  # fmt: skip
     formats.write(selection.examples, out, options.output_format)
     summary = selection.summary.to_dict()
     _merge_json(layout.select_dir(context.run_dir) / layout.SUMMARY, _name(context), summary)
