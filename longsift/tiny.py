@@ -3,6 +3,7 @@
 tokenizer = build_tiny_tokenizer(texts, vocab_size=2048)
 model = build_tiny_llama(tokenizer)            # ~1M parameters, random weights
 build_tiny_model(out_dir, texts)               # both, saved with save_pretrained
+teach_refine_format(model, tokenizer, examples, steps=60)   # answers the refine prompt as [Better Answer] ... [End]
 """
 
 from __future__ import annotations
@@ -92,9 +93,12 @@ def build_tiny_llama(
 
 
 def build_tiny_model(
-    output: str | Path, texts: Iterable[str], vocab_size: int = 2048, seed: int = 0, **sizes: Any
-) -> Path:
+    output: str | Path, texts: Iterable[str], vocab_size: int = 2048, seed: int = 0,
+    format_examples: Iterable[Any] = (), format_steps: int = 0, **sizes: Any,
+) -> Path:  # fmt: skip
     """Train a tokenizer on `texts`, build a tiny Llama for it, save both to `output` (save_pretrained).
+    With `format_steps`, the model is first taught the refine reply format on `format_examples`
+    (teach_refine_format); else its weights stay random.
 
     Saved in a temporary folder beside `output` first, so a killed build never leaves a folder that looks like a
     model: a new `output` appears by one rename; into an existing one, `config.json` (what marks a model folder)
@@ -108,6 +112,7 @@ def build_tiny_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(texts, vocab_size=vocab_size)
     model = build_tiny_llama(tokenizer, seed=seed, **sizes)
+    teach_refine_format(model, tokenizer, format_examples, format_steps, seed=seed)
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + output.name + ".", dir=output.parent))
     try:
         model.save_pretrained(staging)
@@ -128,3 +133,62 @@ def example_texts(examples: Iterable[Any]) -> Iterable[str]:
     for example in examples:
         for message in example.messages:
             yield message.content
+
+
+def teach_refine_format(
+    model: Any, tokenizer: Any, examples: Iterable[Any], steps: int, lr: float = 3e-3, prompt_tokens: int = 384,
+    batch_size: int = 8, seed: int = 0,
+) -> None:  # fmt: skip
+    """Train `model` briefly to answer the refine prompt in the paper's format, `[Better Answer] ... [End]`.
+
+    Each example is the paper's refine prompt for a record, rendered with the chat template (its last
+    `prompt_tokens` tokens: the format instruction sits at the end), and a short reply: the tags around the first
+    words of the record's answer. The loss is on the reply only. A few dozen steps teach the tags but not reliably
+    when to write the answer, so a demo's refinements come out mixed (some parse, some are empty)."""
+    torch = _require("torch")
+    from longsift.refine.refine import load_prompts
+
+    prompts = load_prompts()
+    pairs = [_format_pair(tokenizer, prompts, example, prompt_tokens) for example in examples]
+    if steps <= 0 or not pairs:
+        return
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        chosen = torch.randint(len(pairs), (batch_size,), generator=generator).tolist()
+        ids, mask, labels = _batch(torch, [pairs[i] for i in chosen], tokenizer.pad_token_id)
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+def _format_pair(
+    tokenizer: Any, prompts: tuple[Any, Any], example: Any, prompt_tokens: int
+) -> tuple[list[int], list[int]]:
+    from longsift.refine.fields import prompt_fields
+
+    plain, with_input = prompts
+    values = prompt_fields(example)
+    task = with_input if values["input"] else plain
+    messages = [{"role": m.role, "content": m.content} for m in task.format(values)]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    reply = "[Better Answer] " + " ".join(values["answer"].split()[:2]) + " [End]"
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][-prompt_tokens:]
+    reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return prompt_ids, reply_ids
+
+
+def _batch(torch: Any, pairs: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
+    """Right-padded input ids, attention mask and labels (-100 except on the reply)."""
+    width = max(len(prompt) + len(reply) for prompt, reply in pairs)
+    ids = torch.full((len(pairs), width), pad_id)
+    mask = torch.zeros((len(pairs), width), dtype=torch.long)
+    labels = torch.full((len(pairs), width), -100)
+    for row, (prompt, reply) in enumerate(pairs):
+        end = len(prompt) + len(reply)
+        ids[row, :end] = torch.tensor(prompt + reply)
+        mask[row, :end] = 1
+        labels[row, len(prompt) : end] = torch.tensor(reply)
+    return ids, mask, labels

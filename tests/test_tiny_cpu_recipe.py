@@ -95,8 +95,16 @@ def test_tiny_cpu_recipe_survives_kills_and_resumes(tmp_path: Path, data_dir: Pa
 
 
 def demo_sections_hold_numbers(run_dir: Path) -> None:
-    """The demo ends with real numbers: the reference judge judged every prompt, the analysis says how much of
-    the tiny LLM judge a length-only judge reproduces."""
+    """The demo ends with real numbers: the refiner (the tiny model taught the reply format) refined some records
+    and not others, the reference judge judged every prompt, the analysis says how much of the tiny LLM judge a
+    length-only judge reproduces."""
+    refined = [json.loads(line) for line in (run_dir / "select" / "refined.jsonl").read_text().splitlines()]
+    statuses = [row["metadata"]["refine_status"] for row in refined]
+    assert len(statuses) == REFINE_CALLS and "refined" in statuses, statuses
+    assert set(statuses) - {"refined"}, statuses  # mixed: some kept their answer (failed or unchanged)
+    for row, status in zip(refined, statuses, strict=True):
+        answer = row["messages"][-1]["content"]
+        assert (answer != row["metadata"]["original_response"]) == (status == "refined")
     longest = json.loads(next((run_dir / "judge").glob("*__vs__random-64.longest/summary.json")).read_text())
     assert longest["judge"] == "longest" and longest["paper"]["all"]["failed"] == 0
     assert longest["paper"]["all"]["judged"] == 40 and longest["paper"]["all"]["win_pct"] is not None

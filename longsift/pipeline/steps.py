@@ -65,7 +65,9 @@ class SelectStep(SelectOptions, Named):
 
 
 class TinyModelStep(TinyModelOptions):
-    pass
+    format_steps: int = option(
+        0, "Training steps teaching the model the refine reply format on `data` (0: random weights).", ge=0
+    )
 
 
 class TrainStep(TrainRun, Named):
@@ -242,7 +244,8 @@ def select_step(context: StageContext) -> dict[str, str]:
 
 
 def tiny_model_step(context: StageContext) -> dict[str, str]:
-    """A tiny random Llama with a tokenizer trained on `data`: a local model for CPU demos."""
+    """A tiny Llama with a tokenizer trained on `data`, random or briefly taught the refine reply format (a local
+    model for CPU demos)."""
     from itertools import islice
 
     from longsift.tiny import build_tiny_model, example_texts
@@ -250,8 +253,9 @@ def tiny_model_step(context: StageContext) -> dict[str, str]:
     options = step_options(context, TinyModelStep)
     source = options.data or str(context.data_dir / "alpaca_subsets" / "alpaca_public_pool.jsonl.gz")
     out = planned(context)[0]
-    texts = example_texts(islice(load(source), options.k))
-    build_tiny_model(out, texts, vocab_size=options.vocab_size, seed=options.seed)
+    examples = list(islice(load(source), options.k))
+    build_tiny_model(out, example_texts(examples), vocab_size=options.vocab_size, seed=options.seed,
+                     format_examples=examples, format_steps=options.format_steps)  # fmt: skip
     return {"output": str(out)}
 
 
