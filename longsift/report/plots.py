@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 WIN, TIE, LOSE = "#2e9d5b", "#9aa3ad", "#d9534f"
 PALETTE = ("#3b6fd8", "#e08a1e", "#2e9d5b", "#c0449a", "#6a5acd", "#8c6d31", "#17becf", "#7f7f7f")
@@ -30,7 +30,7 @@ def _encode(figure: Any) -> str:
     import matplotlib
 
     buffer = io.BytesIO()
-    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
+    with matplotlib.rc_context(cast(Any, STYLE)):  # matplotlib's stubs differ across the supported versions
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
