@@ -112,3 +112,17 @@ def _ray_installed() -> bool:
 
 # The Ray tests need the optional `ray` extra (make test-ray installs it): without it they are not collected.
 collect_ignore_glob = [] if _ray_installed() else ["test_ray.py"]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A real headless Chromium (tests/chromium_cdp.py) for the report pages; skipped, saying so, only where no
+    binary is found (.ci/run installs Debian's)."""
+    from chromium_cdp import Chromium, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no headless Chromium on PATH: install Debian's chromium (apt-get install -y chromium) "
+                    "to run the report's browser tests")  # fmt: skip
+    with Chromium(binary) as browser:
+        yield browser

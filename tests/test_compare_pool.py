@@ -9,24 +9,14 @@ is marked slow; both embed through the disk cache, so kcenter's vectors serve co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium_cdp import Chromium, find_chromium
+from chromium_cdp import Chromium
 
 from longsift.report import report
 
 pytestmark = pytest.mark.chromium
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no headless Chromium on PATH: install Debian's chromium (apt-get install -y chromium)")
-    with Chromium(binary) as browser:
-        yield browser
 
 
 def encoder() -> str:

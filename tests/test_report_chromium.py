@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium_cdp import Chromium, find_chromium
+from chromium_cdp import Chromium
 from runfixture import EXPECTED, build_large_run, build_run
 
 from longsift import layout
@@ -39,16 +38,6 @@ SET_FILTER = """(function (filters) {
 })(%s)"""
 ALL = {"filter-comparison": "all", "filter-set": "all", "filter-policy": "paper", "filter-outcome": "all",
        "filter-search": ""}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no headless Chromium on PATH: install Debian's chromium (apt-get install -y chromium) "
-                    "to run the report's browser test")  # fmt: skip
-    with Chromium(binary) as browser:
-        yield browser
 
 
 def open_report(chromium: Chromium, html: Path) -> None:
