@@ -138,3 +138,16 @@ def test_cli_select_ifd_writes_the_same_selection(pool, tmp_path: Path, cli) -> 
     api = select(source, method="ifd", k=8, model=str(model_path))
     assert len(written) == len(api.examples) == 8
     assert [w["metadata"]["ifd"] for w in written] == [e.metadata["ifd"] for e in api.examples]
+
+
+def test_a_records_ifd_does_not_depend_on_the_records_batched_with_it(pool) -> None:
+    """Shards on Ray batch other records together than the whole pool does: the scores must be the same bits."""
+    examples, model_path = pool
+    runner = TransformersRunner(str(model_path))
+    whole = ifd_scores(runner, examples, max_length=MAX_LENGTH)
+    shard = examples[37:151]
+    assert ifd_scores(runner, shard, max_length=MAX_LENGTH) == whole[37:151]
+    assert ifd_scores(runner, shard[::-1], max_length=MAX_LENGTH, batch_size=8) == whole[37:151][::-1]
+    padded = runner.score_tokens([list(range(5, 5 + n)) for n in (40, 7, 33, 64)], batch_size=4)
+    alone = [runner.score_tokens([list(range(5, 5 + n))], batch_size=1)[0] for n in (40, 7, 33, 64)]
+    assert padded != alone  # why the shapes are fixed: plain length batching changes a row's bits

@@ -23,3 +23,20 @@ def length_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int | 
         batch.append(index)
     if batch:
         yield batch
+
+
+def shape_batches(
+    lengths: Sequence[int], batch_size: int, step: int, limit: int | None = None
+) -> Iterator[tuple[int, list[int]]]:
+    """(width, indices) batches whose shape depends on each row's own length only: every row goes to the width
+    `step` rounds its length up to (at most `limit`), `batch_size` rows of one width at a time, widest first,
+    rows in index order. A short batch is for the caller to fill to `batch_size`; then every forward pass of a row
+    has the same shape whatever rows share it (the kernels, and so the float bits, are the shape's)."""
+    widths: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        width = -(-length // step) * step
+        widths.setdefault(max(length, min(width, limit or width)), []).append(index)
+    for width in sorted(widths, reverse=True):
+        rows = widths[width]
+        for start in range(0, len(rows), batch_size):
+            yield width, rows[start : start + batch_size]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError
-from longsift.models.batching import length_batches
+from longsift.models.batching import length_batches, shape_batches
 from longsift.models.loading import LoadOptions, ModelFolder, check_model_folder, load_weights, pick_device
 from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
@@ -211,12 +211,26 @@ class TransformersRunner(ModelFolder):
         return [continuation_logprobs(tokens[-length:], truncated)
                 for tokens, (_, length, truncated) in zip(scored, rows, strict=True)]  # fmt: skip
 
-    def score_tokens(self, rows: Sequence[Sequence[int]], top: int = 0, batch_size: int = 8) -> list[list[ScoredToken]]:
+    def score_tokens(
+        self, rows: Sequence[Sequence[int]], top: int = 0, batch_size: int = 8, shape_step: int | None = None
+    ) -> list[list[ScoredToken]]:
         """For every token of each row after the first: its log-probability given the tokens before it, and the
-        `top` most likely tokens at that position (one forward pass per batch, rows batched by length)."""
+        `top` most likely tokens at that position (one forward pass per batch, rows batched by length).
+
+        Padding changes a row's float bits (a batch's shape picks the kernels), so batched scores depend on which
+        rows share a batch. With `shape_step` they do not: every pass is `batch_size` rows wide and a multiple of
+        `shape_step` tokens long, fixed by each row's own length (batching.shape_batches; a short batch is filled
+        with copies of its last row), so a row scores the same bits in any pool, shard or order."""
         results: list[list[ScoredToken]] = [[] for _ in rows]
-        for batch in length_batches([len(row) for row in rows], batch_size):
-            logits = self._forward([list(rows[i]) for i in batch], self.model)
+        lengths = [len(row) for row in rows]
+        if shape_step is None:
+            batches = ((None, batch) for batch in length_batches(lengths, batch_size))
+        else:
+            batches = ((width, batch) for width, batch in shape_batches(lengths, batch_size, shape_step,
+                                                                        self.max_context))  # fmt: skip
+        for width, batch in batches:
+            filled = batch if width is None else batch + [batch[-1]] * (batch_size - len(batch))
+            logits = self._forward([list(rows[i]) for i in filled], self.model, width)
             for row, index in enumerate(batch):
                 results[index] = _scored_tokens(logits[row, : len(rows[index])], list(rows[index]), top)
         return results
@@ -261,19 +275,19 @@ class TransformersRunner(ModelFolder):
 
     # forward passes, right-padded
 
-    def _padded(self, rows: Sequence[list[int]], device: Any) -> tuple[Any, Any]:
+    def _padded(self, rows: Sequence[list[int]], device: Any, width: int | None = None) -> tuple[Any, Any]:
         import torch
 
-        width = max(len(row) for row in rows)
+        width = width or max(len(row) for row in rows)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows], device=device)
         mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=device)
         return ids, mask
 
-    def _forward(self, rows: Sequence[list[int]], model: Any) -> Any:
+    def _forward(self, rows: Sequence[list[int]], model: Any, width: int | None = None) -> Any:
         import torch
 
-        ids, mask = self._padded(rows, model.device)
+        ids, mask = self._padded(rows, model.device, width)
         with self._lock, torch.inference_mode():
             return model(input_ids=ids, attention_mask=mask).logits.float()
 

@@ -18,8 +18,11 @@ What matches tianyi-lab/Cherry_LLM (cherry_seletion/data_analysis.py `--mod cher
   `keep_ifd_above_one`.
 Where it deviates: any causal LM and its tokenizer through the model runner (Cherry loads Llama classes); records
 in batches of similar length, right-padded with attention masks (Cherry: one record per forward pass; the results
-agree to float rounding, tests/test_select_ifd.py); a chat record with more than one exchange uses the turns before
-its last answer, each as `role: text`, as Q and its last answer as A (Cherry reads Alpaca records only).
+agree to float rounding, tests/test_select_ifd.py), each pass of a fixed shape (`batch_size` rows, a multiple of
+SHAPE_STEP tokens; models/hf.py score_tokens) so that a record's IFD is the same bits whatever records share its
+batch: in the whole pool, in one shard of it on Ray, in any order (ties and `metadata.ifd` stay exact); a chat
+record with more than one exchange uses the turns before its last answer, each as `role: text`, as Q and its last
+answer as A (Cherry reads Alpaca records only).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 ANSWER_ALONE_PREFIX = "### Response:"
+SHAPE_STEP = 32  # tokens: widths are rounded up to this (more padding, fewer part-filled batches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,7 @@ def ifd_scores(
     spans = [span_of(runner.tokenizer, texts_of(example, prompt), max_length) for example in examples]
     real = [span for span in spans if isinstance(span, Span)]
     rows = [row for span in real for row in (span.conditioned, span.alone)]
-    scored = iter(runner.score_tokens(rows, top=0, batch_size=batch_size) if rows else [])
+    scored = iter(runner.score_tokens(rows, top=0, batch_size=batch_size, shape_step=SHAPE_STEP) if rows else [])
     out: list[float | Skip] = []
     for span in spans:
         if isinstance(span, Skip):
