@@ -41,9 +41,15 @@ def require_ray() -> None:
         raise MissingDependencyError("ray", "ray", "--executor ray") from None
 
 
-class PassExecOptions(ExecOptions):
-    """Where an LLM pass runs; on Ray, also how many actors and what each holds (a local model: its GPUs)."""
+class ModelExecOptions(ExecOptions):
+    """Where a pass with a local model runs (select --method ifd, score, refine); on Ray, the GPUs of each actor
+    (each loads the model once)."""
+
+    ray_gpus_per_worker: float = option(0.0, "--executor ray: GPUs each actor reserves (a local model: 1).", ge=0)
+
+
+class PassExecOptions(ModelExecOptions):
+    """Where an LLM pass runs; on Ray, also how many actors."""
 
     ray_workers: int | None = option(None, "--executor ray: actors running shards at once (default: the cluster's "
                                      "CPUs, at most one per shard).", ge=1)  # fmt: skip
-    ray_gpus_per_worker: float = option(0.0, "--executor ray: GPUs each actor reserves (a local model: 1).", ge=0)

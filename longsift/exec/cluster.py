@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from longsift.errors import UsageError
 from longsift.exec import require_ray
 
 
@@ -39,3 +40,17 @@ def cpus() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def actors(workers: int | None, shards: int, gpus_per_worker: float = 0.0) -> int:
+    """How many actors run shards at once: as asked (default: the cluster's CPUs), at most one per shard and as
+    many as the cluster's GPUs hold; a GPU ask the cluster cannot meet is one clear line, not a wait forever."""
+    import ray
+
+    count = max(1, min(workers or cpus(), shards))
+    if gpus_per_worker:
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if gpus < gpus_per_worker:
+            raise UsageError(f"--ray-gpus-per-worker {gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s)")
+        count = min(count, int(gpus // gpus_per_worker))
+    return count

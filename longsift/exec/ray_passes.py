@@ -5,7 +5,10 @@ actor; its output (`OUT.shards/part-NNNNN.jsonl`, messages layout) is written wh
 (`part-NNNNN.done.json`: the shard's counts, calls, cost, failures and a fingerprint of the shard and options).
 A rerun skips every shard whose marker matches, and what a killed shard had already been answered comes from the
 shared SQLite cache (it is safe across processes): nothing finished is redone, nothing answered is paid again.
-The rate limits (--rpm/--tpm) are the cluster's: each of the W actors gets 1/W of them. When every shard is
+The rate limits (--rpm/--tpm) are the cluster's: each of the W actors running at once gets 1/W of them (an even
+split, not a shared limiter actor: the actors' loads are alike, and nothing is asked of another process per request).
+A local model (--backend transformers, vllm) loads once per actor, in its constructor, on the GPUs it reserves
+(--ray-gpus-per-worker), and serves every shard the actor runs. When every shard is
 done the parts are joined in shard order into OUT (rows renumbered to the pool's), with one quarantine and one
 failures list. A dry run prints shards, rows, calls and cost, summed over the shards, and sends nothing.
 """
@@ -114,7 +117,12 @@ class PassShards:
     """A Ray Data actor: one stage over the shards it is given (its engine's limits: its share of the cluster's)."""
 
     def __init__(self, *args: Any) -> None:
+        from longsift.llm.backends import hold_local_backend
+
         self.args = args
+        llm = args[2]
+        if not llm.dry_run:
+            hold_local_backend(llm)  # a local model: loaded here, once, for every shard of this actor
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         tasks = [{"index": i, "shard": s, "fingerprint": f}
@@ -135,26 +143,26 @@ def run_pass(stage: str, source: Any, output: Path, options: Any, llm: Any, *, i
              max_record_bytes: int = 0, workers: int | None = None, address: str | None = None,
              gpus_per_worker: float = 0.0, say: Any = print) -> PassRun:  # fmt: skip
     """`stage` over the shards of `source` on Ray; each shard committed as it completes (see the module)."""
+    require_backend(llm.backend)
     ray = cluster.connect(address)
     found = shards.expand(source)
     output = output.resolve()  # the actors' working folders are not this one
     work = work_folder(output)
     work.mkdir(parents=True, exist_ok=True)
-    pool = max(1, min(workers or cluster.cpus(), len(found)))
     cache = llm.cache_path(output)  # one cache for every actor: answered once, paid once
-    llm = llm.but(cache=cache.resolve() if cache else None, progress=False,
-                  rpm=llm.rpm / pool if llm.rpm else None, tpm=llm.tpm / pool if llm.tpm else None)  # fmt: skip
-    prints = [fingerprint(stage, shard, options, llm) for shard in found]
+    llm = llm.but(cache=cache.resolve() if cache else None, progress=False)
+    prints = [fingerprint(stage, shard, options, llm) for shard in found]  # the limits are not in a fingerprint
     done = {i: m for i in range(len(found)) if (m := done_marker(work, i, prints[i])) is not None}
     todo = [{"index": i, "shard": s, "fingerprint": prints[i]} for i, s in enumerate(found) if i not in done]
+    pool = cluster.actors(workers, max(1, len(todo)), gpus_per_worker)
+    llm = llm.but(rpm=llm.rpm / pool if llm.rpm else None, tpm=llm.tpm / pool if llm.tpm else None)
     say(f"{stage} on ray: {len(found)} shard(s), {len(done)} already done, {len(todo)} to run on {pool} worker(s)")
     results: dict[int, dict[str, Any]] = dict(done)
     if todo:
         args = (stage, options, llm, input_format, max_record_bytes or options_limit(), work)
         dataset = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
-            PassShards, fn_constructor_args=args, batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=min(pool, len(todo))), num_cpus=1,
-            num_gpus=gpus_per_worker or None, batch_format="default",
+            PassShards, fn_constructor_args=args, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool),
+            num_cpus=1, num_gpus=gpus_per_worker or None, batch_format="default",
         )  # fmt: skip
         for row in dataset.iter_rows():
             marker = orjson.loads(row["result"])
@@ -165,6 +173,16 @@ def run_pass(stage: str, source: Any, output: Path, options: Any, llm: Any, *, i
     if llm.dry_run:
         say(dry_run_lines(stage, ordered, skipped=len(done)))
     return PassRun(ordered, sorted(done), dry_run=bool(llm.dry_run))
+
+
+def require_backend(backend: str) -> None:
+    """--backend vllm on Ray runs vLLM in each actor: without the package, one line before any cluster starts."""
+    import importlib.util
+
+    from longsift.errors import MissingDependencyError
+
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise MissingDependencyError("vllm", "vllm", "--backend vllm --executor ray")
 
 
 def options_limit() -> int:

@@ -62,10 +62,14 @@ def scan_shard(index: int, shard: str, plan: Plan, format: str | None, limits: L
 
 
 class ShardScanner:
-    """A Ray Data actor: scans the shards it is given (the length unit loads once per actor)."""
+    """A Ray Data actor: scans the shards it is given (the length unit, or the method's model, loads once per actor:
+    here, before its first shard; the model runner is kept per process, longsift.models.embed.runner_for)."""
 
     def __init__(self, plan: Plan, format: str | None, limits: Limits) -> None:
         self.plan, self.format, self.limits = plan, format, limits
+        runner = getattr(plan.method, "runner", None)  # ifd, superfilter: a causal LM on this actor's device
+        if runner is not None:
+            runner().load()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         results = [scan_shard(int(i), str(s), self.plan, self.format, self.limits)
@@ -75,15 +79,15 @@ class ShardScanner:
 
 def map_shards(
     found: Sequence[str], plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
-    address: str | None, on_shard: Callable[[ShardResult], None] | None = None,
+    address: str | None, on_shard: Callable[[ShardResult], None] | None = None, gpus_per_worker: float = 0.0,
 ) -> list[ShardResult]:  # fmt: skip
     """Every shard's result, in shard order: a Ray Data pipeline of one shard per row over an actor pool."""
     ray = cluster.connect(address)
     items = [{"index": i, "shard": s} for i, s in enumerate(found)]
-    pool = max(1, min(workers or cluster.cpus(), len(items)))
+    pool = cluster.actors(workers, len(items), gpus_per_worker)
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         ShardScanner, fn_constructor_args=(plan, format, limits), batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, num_gpus=gpus_per_worker or None,
         batch_format="default",
     )  # fmt: skip
     results: dict[int, ShardResult] = {}
@@ -155,7 +159,8 @@ def rebased(example: Example, shard_row: int, row: int) -> Example:
 
 
 def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
-           address: str | None, quarantine: Quarantine) -> tuple[Merged, str]:  # fmt: skip
+           address: str | None, quarantine: Quarantine,
+           gpus_per_worker: float = 0.0) -> tuple[Merged, str]:  # fmt: skip
     """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards."""
     if not isinstance(source, str | Path | list | tuple):
         raise UsageError("--executor ray reads files (a folder, glob or list of shards), not records in memory")
@@ -164,9 +169,10 @@ def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, worke
                          "within a shard)")  # fmt: skip
     found = shards.expand(source)
     name = str(source) if isinstance(source, str | Path) else ",".join(map(str, source))
-    results = map_shards(found, plan, format=format, limits=limits, workers=workers, address=address)
+    results = map_shards(found, plan, format=format, limits=limits, workers=workers, address=address,
+                         gpus_per_worker=gpus_per_worker)  # fmt: skip
     merged = merge(results, plan, name, quarantine)
-    merged.workers = min(workers or cluster.cpus(), len(found))
+    merged.workers = cluster.actors(workers, len(found), gpus_per_worker)
     return merged, name
 
 

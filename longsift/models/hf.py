@@ -223,11 +223,11 @@ class TransformersRunner(ModelFolder):
         with copies of its last row), so a row scores the same bits in any pool, shard or order."""
         results: list[list[ScoredToken]] = [[] for _ in rows]
         lengths = [len(row) for row in rows]
+        batches: Iterator[tuple[int | None, list[int]]]
         if shape_step is None:
             batches = ((None, batch) for batch in length_batches(lengths, batch_size))
         else:
-            batches = ((width, batch) for width, batch in shape_batches(lengths, batch_size, shape_step,
-                                                                        self.max_context))  # fmt: skip
+            batches = iter(shape_batches(lengths, batch_size, shape_step, self.max_context))
         for width, batch in batches:
             filled = batch if width is None else batch + [batch[-1]] * (batch_size - len(batch))
             logits = self._forward([list(rows[i]) for i in filled], self.model, width)

@@ -172,8 +172,10 @@ def _select(
 
         sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
         merged, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
-                                         address=options.ray_address, quarantine=sink)  # fmt: skip
+                                         address=options.ray_address, quarantine=sink,
+                                         gpus_per_worker=options.ray_gpus_per_worker)  # fmt: skip
         examples, lengths = ray_select.materialize(merged)
+        examples = annotated(plan.method, merged, examples)
         outcome = merged
     else:
         outcome, name = run(plan, source, format=format, workers=workers, quarantine=quarantine, limits=limits,
@@ -235,7 +237,7 @@ def filter_step(step: str, options: SelectOptions) -> Any:
     return plan.method
 
 
-def annotated(method: Any, outcome: Outcome, examples: list[Example]) -> list[Example]:
+def annotated(method: Any, outcome: Outcome | Merged, examples: list[Example]) -> list[Example]:
     """Selected records with the method's score in their metadata (e.g. `ifd`), where the method names a key."""
     key = getattr(method, "metadata_key", None)
     if key is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from longsift.exec import ExecOptions
+from longsift.exec import ExecOptions, ModelExecOptions
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES
 from longsift.formats.rows import DEFAULT_MAX_DEPTH, DEFAULT_MAX_GZIP_RATIO, Limits
 from longsift.lengths import DEFAULT_UNIT, HELP, UNITS_HELP
@@ -41,7 +41,7 @@ class ConvertOptions(ReadLimits, ExecOptions):
     )
 
 
-class SelectOptions(ReadLimits, ExecOptions):
+class SelectOptions(ReadLimits, ModelExecOptions):
     """What `select` keeps, and how it reads (the Python API `longsift.select.select` takes these)."""
 
     k: int | None = option(None, "How many records to keep (default: all that pass filters).", flags=("--k", "-k"),

@@ -28,11 +28,36 @@ BACKENDS.register("longest", "longsift.llm.backends.reference:LongestJudge")
 BACKENDS.register("random", "longsift.llm.backends.reference:RandomJudge")
 
 
+_HELD: dict[tuple[str, str | None, int], Backend] = {}
+
+
+def _held_key(settings: LLMSettings) -> tuple[str, str | None, int]:
+    return settings.backend, settings.model, settings.batch_size  # what a local backend is built from
+
+
 def make_backend(settings: LLMSettings) -> Backend:
-    return BACKENDS.get(settings.backend).from_settings(settings)
+    """The backend the settings name; a held one (hold_local_backend) where this process holds it."""
+    return _HELD.get(_held_key(settings)) or BACKENDS.get(settings.backend).from_settings(settings)
+
+
+def hold_local_backend(settings: LLMSettings) -> Backend | None:
+    """Build a local backend now, load its model, and keep it for every later engine of this process with the same
+    settings: a long-lived worker (a Ray actor running shard after shard) loads its model once, not per shard.
+    A remote backend holds no model: None, nothing kept."""
+    backend = BACKENDS.get(settings.backend)
+    if not issubclass(backend, LocalBackend):
+        return None
+    key = _held_key(settings)
+    if key not in _HELD:
+        built = backend.from_settings(settings)
+        load = getattr(built, "load", None)
+        if load is not None:
+            load()
+        _HELD[key] = built
+    return _HELD[key]
 
 
 __all__ = [
     "BACKENDS", "Backend", "LocalBackend", "ModelNotFound", "PermanentError", "RemoteBackend", "TransientError",
-    "make_backend",
+    "hold_local_backend", "make_backend",
 ]  # fmt: skip
