@@ -4,6 +4,8 @@
    8 shards): the local executor (one process per idle core) vs `--executor ray` with 1 and with 2 workers
    (actors) on a local Ray cluster; scaling efficiency per added worker = (t_1 / t_2) / 2 (1.0: linear).
 2. Ray's fixed overhead: `select --by chars --k 1000` on the 18.7k-row pool (4 shards) on Ray vs local.
+Each Ray worker is one actor reserving one CPU, and its tokenizer threads use that CPU only (RAYON_NUM_THREADS);
+the local executor uses every core (nltk: one process a core; tokens: the tokenizer's threads).
 Every selection is checked equal to the local one before its time is printed. Corpora go under /tmp (or
 $BENCH_DIR), never into the repository. On a shared machine read the ratios with the load average beside them.
 Usage: python bench/ray_scale.py [--rows 5000000] [--shards 8]   (needs pip install 'longsift[ray]')
@@ -65,7 +67,7 @@ def timed(source: Path, **options) -> tuple[float, str]:
     from longsift.select import select
 
     started = time.perf_counter()
-    selection = select(source, k=1000, **options)
+    selection = select(source, k=1000, quiet=True, **options)  # quiet: no line per finished shard
     seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "selection.json"

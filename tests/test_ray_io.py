@@ -142,6 +142,12 @@ def test_cli_dry_run_progress_and_parquet_shards_on_ray(id_pool, tmp_path, cli):
     assert (tmp_path / "out.manifest.json").is_file() and (tmp_path / "out.quarantine.jsonl").is_file()
     cli("convert", str(tmp_path / "out" / "part-00000.parquet"), "-o", str(tmp_path / "back.jsonl"))
     assert without_source(tmp_path / "back.jsonl") == without_source(tmp_path / "local.jsonl")
+    # the README's `convert ... --output-format parquet-shards --executor ray`: the local conversion, as shards
+    cli("convert", str(whole), "-o", str(tmp_path / "all.jsonl"))
+    cli("convert", str(parts), "-o", str(tmp_path / "conv"), "--output-format", "parquet-shards", *ray_args, env=ENV)
+    cli("convert", str(tmp_path / "conv" / "part-00000.parquet"), "-o", str(tmp_path / "conv.jsonl"))
+    assert without_source(tmp_path / "conv.jsonl") == without_source(tmp_path / "all.jsonl")
+    assert len(without_source(tmp_path / "all.jsonl")) == 56
 
 
 def test_dry_run_on_the_local_executor_is_one_line(tmp_path, cli):
