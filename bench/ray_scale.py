@@ -4,6 +4,8 @@
    8 shards): the local executor (one process per idle core) vs `--executor ray` with 1 and with 2 workers
    (actors) on a local Ray cluster; scaling efficiency per added worker = (t_1 / t_2) / 2 (1.0: linear).
 2. Ray's fixed overhead: `select --by chars --k 1000` on the 18.7k-row pool (4 shards) on Ray vs local.
+Each Ray worker is one actor reserving one CPU, and its tokenizer threads use that CPU only (RAYON_NUM_THREADS);
+the local executor uses every core (nltk: one process a core; tokens: the tokenizer's threads).
 Every selection is checked equal to the local one before its time is printed. Corpora go under /tmp (or
 $BENCH_DIR), never into the repository. On a shared machine read the ratios with the load average beside them.
 Usage: python bench/ray_scale.py [--rows 5000000] [--shards 8]   (needs pip install 'longsift[ray]')
@@ -57,15 +59,28 @@ def tokenizer(folder: Path) -> str:
     return str(folder)
 
 
-def timed(source: Path, **options) -> tuple[float, bytes]:
-    import orjson
+def timed(source: Path, **options) -> tuple[float, str]:
+    """Seconds for one selection, and a digest of the selection as written (fastchat: ids, turns, order)."""
+    import hashlib
 
+    from longsift import formats
     from longsift.select import select
 
     started = time.perf_counter()
-    selection = select(source, k=1000, **options)
+    selection = select(source, k=1000, quiet=True, **options)  # quiet: no line per finished shard
     seconds = time.perf_counter() - started
-    return seconds, orjson.dumps([[e.id, e.response] for e in selection.examples])
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "selection.json"
+        formats.write(selection.examples, out, "fastchat")
+        return seconds, hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def table(rows: list[list[str]]) -> str:
+    """Rows of cells as an aligned text table (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths,
+             strict=True))) for row in rows]  # fmt: skip
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def main() -> None:
@@ -82,9 +97,11 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # fmt: skip
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rows:,} rows in {args.shards} "
-          "shards")  # fmt: skip
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rows:,} rows in "
+          f"{args.shards} shards")  # fmt: skip
     units = {"nltk": {"by": "nltk"}, "tokens": {"by": "tokens", "tokenizer": tokenizer(base / "bpe")}}
+    rows = [["unit", "local s", "ray 1 worker s", "ray 2 workers s", "local/ray1", "local/ray2",
+             "efficiency per added worker", "rows/s ray2"]]  # fmt: skip
     for name, unit in units.items():
         local, expected = timed(whole, **unit)
         times = {}
@@ -92,14 +109,22 @@ def main() -> None:
             times[workers], got = timed(shards, executor="ray", workers=workers, **unit)
             assert got == expected, f"--by {name}: ray with {workers} worker(s) selected otherwise than local"
         efficiency = times[1] / times[2] / 2
-        print(f"--by {name:6} local {local:7.1f}s | ray 1 worker {times[1]:7.1f}s ({local / times[1]:.2f}x local) | "
-              f"ray 2 workers {times[2]:7.1f}s ({local / times[2]:.2f}x local) | scaling efficiency per added "
-              f"worker {efficiency:.2f}")  # fmt: skip
+        rows.append([f"--by {name}", f"{local:.1f}", f"{times[1]:.1f}", f"{times[2]:.1f}", f"{local / times[1]:.2f}x",
+                     f"{local / times[2]:.2f}x", f"{efficiency:.2f} (target >= 0.8)",
+                     f"{args.rows / times[2]:,.0f}"])  # fmt: skip
+        print(f"  --by {name}: ray (1 and 2 workers) selected exactly what local selected", flush=True)
     local, expected = timed(pool, by="chars")
     on_ray, got = timed(pool_shards, by="chars", executor="ray", workers=2)
-    assert got == expected
-    print(f"fixed overhead on the {len(lines):,}-row pool (--by chars): local {local:.2f}s, ray {on_ray:.2f}s "
-          f"(+{on_ray - local:.2f}s)")  # fmt: skip
+    assert got == expected, "--by chars on the pool: ray selected otherwise than local"
+    print()
+    print(f"select --k 1000 on {args.rows:,} rows ({args.shards} shards; ray: a local cluster of {os.cpu_count()} "
+          "CPUs); every selection checked equal to local's before its time is shown")  # fmt: skip
+    print(table(rows))
+    print()
+    print(table([["fixed overhead", "local s", "ray 2 workers s", "overhead s"],
+                 [f"--by chars, {len(lines):,}-row pool (4 shards)", f"{local:.2f}", f"{on_ray:.2f}",
+                  f"+{on_ray - local:.2f}"]]))  # fmt: skip
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     ray.shutdown()
 
 

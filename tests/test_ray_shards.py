@@ -69,3 +69,24 @@ def test_the_executor_is_a_choice_and_the_address_needs_ray() -> None:
         ExecOptions(executor="dask")
     with pytest.raises(ConfigError, match="--ray-address applies to --executor ray"):
         ExecOptions(ray_address="auto").uses_ray()
+
+
+def test_parquet_shards_are_a_folder_written_whole_in_record_order(tmp_path: Path, monkeypatch) -> None:
+    from longsift import formats
+    from longsift.formats import parquet
+    from longsift.formats.load import load_all
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"instruction": "q{i}", "input": "", "output": "a{i}"}}\n' for i in range(7)))
+    records, _ = load_all(source)
+    monkeypatch.setattr(parquet, "SHARD_ROWS", 3)
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "part-00009.parquet").write_bytes(b"a previous run's shard")
+    assert formats.write(records, out, "parquet-shards") == 7
+    assert sorted(p.name for p in out.iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
+    back = [e for shard in shards.expand(out) for e in load_all(shard)[0]]
+    assert [e.response for e in back] == [f"a{i}" for i in range(7)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    with pytest.raises(DataError, match="writes a folder"):
+        formats.write(records, source, "parquet-shards")

@@ -39,9 +39,8 @@ def quarantine_path(output: Path) -> Path:
 
 
 def manifest_path(output: Path) -> Path:
-    from longsift.manifest import manifest_path as beside
-
-    return beside(output)
+    """Beside the output, a file or a folder of shards (parquet-shards: inside, it would read as one more shard)."""
+    return side_path(output, "manifest.json")
 
 
 def drop_stale_quarantine(output: Path, quarantined: int) -> None:
@@ -93,12 +92,14 @@ def convert(
     """Convert a corpus from one format to another (bad records go to the quarantine file)."""
     output = options.output
     fmt = formats.output_format(output, options.output_format)
+    if options.dry_run_on_ray():
+        return dry_run("convert", source, options, "records read and checked")
     guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
     if options.uses_ray():  # read and checked shard by shard on a Ray cluster (longsift/exec), in pool order
         from longsift.exec import ray_select
 
         records, report = ray_select.convert_records(source, format=options.input_format, limits=options.limits(),
-                                                     address=options.ray_address,
+                                                     address=options.ray_address, lines=True,
                                                      quarantine=Quarantine(quarantine_path(output)))  # fmt: skip
         stream: Any = records
     else:
@@ -133,6 +134,8 @@ def select(
 
     output = options.output
     fmt = formats.output_format(output, options.format_out())
+    if options.dry_run_on_ray():
+        return dry_run("select", source, options, f"--by {options.unit()} lengths counted")
     guard_paths([source, options.tokenizer], [output, quarantine_path(output), manifest_path(output)])
     chosen = options.narrowed(SelectOptions)
     with progress_bar(options.quiet) as on_progress:
@@ -165,6 +168,8 @@ def stats(
     from longsift.select.stats import histogram_path, plot_histograms
 
     output_dir, by = options.output, options.by
+    if options.dry_run_on_ray():
+        return dry_run("stats", source, options, f"{', '.join(by)} lengths counted")
     if output_dir is not None:
         written = [output_dir / "stats.json", output_dir / "manifest.json",
                    *(histogram_path(output_dir, unit) for unit in by)]  # fmt: skip
@@ -199,7 +204,7 @@ def stats_with_progress(source: str, options: StatsOptions) -> Any:
     if options.uses_ray():  # every length counted on a Ray cluster (longsift/exec), the same statistics
         from longsift.exec import ray_select
 
-        return ray_select.stats(source, options.by, address=options.ray_address, **common)
+        return ray_select.stats(source, options.by, address=options.ray_address, lines=True, **common)
     if not console().is_terminal or options.as_json:
         return run_stats(source, options.by, **common)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -218,6 +223,15 @@ def stats_with_progress(source: str, options: StatsOptions) -> Any:
             say(f"stats: {unit} counted in {time.monotonic() - started:.1f}s")
     units = {name: stat for report in reports for name, stat in report.units.items()}
     return dataclasses.replace(reports[-1], units=units)
+
+
+def dry_run(command: str, source: str, options: Any, what: str) -> None:
+    """`--dry-run --executor ray`: shards, rows, calls and cost on stderr; nothing read past the rows, nothing
+    written."""
+    from longsift.exec import survey
+
+    say(survey.dry_run(command, source, format=options.input_format, limits=options.limits(),
+                       workers=getattr(options, "workers", None), address=options.ray_address, what=what))  # fmt: skip
 
 
 def print_stats(report: Any) -> None:
@@ -282,7 +296,7 @@ def write_manifest(output: Path, command: str, source: str, options: dict[str, A
 
     quarantine = quarantine_path(output)
     manifest.write_manifest(
-        output, command=command, options=options, summary=summary,
+        output, command=command, options=options, summary=summary, path=manifest_path(output),
         inputs={"source": source, "tokenizer": tokenizer},
         outputs={"output": output, "quarantine": quarantine if quarantine.exists() else None},
     )  # fmt: skip

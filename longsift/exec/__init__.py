@@ -32,6 +32,19 @@ class ExecOptions(Options):
         return self.executor == "ray"
 
 
+class ShardedOptions(ExecOptions):
+    """Where select, stats and convert run, and a look first: on Ray, `--dry-run` prints shards, rows, calls and
+    cost (exec/survey.py) and runs nothing."""
+
+    dry_run: bool = option(False, "--executor ray: print shards, rows, calls and cost; read no record, write "
+                           "nothing.", flags=("--dry-run",), recipe=False)  # fmt: skip
+
+    def dry_run_on_ray(self) -> bool:
+        if self.dry_run and not self.uses_ray():
+            raise ConfigError("--dry-run applies to --executor ray (select, stats and convert run as they read)")
+        return self.dry_run
+
+
 def require_ray() -> None:
     """Ray is an optional extra: a missing install is one clear line."""
     try:

@@ -22,7 +22,7 @@ def connect(address: str | None = None) -> Any:
         env = {"env_vars": {"PYTHONPATH": path}} if not address and not os.environ.get("RAY_ADDRESS") else None
         ray.init(address=address, runtime_env=env, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)  # fmt: skip
-        _quiet_progress()
+    _quiet_progress()  # also where the caller joined the cluster itself (a notebook, a benchmark)
     return ray
 
 
@@ -54,3 +54,10 @@ def actors(workers: int | None, shards: int, gpus_per_worker: float = 0.0) -> in
             raise UsageError(f"--ray-gpus-per-worker {gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s)")
         count = min(count, int(gpus // gpus_per_worker))
     return count
+
+
+def reserved_cpus() -> int:
+    """In a task or actor: the CPUs Ray reserved for it (its threads should use these, not the whole node)."""
+    import ray
+
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))

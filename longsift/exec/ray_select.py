@@ -6,12 +6,14 @@ pool's best k, and a key depends only on the record (its length, score or conten
 the top k of the shards' top k, with rows renumbered to the pool's (shard offset + row), is the local
 executor's top k, tie for tie. Records are rebuilt from their raw JSON at their pool row, as `materialize` does.
 Quarantine: each shard's rejections, named shard:line, in shard order; rows read = kept + quarantined summed.
+Ids: a record's own id is unique across the whole pool, as local checks it (exec/shard_ids.py).
 What needs the whole pool in order (`--dedup`) is refused: it would be exact only within a shard.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,7 +25,7 @@ import orjson
 
 from longsift import formats
 from longsift.errors import UsageError
-from longsift.exec import cluster, shards
+from longsift.exec import cluster, shard_ids, shards, survey
 from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.rows import Limits
 from longsift.records import Example
@@ -46,47 +48,69 @@ class ShardResult:
     layout: str | None
     dropped: Counter[str] = field(default_factory=Counter)
     exact_counts: int = 0
+    ids: shard_ids.OwnIds | None = None  # kept records with their own id (row, line, id)
+    records: dict[int, Any] = field(default_factory=dict)  # the records at the rows asked for (duplicate ids)
+    duplicates: shard_ids.OwnIds = field(default_factory=list)  # rows whose id an earlier shard holds
+
+    def own_id_rows(self) -> set[int]:
+        return {row for row, _, _ in self.ids or ()}
 
 
-def scan_shard(index: int, shard: str, plan: Plan, format: str | None, limits: Limits) -> ShardResult:
-    """Worker: the local executor's scan of one shard (one process: the cluster is the parallelism)."""
+def scan_shard(index: int, shard: str, plan: Plan, format: str | None, limits: Limits,
+               fetch: Sequence[int] = ()) -> ShardResult:  # fmt: skip
+    """Worker: the local executor's scan of one shard (one process: the cluster is the parallelism); `fetch`:
+    rows whose records travel back too."""
     from longsift.select import run
 
     sink = Quarantine(None, keep=1 << 62)  # every rejection travels back, so the driver's quarantine is whole
     with shards.local_copy(shard) as path:
         outcome, _ = run(plan, path, format=format, workers=1, quarantine=sink, limits=limits)
+        records = shard_ids.records_at(path, set(fetch), format, limits)
     report = outcome.report
     named = [dataclasses.replace(r, source=shard) for r in report.rejections]
     return ShardResult(index, shard, outcome.heap.items(), report.read, report.kept, named, outcome.layout,
-                       outcome.dropped, outcome.exact_counts)  # fmt: skip
+                       outcome.dropped, outcome.exact_counts, outcome.own_ids, records)  # fmt: skip
 
 
 class ShardScanner:
     """A Ray Data actor: scans the shards it is given (the length unit, or the method's model, loads once per actor:
-    here, before its first shard; the model runner is kept per process, longsift.models.embed.runner_for)."""
+    here, before its first shard; the model runner is kept per process, longsift.models.embed.runner_for).
+    `again`: shards scanned a second time, for k + their duplicate ids, fetching those rows' records
+    (exec/shard_ids.py)."""
 
-    def __init__(self, plan: Plan, format: str | None, limits: Limits) -> None:
-        self.plan, self.format, self.limits = plan, format, limits
+    def __init__(self, plan: Plan, format: str | None, limits: Limits, again: dict[int, list[int]]) -> None:
+        self.plan, self.format, self.limits, self.again = plan, format, limits, again
+        reserved = cluster.reserved_cpus()  # a fast tokenizer's threads: the cores this actor reserved, not the node's
+        os.environ.setdefault("RAYON_NUM_THREADS", str(reserved))
         runner = getattr(plan.method, "runner", None)  # ifd, superfilter: a causal LM on this actor's device
         if runner is not None:
             runner().load()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        results = [scan_shard(int(i), str(s), self.plan, self.format, self.limits)
-                   for i, s in zip(batch["index"], batch["shard"], strict=True)]  # fmt: skip
+        results = [self.scan(int(i), str(s)) for i, s in zip(batch["index"], batch["shard"], strict=True)]
         return {"index": [r.index for r in results], "result": results}
+
+    def scan(self, index: int, shard: str) -> ShardResult:
+        fetch = self.again.get(index, [])
+        plan = self.plan
+        if fetch and plan.k is not None:
+            plan = dataclasses.replace(plan, k=plan.k + len(fetch))
+        return scan_shard(index, shard, plan, self.format, self.limits, fetch)
 
 
 def map_shards(
     found: Sequence[str], plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
-    address: str | None, on_shard: Callable[[ShardResult], None] | None = None, gpus_per_worker: float = 0.0,
+    address: str | None, on_shard: Callable[[ShardResult], None] | None = None,
+    again: dict[int, list[int]] | None = None, gpus_per_worker: float = 0.0,
 ) -> list[ShardResult]:  # fmt: skip
-    """Every shard's result, in shard order: a Ray Data pipeline of one shard per row over an actor pool."""
+    """Every shard's result (only those of `again`, when given), in shard order: a Ray Data pipeline of one shard
+    per row over an actor pool."""
     ray = cluster.connect(address)
-    items = [{"index": i, "shard": s} for i, s in enumerate(found)]
+    chosen = [i for i in range(len(found)) if again is None or i in again]
+    items = [{"index": i, "shard": found[i]} for i in chosen]
     pool = cluster.actors(workers, len(items), gpus_per_worker)
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        ShardScanner, fn_constructor_args=(plan, format, limits), batch_size=1,
+        ShardScanner, fn_constructor_args=(plan, format, limits, again or {}), batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, num_gpus=gpus_per_worker or None,
         batch_format="default",
     )  # fmt: skip
@@ -96,7 +120,22 @@ def map_shards(
         results[result.index] = result
         if on_shard is not None:
             on_shard(result)
-    return [results[i] for i in range(len(found))]
+    return [results[i] for i in chosen]
+
+
+def resolve_ids(results: list[ShardResult], found: Sequence[str], plan: Plan, *, format: str | None,
+                limits: Limits, workers: int | None, address: str | None,
+                gpus_per_worker: float = 0.0) -> list[ShardResult]:  # fmt: skip
+    """The shards' results with ids duplicated across shards quarantined where local would (exec/shard_ids.py)."""
+    duplicated = shard_ids.duplicates([r.ids for r in results])
+    if not duplicated:
+        return results
+    again = {index: [row for row, _, _ in rows] for index, rows in duplicated.items()}
+    for redone in map_shards(found, plan, format=format, limits=limits, workers=workers, address=address,
+                             again=again, gpus_per_worker=gpus_per_worker):  # fmt: skip
+        redone.duplicates = duplicated[redone.index]
+        results[redone.index] = redone
+    return results
 
 
 @dataclass
@@ -119,11 +158,13 @@ def merge(results: Sequence[ShardResult], plan: Plan, name: str, quarantine: Qua
     try:
         for result in results:
             report.read += result.read
-            report.kept += result.kept
-            for rejection in result.rejections:
+            report.kept += result.kept - len(result.duplicates)
+            for rejection in rejections(result):
                 quarantine.add(rejection, report)  # shard:line (row in the shard), as the shard's own reader says
+            excluded = {row for row, _, _ in result.duplicates}
             for key, row, (length, payload) in result.entries:
-                heap.push(key, offset + row, (length, (result.index, row, payload)))
+                if row not in excluded:
+                    heap.push(key, offset + row, (length, (result.index, row, payload)))
             dropped.update(result.dropped)
             exact += result.exact_counts
             offset += result.read
@@ -136,13 +177,25 @@ def merge(results: Sequence[ShardResult], plan: Plan, name: str, quarantine: Qua
     return Merged(heap, report, dropped, exact, report.layout or None, list(results))
 
 
+def rejections(result: ShardResult) -> list[Rejection]:
+    """A shard's rejections in row order: its scan's, and its rows whose id an earlier shard holds."""
+    if not result.duplicates:
+        return result.rejections
+    repeated = [Rejection(result.shard, row, line, f"duplicate id {rid!r}", result.records.get(row))
+                for row, line, rid in result.duplicates]  # fmt: skip
+    return sorted([*result.rejections, *repeated], key=lambda r: r.row)
+
+
 def materialize(merged: Merged) -> tuple[list[Example], list[int | None]]:
     """The winners as Examples at their pool rows (source: their shard), in pool order."""
     examples, lengths = [], []
+    own: dict[int, set[int]] = {}  # shard index -> its rows whose record has its own id
     for _, row, (length, (index, shard_row, payload)) in merged.heap.items():
         result = merged.shards[index]
         if isinstance(payload, Example):
-            examples.append(rebased(payload, shard_row, row))
+            if index not in own:
+                own[index] = result.own_id_rows()
+            examples.append(rebased(payload, shard_row, row, shard_row in own[index]))
         else:
             schema = formats.SCHEMAS.get(result.layout or "")
             examples.append(schema.parse(orjson.loads(payload), row, result.shard))
@@ -150,18 +203,23 @@ def materialize(merged: Merged) -> tuple[list[Example], list[int | None]]:
     return examples, lengths
 
 
-def rebased(example: Example, shard_row: int, row: int) -> Example:
-    """A record parsed at its shard row, as parsed at its pool row: what the row named (the row itself, the id of a
-    record without its own) follows it."""
-    rid = str(row) if example.id == str(shard_row) else example.id
+def rebased(example: Example, shard_row: int, row: int, own_id: bool | None = None) -> Example:
+    """A record parsed at its shard row, as parsed at its pool row: its row, and the id of a record without its
+    own (its row number) follow it; a record's own id stays, even one that looks like a row number. `own_id`
+    None: not known (then an id equal to the shard row is taken for a row number)."""
+    if own_id is None:
+        own_id = example.id != str(shard_row)
+    rid = example.id if own_id else str(row)
     at = row if example.row == shard_row else example.row
     return Example(rid, example.messages, example.source, at, example.metadata)
 
 
 def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
-           address: str | None, quarantine: Quarantine,
+           address: str | None, quarantine: Quarantine, on_progress: Callable[[int, int], None] | None = None,
+           lines: bool = False, command: str = "select",
            gpus_per_worker: float = 0.0) -> tuple[Merged, str]:  # fmt: skip
-    """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards."""
+    """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards.
+    Progress over the finished shards: `on_progress(bytes done, total)`, and a line a shard on stderr (`lines`)."""
     if not isinstance(source, str | Path | list | tuple):
         raise UsageError("--executor ray reads files (a folder, glob or list of shards), not records in memory")
     if plan.dedup:
@@ -169,27 +227,32 @@ def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, worke
                          "within a shard)")  # fmt: skip
     found = shards.expand(source)
     name = str(source) if isinstance(source, str | Path) else ",".join(map(str, source))
-    results = map_shards(found, plan, format=format, limits=limits, workers=workers, address=address,
-                         gpus_per_worker=gpus_per_worker)  # fmt: skip
+    plan = dataclasses.replace(plan, own_ids=True)
+    common: dict[str, Any] = {"format": format, "limits": limits, "workers": workers, "address": address,
+                              "gpus_per_worker": gpus_per_worker}  # fmt: skip
+    progress = survey.Progress(command, found, on_progress, lines)
+    scanned = map_shards(found, plan, **common, on_shard=lambda r: progress(r.index, r.read, len(r.rejections)))
+    results = resolve_ids(scanned, found, plan, **common)
     merged = merge(results, plan, name, quarantine)
     merged.workers = cluster.actors(workers, len(found), gpus_per_worker)
     return merged, name
 
 
 def lengths(source: str | Path | Sequence[str], by: str, tokenizer: str | None, *, format: str | None,
-            limits: Limits, workers: int | None, address: str | None) -> tuple[list[int], LoadReport]:  # fmt: skip
+            limits: Limits, workers: int | None, address: str | None,
+            lines: bool = False) -> tuple[list[int], LoadReport]:  # fmt: skip
     """Every record's length in `by`, in pool order, and the pool's counts (stats on Ray)."""
     from longsift.select import make_plan
 
     plan = make_plan("longest", None, by=by, tokenizer=tokenizer if by == "tokens" else None, keep_payload=False)
     merged, _ = select(source, plan, format=format, limits=limits, workers=workers, address=address,
-                       quarantine=Quarantine())  # fmt: skip
+                       quarantine=Quarantine(), lines=lines, command=f"stats --by {by}")  # fmt: skip
     return [n for _, _, (n, _) in merged.heap.items() if n is not None], merged.report
 
 
 def stats(
     source: Any, by: Sequence[str], *, compare: Any = None, tokenizer: str | None = None, workers: int | None = None,
-    format: str | None = None, limits: Any = None, address: str | None = None,
+    format: str | None = None, limits: Any = None, address: str | None = None, lines: bool = False,
 ) -> Any:  # fmt: skip
     """`longsift.select.stats.stats` with every length counted on Ray (the same units, the same statistics)."""
     from longsift.lengths import check_units, get_unit, unit_record
@@ -201,7 +264,7 @@ def stats(
     report = None
     for unit in by:
         counted, report = lengths(source, unit, tokenizer, format=format, limits=limits, workers=workers,
-                                  address=address)  # fmt: skip
+                                  address=address, lines=lines)  # fmt: skip
         kept = array("i", counted)  # the compact lengths array the local stats keep
         stat = UnitStats(unit_record(get_unit(unit, tokenizer)), Distribution.of(kept), lengths=kept)
         if compare is not None:
@@ -214,11 +277,11 @@ def stats(
 
 
 def convert_records(source: Any, *, format: str | None, limits: Limits, address: str | None,
-                    quarantine: Quarantine) -> tuple[list[Example], LoadReport]:  # fmt: skip
+                    quarantine: Quarantine, lines: bool = False) -> tuple[list[Example], LoadReport]:  # fmt: skip
     """`convert` on Ray: every record of every shard, read and checked on the cluster, in pool order."""
     from longsift.select import make_plan
 
     plan = make_plan("longest", None, by="chars")  # k=None keeps every valid record; chars cost nothing
     merged, _ = select(source, plan, format=format, limits=limits, workers=None, address=address,
-                       quarantine=quarantine)  # fmt: skip
+                       quarantine=quarantine, lines=lines, command="convert")  # fmt: skip
     return materialize(merged)[0], merged.report

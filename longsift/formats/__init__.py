@@ -35,6 +35,7 @@ WRITERS.register("fastchat", "longsift.formats.sharegpt:write")
 WRITERS.register("sharegpt", "longsift.formats.sharegpt:write")
 WRITERS.register("messages", "longsift.formats.messages:write")
 WRITERS.register("parquet", "longsift.formats.parquet:write")
+WRITERS.register("parquet-shards", "longsift.formats.parquet:write_shards")  # a folder of part-NNNNN.parquet
 
 CONTAINERS = ("jsonl", "json", "parquet", "hf")
 READ_FORMATS = (*SCHEMAS.names(), *CONTAINERS)

@@ -119,6 +119,7 @@ class RecordStream:
         split: str = "train",
         on_reject: Callable[[Rejection], None] | None = None,
         check_duplicate_ids: bool = True,
+        collect_ids: bool = False,
     ) -> None:
         self.source = str(source)
         self.limits = limits or Limits()
@@ -137,6 +138,7 @@ class RecordStream:
         self.split = split
         self.on_reject = on_reject
         self.check_duplicate_ids = check_duplicate_ids
+        self.own_ids: list[tuple[int, int | None, str]] | None = [] if collect_ids else None  # (row, line, id)
         self.report = LoadReport(self.source, container=self.container)
 
     def __iter__(self) -> Iterator[Example]:
@@ -207,6 +209,8 @@ class RecordStream:
                 self._reject(raw, f"duplicate id {example.id!r}", raw.data)
                 return None
             seen.add(example.id)
+            if self.own_ids is not None:
+                self.own_ids.append((raw.row, raw.line, example.id))
         return example
 
     def _reject(self, raw: RawRow, reason: str, data: Any) -> None:

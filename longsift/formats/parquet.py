@@ -1,12 +1,15 @@
-"""Parquet writer: the `messages` layout as columns (see formats.arrow for the schema)."""
+"""Parquet writers: the `messages` layout as columns (see formats.arrow for the schema), as one file or as a
+folder of shards (`--output-format parquet-shards`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from longsift.errors import DataError
 from longsift.formats.arrow import _row, arrow_schema
 from longsift.formats.messages import to_messages
 from longsift.outputs import atomic_output, record_error
@@ -56,3 +59,36 @@ def _first_bad(batch: Sequence[Example], rows: list[dict[str, Any]], path: Path,
         except (UnicodeError, pa.ArrowException) as own:
             return record_error(record.source, record.row, path, to_messages(record), own)
     return exc
+
+
+SHARD_ROWS = 100_000  # records a shard: files of tens of MB, that Ray Data, Spark and `datasets` read in parallel
+
+
+def write_shards(records: Iterable[Example], path: Path) -> int:
+    """A folder of Parquet shards (part-00000.parquet, ... of SHARD_ROWS records each, in record order), written
+    whole or not at all: into a temporary folder beside `path`, renamed onto it when every shard is complete (a
+    previous run's folder is replaced, never mixed with this one's)."""
+    import shutil
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise DataError(str(path), "--output-format parquet-shards writes a folder; this is a file")
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    count = index = 0
+    try:
+        rows = iter(records)
+        while batch := tuple(islice(rows, SHARD_ROWS)):
+            write(batch, staging / f"part-{index:05d}.parquet")
+            count, index = count + len(batch), index + 1
+        if index == 0:
+            write((), staging / "part-00000.parquet")  # an empty selection is one empty shard, with the schema
+        old = path.with_name(f".{path.name}.old.{os.getpid()}")
+        if path.exists():
+            path.rename(old)
+        staging.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return count

@@ -172,7 +172,8 @@ def _select(
 
         sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
         merged, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
-                                         address=options.ray_address, quarantine=sink,
+                                         address=options.ray_address, quarantine=sink, on_progress=on_progress,
+                                         lines=not options.quiet,
                                          gpus_per_worker=options.ray_gpus_per_worker)  # fmt: skip
         examples, lengths = ray_select.materialize(merged)
         examples = annotated(plan.method, merged, examples)
@@ -279,9 +280,11 @@ def run(
         finally:
             if opened is not None:
                 opened.close()
-        source = RecordStream(name, format, quarantine=sink, limits=limits, on_reject=on_reject)
+        source = RecordStream(name, format, quarantine=sink, limits=limits, on_reject=on_reject,
+                              collect_ids=plan.own_ids)  # fmt: skip
     if isinstance(source, RecordStream):
         outcome = scan_records(source, plan, source.report, workers=workers)
+        outcome.own_ids = source.own_ids
         return outcome, source.source
     report = LoadReport("<records>")
     return scan_records(_counted(source, report), plan, report, workers=workers), "<records>"

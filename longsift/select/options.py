@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from longsift.exec import ExecOptions, ModelExecOptions
+from longsift.exec import ModelExecOptions, ShardedOptions
 from longsift.formats.load import DEFAULT_MAX_RECORD_BYTES
 from longsift.formats.rows import DEFAULT_MAX_DEPTH, DEFAULT_MAX_GZIP_RATIO, Limits
 from longsift.lengths import DEFAULT_UNIT, HELP, UNITS_HELP
@@ -34,14 +34,17 @@ class ReadLimits(Options):
         return Limits(self.max_record_bytes, self.max_depth, self.max_gzip_ratio)
 
 
-class ConvertOptions(ReadLimits, ExecOptions):
+class ConvertOptions(ReadLimits, ShardedOptions):
     input_format: str | None = option(None, "Force the input format.")
     output_format: str | None = option(
-        None, "alpaca, fastchat, messages, parquet (default: from the output's extension).", deprecated=("--format",)
+        None,
+        "alpaca, fastchat, messages, parquet, parquet-shards (a folder of Parquet files) (default: from the "
+        "output's extension).",
+        deprecated=("--format",),
     )
 
 
-class SelectOptions(ReadLimits, ModelExecOptions):
+class SelectOptions(ReadLimits, ShardedOptions, ModelExecOptions):
     """What `select` keeps, and how it reads (the Python API `longsift.select.select` takes these)."""
 
     k: int | None = option(None, "How many records to keep (default: all that pass filters).", flags=("--k", "-k"),
@@ -54,7 +57,8 @@ class SelectOptions(ReadLimits, ModelExecOptions):
     by: str | None = option(None, UNITS_HELP + " Default: chars, or the preset's.")
     tokenizer: str | None = option(None, "Tokenizer path or hub id for --by tokens.")
     output_format: str | None = option(
-        None, "Output format: fastchat, alpaca, messages, parquet (default: from the output's extension).",
+        None, "Output format: fastchat, alpaca, messages, parquet, parquet-shards (a folder of Parquet files) "
+        "(default: from the output's extension).",
         deprecated=("--format",),
     )  # fmt: skip
     preset: str | None = option(None, "paper: --by nltk --output-format fastchat (explicit flags win).")
@@ -137,7 +141,7 @@ class SelectOptions(ReadLimits, ModelExecOptions):
         return self.output_format or PRESETS.get(self.preset or "", {}).get("output_format")
 
 
-class StatsOptions(ReadLimits, ExecOptions):
+class StatsOptions(ReadLimits, ShardedOptions):
     by: list[str] = option([DEFAULT_UNIT], HELP + " Repeat for several.")
     compare: str | None = option(None, "The source a selection came from: compare the two.")
     tokenizer: str | None = option(None, "Tokenizer path or hub id for --by tokens.")

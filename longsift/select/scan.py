@@ -63,6 +63,7 @@ class Outcome:
     layout: str | None = None
     workers: int = 1
     lengths: array | None = None  # `Plan.lengths_only`: every kept record's length, in row order (no heap)
+    own_ids: list[tuple[int, int | None, str]] | None = None  # `Plan.own_ids`: (row, line, id), row order
 
 
 @dataclass
@@ -237,6 +238,7 @@ class _Merger:
         self.exact_counts = 0
         self.rows = self.lines = 0
         self.lengths: array = array("i")  # plan.lengths_only: 4 bytes a record (8 once one is over 2**31)
+        self.own_ids: list[tuple[int, int | None, str]] | None = [] if plan.own_ids else None
 
     def threshold(self) -> Any:
         return self.heap.threshold()
@@ -255,6 +257,8 @@ class _Merger:
                 rejected.append(Rejection(self.source, self.rows + row, base + line, f"duplicate id {rid!r}", record))
             else:
                 self.seen_ids.add(rid)
+                if self.own_ids is not None:
+                    self.own_ids.append((self.rows + row, base + line, rid))
         self.report.read += result.rows
         self.report.kept += result.rows - len(rejected)
         for rejection in sorted(rejected, key=lambda r: r.row):
@@ -391,7 +395,8 @@ def scan_text(
         if pool is not None:
             pool.terminate()
     lengths = merger.lengths if plan.lengths_only else None
-    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers, lengths)
+    return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers, lengths,
+                   sorted(merger.own_ids) if merger.own_ids is not None else None)  # fmt: skip
 
 
 def _ready(result: Any) -> bool:

@@ -65,6 +65,7 @@ class Plan:
     bounds_only: bool = False  # a first pass that keys records by their NLTK lower bound (see select.run)
     floor: int | None = None  # no record below this length can be selected (known from a first pass)
     lengths_only: bool = False  # keep no records: only every kept record's length, in row order (`stats`)
+    own_ids: bool = False  # note (row, line, id) of each kept record with its own id (Ray: ids across shards)
 
     @property
     def needs_length(self) -> bool:
