@@ -39,6 +39,7 @@ class ConvertOptions(ReadLimits, ExecOptions):
     output_format: str | None = option(
         None, "alpaca, fastchat, messages, parquet (default: from the output's extension).", deprecated=("--format",)
     )
+    workers: int | None = option(None, "Worker processes (default: one per core).", ge=1, recipe=False)
 
 
 class SelectOptions(ReadLimits, ExecOptions):
