@@ -370,6 +370,11 @@ class HashCache:
         self.entries[key] = self.added[key] = {**now, "sha256": digest}
         return digest
 
+    def remember(self, file: Path, digest: str) -> None:
+        """The sha256 of a file this process just wrote, hashed as it wrote the bytes (no second read)."""
+        key = str(file.resolve())
+        self.entries[key] = self.added[key] = {**stat_of(file), "sha256": digest}
+
     def save(self) -> None:
         if not self.added:
             return

@@ -95,31 +95,56 @@ def convert(
     if options.dry_run_on_ray():
         return dry_run("convert", source, options, "records read and checked")
     guard_paths([source], [output, quarantine_path(output), manifest_path(output)])  # before any work, side files too
+    digest = None
     if options.uses_ray():  # read and checked shard by shard on a Ray cluster (longsift/exec), in pool order
-        from longsift.exec import ray_select
-
-        records, report = ray_select.convert_records(source, format=options.input_format, limits=options.limits(),
-                                                     address=options.ray_address, lines=True,
-                                                     quarantine=Quarantine(quarantine_path(output)))  # fmt: skip
-        stream: Any = records
+        written, report = _convert_on_ray(source, output, fmt, options, allow_empty)
     else:
-        stream = open_source(source, options.input_format, output, options.limits())
-        report = stream.report
+        done = _convert_fast(source, output, fmt, options)
+        written, report, digest = done if done is not None else (*_convert_stream(source, output, fmt, options,
+                                                                                   allow_empty), None)  # fmt: skip
+    drop_stale_quarantine(output, report.quarantined)
+    resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
+    write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
+                                                         "rows_quarantined": report.quarantined},
+                   written={output: digest} if digest else None)  # fmt: skip
+    console().print(report.summary())
+    console().print(f"wrote {written} records to {output} ({fmt})")
 
+
+def _convert_fast(source: str, output: Path, fmt: str, options: ConvertCommand) -> tuple[int, Any, str] | None:
+    """Parallel blocks (longsift/convert.py), or None where only the sequential path is exact."""
+    from longsift import convert as parallel
+
+    if not parallel.applies(source, fmt):
+        return None
+    quarantine = Quarantine(quarantine_path(output))
+    return parallel.convert(source, output, fmt, options.input_format, options.limits(), quarantine,
+                            workers=options.workers, on_reject=_show_rejection())  # fmt: skip
+
+
+def _convert_stream(source: str, output: Path, fmt: str, options: ConvertCommand, allow_empty: bool) -> tuple[int, Any]:
+    stream = open_source(source, options.input_format, output, options.limits())
+    return _write_converted(stream, stream.report, source, output, fmt, allow_empty), stream.report
+
+
+def _convert_on_ray(source: str, output: Path, fmt: str, options: ConvertCommand, allow_empty: bool) -> tuple[int, Any]:
+    from longsift.exec import ray_select
+
+    records, report = ray_select.convert_records(source, format=options.input_format, limits=options.limits(),
+                                                 address=options.ray_address, lines=True,
+                                                 quarantine=Quarantine(quarantine_path(output)))  # fmt: skip
+    return _write_converted(records, report, source, output, fmt, allow_empty), report
+
+
+def _write_converted(stream: Any, report: Any, source: str, output: Path, fmt: str, allow_empty: bool) -> int:
     def explain() -> tuple[str, str]:
         return empty.source_reason(source, report.read, report.quarantined, dict(report.reasons))
 
     try:
-        written = formats.write(empty.guarded(stream, "convert", output, explain, allow_empty), output, fmt)
+        return formats.write(empty.guarded(stream, "convert", output, explain, allow_empty), output, fmt)
     except empty.EmptyOutputError:
         quarantine_path(output).unlink(missing_ok=True)  # this run's, just put in place: nothing is written
         raise
-    drop_stale_quarantine(output, report.quarantined)
-    resolved = {**options.model_dump(mode="json", exclude={"output"}), "output_format": fmt}
-    write_manifest(output, "convert", source, resolved, {"written": written, "rows_read": report.read,
-                                                         "rows_quarantined": report.quarantined})  # fmt: skip
-    console().print(report.summary())
-    console().print(f"wrote {written} records to {output} ({fmt})")
 
 
 @command_options(SelectCommand)
@@ -289,16 +314,20 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def write_manifest(output: Path, command: str, source: str, options: dict[str, Any], summary: dict[str, Any],
-                   tokenizer: str | None = None) -> Path:  # fmt: skip
+                   tokenizer: str | None = None, written: dict[Path, str] | None = None) -> Path:  # fmt: skip
     """`<output name without its extension>.manifest.json` (longsift.manifest): the command's resolved options, its
-    input and tokenizer by content hash, its output and quarantine by size and sha256."""
+    input and tokenizer by content hash, its output and quarantine by size and sha256 (`written`: files hashed as
+    they were written, not read again)."""
     from longsift import manifest
 
     quarantine = quarantine_path(output)
+    cache = manifest.HashCache()
+    for path, digest in (written or {}).items():
+        cache.remember(path, digest)
     manifest.write_manifest(
         output, command=command, options=options, summary=summary, path=manifest_path(output),
         inputs={"source": source, "tokenizer": tokenizer},
-        outputs={"output": output, "quarantine": quarantine if quarantine.exists() else None},
+        outputs={"output": output, "quarantine": quarantine if quarantine.exists() else None}, cache=cache,
     )  # fmt: skip
     return manifest_path(output)
 

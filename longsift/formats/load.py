@@ -187,24 +187,11 @@ class RecordStream:
     def _example(
         self, raw: RawRow, parse: Callable[[dict[str, Any]], Callable[..., Example]], seen: set[str]
     ) -> Example | None:
-        if raw.data is None:
-            self._reject(raw, raw.error or "unreadable record", raw.raw)
+        example, reason, data = judge(raw, parse, self.max_record_bytes, self.source, lambda: bool(self.report.layout))
+        if example is None:
+            self._reject(raw, reason, data)
             return None
-        if raw.size > self.max_record_bytes:
-            reason = f"record is {raw.size} bytes, over the limit of {self.max_record_bytes} (--max-record-bytes)"
-            self._reject(raw, reason, None)
-            return None
-        try:
-            example = parse(raw.data)(raw.data, raw.row, self.source)
-        except RecordError as exc:
-            self._reject(raw, str(exc), raw.data)
-            return None
-        except formats.UnknownFormatError:
-            if self.report.layout:
-                raise
-            self._reject(raw, f"unknown record layout with fields {sorted(raw.data)[:12]}", raw.data)
-            return None
-        if self.check_duplicate_ids and has_own_id(raw.data):
+        if self.check_duplicate_ids and has_own_id(raw.data or {}):
             if example.id in seen:
                 self._reject(raw, f"duplicate id {example.id!r}", raw.data)
                 return None
@@ -218,6 +205,26 @@ class RecordStream:
         self.quarantine.add(rejection, self.report)
         if self.on_reject is not None:
             self.on_reject(rejection)
+
+
+def judge(
+    raw: RawRow, parse: Callable[[dict[str, Any]], Callable[..., Example]], max_record_bytes: int, source: str,
+    layout_known: Callable[[], bool],
+) -> tuple[Example | None, str, Any]:  # fmt: skip
+    """One row, as the load stage decides it: (its Example, "", None), or (None, why not, what the quarantine
+    keeps of it). Duplicate ids are the caller's (they need every earlier row); `parse(data)` picks the layout."""
+    if raw.data is None:
+        return None, raw.error or "unreadable record", raw.raw
+    if raw.size > max_record_bytes:
+        return None, f"record is {raw.size} bytes, over the limit of {max_record_bytes} (--max-record-bytes)", None
+    try:
+        return parse(raw.data)(raw.data, raw.row, source), "", None
+    except RecordError as exc:
+        return None, str(exc), raw.data
+    except formats.UnknownFormatError:
+        if layout_known():
+            raise
+        return None, f"unknown record layout with fields {sorted(raw.data)[:12]}", raw.data
 
 
 def load(source: str | Path, format: str | None = None, **options: Any) -> RecordStream:

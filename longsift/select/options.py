@@ -42,6 +42,7 @@ class ConvertOptions(ReadLimits, ShardedOptions):
         "output's extension).",
         deprecated=("--format",),
     )
+    workers: int | None = option(None, "Worker processes (default: one per core).", ge=1, recipe=False)
 
 
 class SelectOptions(ReadLimits, ShardedOptions, ModelExecOptions):

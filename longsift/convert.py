@@ -1,0 +1,295 @@
+"""`convert` of a JSON-lines file or JSON array in parallel blocks, with exactly the sequential path's bytes.
+
+The input is cut into blocks of whole rows (longsift/formats/rows.py, as every reader cuts it). The parent counts
+each block's rows and lines before sending it away (a newline count and a blank-line test, no decoding), so a
+worker knows the row and file:line of its first row and writes ids, rows and quarantine entries exactly as the
+load stage would (`formats.load.judge` decides each row). Workers return a block's serialized output and its
+rejections; the parent writes them in order through one atomic output, hashing the bytes as they go (the
+manifest then needs no second read of the output).
+
+What needs the whole file in order stays exact by falling back to the sequential path (`None` is returned
+before anything is in place): a duplicate id, a record that cannot be written, a worker's error, no record at
+all. They are rare, and the sequential path says exactly what today's does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from longsift import formats
+from longsift.formats import rows as containers
+from longsift.formats.alpaca import _dumps
+from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
+from longsift.formats.rows import Block, Limits
+from longsift.formats.schema import has_own_id
+from longsift.outputs import atomic_output
+from longsift.records import Example
+
+BLOCK_BYTES = 2 << 20
+ARRAY_FORMATS = ("alpaca", "fastchat", "sharegpt")  # JSON arrays, indent 4 (formats.alpaca.write_json_array)
+FORMATS = ("messages", *ARRAY_FORMATS)
+_BLANK = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n)")  # a line that `bytes.strip()` empties: no row
+
+
+class Fallback(Exception):
+    """The parallel path cannot promise the sequential path's result here: run that instead."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every block of one conversion shares."""
+
+    source: str
+    fmt: str
+    limits: Limits
+    fd: int | None  # the input's handle, inherited by forked workers (None: blocks carry their bytes)
+
+
+@dataclass
+class Done:
+    """A converted block: its output bytes (JSON-array items joined, without the array's brackets)."""
+
+    out: bytes
+    written: int
+    read: int
+    layout: str | None
+    rejections: list[Rejection] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # the file's own ids of the written records, in order
+
+
+def applies(source: str, fmt: str) -> bool:
+    """A JSON-lines or JSON-array file (plain or gzip) to a format written here, on a system that forks."""
+    import multiprocessing
+
+    path = Path(source)
+    forks = "fork" in multiprocessing.get_all_start_methods()
+    return forks and fmt in FORMATS and path.is_file() and containers.inner_suffix(path) != ".parquet"
+
+
+def convert(
+    source: str, output: Path, fmt: str, input_format: str | None, limits: Limits, quarantine: Quarantine,
+    workers: int | None = None, on_reject: Callable[[Rejection], None] | None = None,
+    block_bytes: int = BLOCK_BYTES,
+) -> tuple[int, LoadReport, str] | None:  # fmt: skip
+    """(records written, the load report, the output's sha256), or None: run the sequential path."""
+    with containers.Opened(Path(source), limits) as opened:
+        container = formats.container_of(source, input_format, opened)
+        if container not in ("jsonl", "json"):
+            return None
+        layout = input_format if input_format in formats.SCHEMAS else None
+        report = LoadReport(source, layout=layout or "", container=container)
+        if opened.identity[2] <= 2 * block_bytes:
+            workers = 1  # a block or two: starting workers costs more than it saves
+        workers = workers or _default_workers()
+        job = Job(opened.name, fmt, limits, opened.fd if not opened.gzip else None)
+        digest = hashlib.sha256()
+        try:
+            with atomic_output(output) as handle:
+
+                def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
+                    handle.write(piece)
+                    digest.update(piece)
+
+                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
+                if written == 0:
+                    raise Fallback("no record: the sequential path explains why")
+                quarantine.close()
+        except Fallback:
+            quarantine.abort()
+            return None
+        except BaseException:
+            quarantine.abort()
+            raise
+    if on_reject is not None:
+        for rejection in report.rejections:
+            on_reject(rejection)
+    return written, report, digest.hexdigest()
+
+
+def _run(
+    job: Job, opened: containers.Opened, container: str, layout: str | None, workers: int, block_bytes: int,
+    report: LoadReport, quarantine: Quarantine, write: Callable[[bytes], Any],
+) -> int:  # fmt: skip
+    array = job.fmt in ARRAY_FORMATS
+    blocks = (containers.jsonl_blocks(opened, block_bytes) if container == "jsonl"
+              else containers.array_blocks(opened, block_bytes))  # fmt: skip
+    seen: set[str] = set()
+    written = 0
+    pool = None
+    pending: deque[Any] = deque()
+
+    def take(done: Done) -> None:
+        nonlocal written
+        for rid in done.ids:
+            if rid in seen:
+                raise Fallback(f"duplicate id {rid!r}")
+            seen.add(rid)
+        report.read += done.read
+        report.kept += done.written
+        for rejection in done.rejections:
+            quarantine.add(rejection, report)
+        if done.written:
+            write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
+        written += done.written
+
+    try:
+        for block, base_row, base_line in _located(blocks, opened):
+            if layout is None or workers == 1:  # the layout is fixed by the first record of a known one
+                done = convert_block(job, block, layout, base_row, base_line)
+                layout = layout or done.layout
+                if done.layout and not report.layout:
+                    report.layout = done.layout
+                pending.append(done)
+            else:
+                if job.fd is None and block.data is None and block.kind == "lines":
+                    block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
+                block = dataclasses.replace(block, decoded=None)  # views into this process's bytes
+                pool = pool or _pool(workers)
+                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base_row, base_line),)))
+            while pending and (len(pending) > 4 * workers or _ready(pending[0])):
+                take(_result(pending.popleft()))
+        while pending:
+            take(_result(pending.popleft()))
+    finally:
+        if pool is not None:
+            pool.terminate()
+    if array:
+        write(b"\n]" if written else b"[]")
+    return written
+
+
+def _located(blocks: Iterator[Block], opened: containers.Opened) -> Iterator[tuple[Block, int, int]]:
+    """Each block with the row number of its first row and the lines before it (as `rows.iter_text` counts)."""
+    row = lines = 0
+    for block in blocks:
+        base_line = block.first_line - 1 if block.first_line else lines
+        if block.kind == "lines":
+            data = block.data if block.data is not None else opened.pread(block.start, block.end)
+            newlines = data.count(b"\n")
+            count = newlines + (bool(data) and not data.endswith(b"\n"))
+            count -= len(_BLANK.findall(b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"))
+            block_lines = newlines
+        elif block.kind == "oversized":
+            count, block_lines = 1, block.lines
+        else:
+            count, block_lines = len(containers.rows_of_block(block).raws), block.lines
+        yield block, row, base_line
+        row, lines = row + count, base_line + block_lines
+
+
+def convert_block(job: Job, block: Block, layout: str | None, base_row: int, base_line: int) -> Done:
+    """One block's rows, decided and written as the sequential path does (see the module docstring)."""
+    data = None
+    if block.data is None and block.kind == "lines":
+        assert job.fd is not None
+        data = os.pread(job.fd, block.end - block.start, block.start)
+    rows = containers.rows_of_block(block, data)
+    rows.first_line = block.first_line
+    fixed = formats.SCHEMAS.get(layout) if layout else None
+    done = Done(b"", 0, 0, layout)
+
+    def pick(record: dict[str, Any]) -> Callable[..., Example]:
+        nonlocal fixed
+        if fixed is None:
+            fixed = formats.schema_for(record, job.source)
+            done.layout = fixed.NAME
+        return fixed.parse
+
+    serialize = _serializer(job.fmt)
+    pieces: list[bytes] = []
+    row = base_row
+    for i in range(len(rows.raws)):
+        if rows.blank(i):
+            continue
+        found = containers.decide(rows, i, row, job.limits, job.source)
+        line = base_line + (found.line or 0)
+        row += 1
+        example, reason, kept = judge(found, pick, job.limits.record_bytes, job.source, lambda: fixed is not None)
+        if example is None:
+            done.rejections.append(Rejection(job.source, found.row, line, reason, kept))
+            continue
+        if has_own_id(found.data or {}):
+            done.ids.append(example.id)
+        pieces.append(serialize(example))
+    done.read, done.written = row - base_row, len(pieces)
+    done.out = (b",\n    " if job.fmt in ARRAY_FORMATS else b"").join(pieces)
+    return done
+
+
+def _serializer(fmt: str) -> Callable[[Example], bytes]:
+    """One record's bytes as the format's writer puts them out; Fallback where it would raise."""
+    if fmt == "messages":
+        return _messages_line
+    to_item = _array_item(fmt)
+
+    def item(example: Example) -> bytes:
+        try:
+            text = _dumps(to_item(example), example, 0, Path("-"))
+        except Exception as exc:  # a record the writer refuses: it says so, with its message
+            raise Fallback(str(exc)) from None
+        return text.replace("\n", "\n    ").encode("utf-8")
+
+    return item
+
+
+def _array_item(fmt: str) -> Callable[[Example], dict[str, Any]]:
+    if fmt == "alpaca":
+        from longsift.formats.alpaca import to_alpaca
+
+        return to_alpaca
+    from longsift.formats.sharegpt import to_fastchat
+
+    return to_fastchat
+
+
+def _messages_line(example: Example) -> bytes:
+    """`messages.write`'s line, from a plain dict built here (Example.to_dict's keys, in its order)."""
+    turns = [{"role": m.role, "content": m.content} for m in example.messages]
+    record = {"id": example.id, "messages": turns, "source": example.source, "row": example.row,
+              "metadata": example.metadata}  # fmt: skip
+    try:
+        return orjson.dumps(record) + b"\n"
+    except TypeError as exc:  # bytes, a lone surrogate, a big integer: the writer's error names the record
+        raise Fallback(str(exc)) from None
+
+
+def _convert_star(args: tuple[Any, ...]) -> Done | str:
+    try:
+        return convert_block(*args)
+    except Fallback as exc:
+        return f"fallback: {exc}"
+    except Exception as exc:  # the sequential path raises it again, exactly as today
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def _ready(pending: Any) -> bool:
+    return isinstance(pending, Done) or pending.ready()
+
+
+def _result(pending: Any) -> Done:
+    done = pending if isinstance(pending, Done) else pending.get()
+    if isinstance(done, str):
+        raise Fallback(done)
+    return done
+
+
+def _default_workers() -> int:
+    from longsift.select.scan import default_workers
+
+    return default_workers()
+
+
+def _pool(workers: int) -> Any:
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(workers)
