@@ -18,8 +18,11 @@ def connect(address: str | None = None) -> Any:
     import ray
 
     if not ray.is_initialized():
+        # No address: a local cluster, as documented; not Ray's own default, which joins whatever cluster
+        # /tmp/ray last recorded on this machine (a stale record of a stopped one waits there forever).
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
         path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-        env = {"env_vars": {"PYTHONPATH": path}} if not address and not os.environ.get("RAY_ADDRESS") else None
+        env = {"env_vars": {"PYTHONPATH": path}} if address == "local" else None
         ray.init(address=address, runtime_env=env, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)  # fmt: skip
     _quiet_progress()  # also where the caller joined the cluster itself (a notebook, a benchmark)
