@@ -28,7 +28,7 @@ import orjson
 
 from longsift import formats
 from longsift.formats import rows as containers
-from longsift.formats.alpaca import _dumps
+from longsift.formats.alpaca import _dumps, fast_response
 from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
 from longsift.formats.rows import Block, Limits
 from longsift.formats.schema import has_own_id
@@ -206,17 +206,23 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
         return fixed.parse
 
     serialize = _serializer(job.fmt)
+    hot = _alpaca_line(job, rows.in_array) if layout == "alpaca" and job.fmt == "messages" else None
     pieces: list[bytes] = []
     row = base_row
     for i in range(len(rows.raws)):
         if rows.blank(i):
             continue
+        if hot is not None and not (rows.truncated and i == len(rows.raws) - 1):
+            line = hot(rows.raws[i], row)
+            if line is not None:
+                pieces.append(line)
+                row += 1
+                continue
         found = containers.decide(rows, i, row, job.limits, job.source)
-        line = base_line + (found.line or 0)
         row += 1
         example, reason, kept = judge(found, pick, job.limits.record_bytes, job.source, lambda: fixed is not None)
         if example is None:
-            done.rejections.append(Rejection(job.source, found.row, line, reason, kept))
+            done.rejections.append(Rejection(job.source, found.row, base_line + (found.line or 0), reason, kept))
             continue
         if has_own_id(found.data or {}):
             done.ids.append(example.id)
@@ -224,6 +230,42 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
     done.read, done.written = row - base_row, len(pieces)
     done.out = (b",\n    " if job.fmt in ARRAY_FORMATS else b"").join(pieces)
     return done
+
+
+def _alpaca_line(job: Job, in_array: bool) -> Callable[[Any, int], bytes | None]:
+    """The messages line of an Alpaca row that the exact path would certainly accept, else None (then the exact
+    path judges it): the same checks (`alpaca.fast_response`, the record limits) and the same dict as
+    `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
+    limit, depth, source = job.limits.record_bytes, job.limits.depth, job.source
+    known = ("instruction", "input", "output")
+
+    def line(raw: Any, row: int) -> bytes | None:
+        if raw is None:
+            return None
+        raw = raw if type(raw) is bytes else bytes(raw)
+        size = len(raw) if in_array else len(raw) - raw.endswith(b"\r")
+        if size > limit or raw.count(b"[") + raw.count(b"{") > depth:
+            return None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if type(data) is not dict or "id" in data or fast_response(data) is None:
+            return None
+        instruction, output, given = data["instruction"], data["output"], data.get("input")
+        text = given or ""
+        metadata = {"instruction": instruction, "input": text}
+        if len(data) > 2 + ("input" in data):
+            metadata.update((k, v) for k, v in data.items() if k not in known)
+        turns = [{"role": "user", "content": f"{instruction}\n\n{text}" if text else instruction},
+                 {"role": "assistant", "content": output}]  # fmt: skip
+        record = {"id": str(row), "messages": turns, "source": source, "row": row, "metadata": metadata}
+        try:
+            return orjson.dumps(record) + b"\n"
+        except TypeError:  # a value orjson cannot write: the exact path's writer says which
+            return None
+
+    return line
 
 
 def _serializer(fmt: str) -> Callable[[Example], bytes]:
