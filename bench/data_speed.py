@@ -5,7 +5,8 @@ Each cell is a fresh process (a user's one-liner pays its start-up too), best of
   (`ORDER BY length(output) DESC LIMIT k`) and polars (`top_k`); words: their split on whitespace runs;
 - `select --by tokens` vs the bare floor: one process, orjson lines, `Tokenizer.encode_batch` in chunks of 2,000,
   `heapq.nlargest` (a BPE tokenizer of `--vocab` tokens trained here on the pool: nothing is downloaded);
-- `convert` to messages JSON lines vs the bare floor: orjson read + the same objects + orjson write;
+- `convert` to messages JSON lines (from JSON lines and a JSON array) vs the bare floor: orjson read + the same
+  objects + orjson write;
 - `stats --by chars` vs polars and DuckDB quantiles, and its peak RSS at `--rows` and `--rss-rows`.
 The alternatives keep no quarantine and check no record; longsift does both. `--before PATH` adds a column for
 another checkout of longsift (e.g. /work/main) run in the same pass, so before/after are measured side by side.
@@ -62,14 +63,14 @@ top = heapq.nlargest({k}, range(len(lengths)), key=lengths.__getitem__)
 """
 CONVERT_FLOOR = """import sys, orjson
 with open(sys.argv[1], "rb") as f, open(sys.argv[2], "wb") as out:
-    for row, line in enumerate(f):
-        r = orjson.loads(line)
+    for row, r in enumerate({records}):
         extra = r.get("input", "")
         turns = [{"role": "user", "content": r["instruction"] + ("\\n\\n" + extra if extra else "")},
                  {"role": "assistant", "content": r["output"]}]
         out.write(orjson.dumps({"id": str(row), "messages": turns, "source": sys.argv[1], "row": row,
                                 "metadata": {"input": extra}}) + b"\\n")
 """
+CONVERT_LINES, CONVERT_ARRAY = "map(orjson.loads, f)", "orjson.loads(f.read())"  # the floor's reads of each layout
 POLARS_STATS = """import polars as pl
 n = pl.scan_ndjson('{path}').select(pl.col("output").str.len_chars().alias("n"))
 q = n.select([pl.len()] + [pl.col("n").quantile(p / 100, "linear").alias(str(p)) for p in (10, 25, 50, 75, 90, 95, 99)]
@@ -198,9 +199,11 @@ def main() -> None:
             table.append(("select --by words, JSON lines", {"longsift": longsift(
                 "select", str(lines), "-o", str(out / "w.json"), "--by", "words", "--k", k, "--quiet")},
                 words, "<= 1.0"))  # fmt: skip
-            table.append(("convert to messages JSONL", {"longsift": longsift(
-                "convert", str(lines), "-o", str(out / "m.jsonl"), "--output-format", "messages")},
-                {"orjson floor": py(CONVERT_FLOOR, str(lines), str(out / "floor.jsonl"))}, "<= 1.2"))  # fmt: skip
+            for name, path, read in (("JSON lines", lines, CONVERT_LINES), ("JSON array", array, CONVERT_ARRAY)):
+                table.append((f"convert to messages JSONL, {name}", {"longsift": longsift(
+                    "convert", str(path), "-o", str(out / "m.jsonl"), "--output-format", "messages")},
+                    {"orjson floor": py(CONVERT_FLOOR.replace("{records}", read), str(path), str(out / "floor.jsonl"))},
+                    "<= 1.2"))  # fmt: skip
             stats_alt = {}
             if have("polars"):
                 stats_alt["polars"] = py(POLARS_STATS.format(path=lines))

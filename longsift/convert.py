@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import orjson
 
 from longsift import formats
 from longsift.formats import rows as containers
-from longsift.formats.alpaca import _dumps
+from longsift.formats.alpaca import _dumps, fast_response
 from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
 from longsift.formats.rows import Block, Limits
 from longsift.formats.schema import has_own_id
@@ -95,12 +96,17 @@ def convert(
         digest = hashlib.sha256()
         try:
             with atomic_output(output) as handle:
+                syncing = _Writeback(handle)
 
                 def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
                     handle.write(piece)
                     digest.update(piece)
+                    syncing.wrote(len(piece))
 
-                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
+                try:
+                    written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
+                finally:
+                    syncing.stop()
                 if written == 0:
                     raise Fallback("no record: the sequential path explains why")
                 quarantine.close()
@@ -206,17 +212,23 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
         return fixed.parse
 
     serialize = _serializer(job.fmt)
+    hot = _alpaca_line(job, rows.in_array) if layout == "alpaca" and job.fmt == "messages" else None
     pieces: list[bytes] = []
     row = base_row
     for i in range(len(rows.raws)):
         if rows.blank(i):
             continue
+        if hot is not None and not (rows.truncated and i == len(rows.raws) - 1):
+            line = hot(rows.raws[i], row)
+            if line is not None:
+                pieces.append(line)
+                row += 1
+                continue
         found = containers.decide(rows, i, row, job.limits, job.source)
-        line = base_line + (found.line or 0)
         row += 1
         example, reason, kept = judge(found, pick, job.limits.record_bytes, job.source, lambda: fixed is not None)
         if example is None:
-            done.rejections.append(Rejection(job.source, found.row, line, reason, kept))
+            done.rejections.append(Rejection(job.source, found.row, base_line + (found.line or 0), reason, kept))
             continue
         if has_own_id(found.data or {}):
             done.ids.append(example.id)
@@ -224,6 +236,42 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
     done.read, done.written = row - base_row, len(pieces)
     done.out = (b",\n    " if job.fmt in ARRAY_FORMATS else b"").join(pieces)
     return done
+
+
+def _alpaca_line(job: Job, in_array: bool) -> Callable[[Any, int], bytes | None]:
+    """The messages line of an Alpaca row that the exact path would certainly accept, else None (then the exact
+    path judges it): the same checks (`alpaca.fast_response`, the record limits) and the same dict as
+    `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
+    limit, depth, source = job.limits.record_bytes, job.limits.depth, job.source
+    known = ("instruction", "input", "output")
+
+    def line(raw: Any, row: int) -> bytes | None:
+        if raw is None:
+            return None
+        raw = raw if type(raw) is bytes else bytes(raw)
+        size = len(raw) if in_array else len(raw) - raw.endswith(b"\r")
+        if size > limit or raw.count(b"[") + raw.count(b"{") > depth:
+            return None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if type(data) is not dict or "id" in data or fast_response(data) is None:
+            return None
+        instruction, output, given = data["instruction"], data["output"], data.get("input")
+        text = given or ""
+        metadata = {"instruction": instruction, "input": text}
+        if len(data) > 2 + ("input" in data):
+            metadata.update((k, v) for k, v in data.items() if k not in known)
+        turns = [{"role": "user", "content": f"{instruction}\n\n{text}" if text else instruction},
+                 {"role": "assistant", "content": output}]  # fmt: skip
+        record = {"id": str(row), "messages": turns, "source": source, "row": row, "metadata": metadata}
+        try:
+            return orjson.dumps(record) + b"\n"
+        except TypeError:  # a value orjson cannot write: the exact path's writer says which
+            return None
+
+    return line
 
 
 def _serializer(fmt: str) -> Callable[[Example], bytes]:
@@ -281,6 +329,27 @@ def _result(pending: Any) -> Done:
     if isinstance(done, str):
         raise Fallback(done)
     return done
+
+
+class _Writeback:
+    """Syncs the output to disk in the background every `every` bytes while blocks are converted, so that the
+    atomic writer's final fsync (which stays: an output is whole on disk before it is renamed) has little left."""
+
+    def __init__(self, handle: Any, every: int = 64 << 20) -> None:
+        self.handle, self.every, self.pending = handle, every, 0
+        self.thread: threading.Thread | None = None
+
+    def wrote(self, size: int) -> None:
+        self.pending += size
+        if self.pending >= self.every and (self.thread is None or not self.thread.is_alive()):
+            self.pending = 0
+            self.handle.flush()
+            self.thread = threading.Thread(target=os.fdatasync, args=(self.handle.fileno(),), daemon=True)
+            self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _default_workers() -> int:
