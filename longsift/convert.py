@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -96,17 +95,12 @@ def convert(
         digest = hashlib.sha256()
         try:
             with atomic_output(output) as handle:
-                syncing = _Writeback(handle)
 
                 def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
                     handle.write(piece)
                     digest.update(piece)
-                    syncing.wrote(len(piece))
 
-                try:
-                    written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
-                finally:
-                    syncing.stop()
+                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
                 if written == 0:
                     raise Fallback("no record: the sequential path explains why")
                 quarantine.close()
@@ -329,27 +323,6 @@ def _result(pending: Any) -> Done:
     if isinstance(done, str):
         raise Fallback(done)
     return done
-
-
-class _Writeback:
-    """Syncs the output to disk in the background every `every` bytes while blocks are converted, so that the
-    atomic writer's final fsync (which stays: an output is whole on disk before it is renamed) has little left."""
-
-    def __init__(self, handle: Any, every: int = 64 << 20) -> None:
-        self.handle, self.every, self.pending = handle, every, 0
-        self.thread: threading.Thread | None = None
-
-    def wrote(self, size: int) -> None:
-        self.pending += size
-        if self.pending >= self.every and (self.thread is None or not self.thread.is_alive()):
-            self.pending = 0
-            self.handle.flush()
-            self.thread = threading.Thread(target=os.fdatasync, args=(self.handle.fileno(),), daemon=True)
-            self.thread.start()
-
-    def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
 
 
 def _default_workers() -> int:
