@@ -199,3 +199,87 @@ def test_tokens_load_without_importing_torch(tiny_tokenizer) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# --- tokens counted in parallel blocks, a block's texts in one batch call: the counts of transformers ---
+
+
+def token_plan(tokenizer: Path, k: int | None, lengths_only: bool = False):
+    plan = make_plan("longest", k, by="tokens", tokenizer=str(tokenizer), keep_payload=k is not None)
+    return dataclasses.replace(plan, lengths_only=lengths_only)
+
+
+def kept_outputs(source: Path, tmp_path: Path) -> list[str]:
+    """The responses the load stage keeps, in row order (the exact path of the load stage, no counting)."""
+    from longsift.formats.load import load_all
+
+    records, _ = load_all(source, quarantine=tmp_path / "load.q.jsonl")
+    return [record.response for record in records]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_token_lengths_in_parallel_blocks_equal_transformers_on_the_pool(
+    tiny_tokenizer, alpaca_pool: Path, tmp_path: Path, workers: int
+) -> None:
+    folder, _, _ = tiny_tokenizer
+    outcome, _ = run(token_plan(folder, None, lengths_only=True), alpaca_pool, workers=workers,
+                     quarantine=tmp_path / "q.jsonl")  # fmt: skip
+    assert outcome.workers == workers and outcome.lengths is not None
+    assert list(outcome.lengths) == transformers_counts(folder, kept_outputs(alpaca_pool, tmp_path))[0]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_longest_by_tokens_in_parallel_are_those_by_transformers(
+    tiny_tokenizer, alpaca_pool: Path, tmp_path: Path, workers: int
+) -> None:
+    from longsift.select.scan import materialize
+
+    folder, _, _ = tiny_tokenizer
+    outcome, name = run(token_plan(folder, 300), alpaca_pool, workers=workers, quarantine=tmp_path / "q.jsonl")
+    examples, lengths = materialize(outcome, name)
+    counts = transformers_counts(folder, kept_outputs(alpaca_pool, tmp_path))[0]
+    best = sorted(sorted(range(len(counts)), key=lambda i: (-counts[i], i))[:300])  # ties: the earlier row
+    assert lengths == [counts[i] for i in best]
+    assert [e.response for e in examples] == [kept_outputs(alpaca_pool, tmp_path)[i] for i in best]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("bad", [0.15, 0.75])
+def test_token_lengths_equal_the_exact_path_on_hostile_lines(tiny_tokenizer, tmp_path: Path, workers: int, bad: float):
+    from longsift.formats.rows import Limits
+
+    folder, _, hostile_texts = tiny_tokenizer
+    path = hostile_corpus(tmp_path / "hostile.jsonl", n=1500, bad=bad)
+    with path.open("ab") as out:  # responses that look like special tokens, odd Unicode, a long one
+        out.write(b"".join(orjson.dumps({"instruction": "x", "output": t}) + b"\n" for t in hostile_texts[-7:]))
+    limits = Limits(max_record_bytes=600)
+    exact = run(token_plan(folder, None), path, workers=workers, quarantine=tmp_path / "e.q.jsonl", limits=limits)
+    fast = run(token_plan(folder, None, True), path, workers=workers, quarantine=tmp_path / "f.q.jsonl", limits=limits)
+    exact_lengths = [n for _, _, (n, _) in exact[0].heap.items()]
+    assert fast[0].lengths is not None and list(fast[0].lengths) == exact_lengths
+    assert (tmp_path / "f.q.jsonl").read_bytes() == (tmp_path / "e.q.jsonl").read_bytes()
+    from longsift.formats.load import load_all
+
+    records, _ = load_all(path, limits=limits, quarantine=tmp_path / "load.q.jsonl")
+    assert exact_lengths == transformers_counts(folder, [r.response for r in records])[0]
+
+
+def test_select_by_tokens_in_two_processes_imports_no_torch_and_warns_nothing(tiny_tokenizer, alpaca_pool: Path):
+    import os
+    import subprocess
+    import sys
+
+    folder, _, _ = tiny_tokenizer
+    code = (
+        "import os, sys; from longsift.select import make_plan, run; "
+        "plan = make_plan('longest', 10, by='tokens', tokenizer=sys.argv[1]); "
+        "get = lambda: run(plan, sys.argv[2], workers=2, quarantine=None)[0]; "
+        "a = get(); b = get(); assert a.workers == 2 and a.heap.items() == b.heap.items(); "
+        "assert os.environ.get('TOKENIZERS_PARALLELISM') == 'true', 'not restored'; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'imported'"
+    )
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "true"}
+    done = subprocess.run([sys.executable, "-c", code, str(folder), str(alpaca_pool)], capture_output=True,
+                          text=True, check=False, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "tokenizers" not in done.stderr  # no fork warning

@@ -9,7 +9,7 @@ A new unit is one module with a class satisfying `Unit` plus one line in UNITS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -37,6 +37,24 @@ class FastCount:
     # > 0: a text of n characters holds at most ceil(n / chars_per_unit) units, so one too short to pass
     # the current cut-off need not be counted at all; 0: no such bound
     chars_per_unit: int = 0
+    # a unit that counts many texts faster in one call (a tokenizer's batch encode): the hot loop then
+    # counts a block's texts up front (`primed`) and looks each one up
+    count_many: Callable[[Sequence[str]], list[int]] | None = None
+
+    def primed(self, texts: Iterable[str]) -> FastCount:
+        """A counter that answers `texts` from one `count_many` call (the same counts: a count depends on the
+        text alone) and counts any other text with `count_one`."""
+        if self.count_many is None:
+            return self
+        unique = list(dict.fromkeys(texts))
+        counts = dict(zip(unique, self.count_many(unique), strict=True))
+        count_one = self.count_one
+
+        def count(text: str) -> int:
+            n = counts.get(text)
+            return count_one(text) if n is None else n
+
+        return FastCount(count, self.chars_per_unit)
 
 
 @runtime_checkable

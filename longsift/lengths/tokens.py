@@ -30,7 +30,7 @@ def _offline() -> bool:
 
 class Tokens:
     name = "tokens"
-    fast: FastCount | None = None  # a fast tokenizer pays off in batches only
+    fast: FastCount | None = None  # transformers' tokenizers count in batches only (see __init__ for the rest)
 
     def __init__(self, tokenizer: str | None = None) -> None:
         if not tokenizer:
@@ -43,6 +43,8 @@ class Tokens:
         self._backend = _bare_backend(tokenizer)
         if self._backend is not None:
             self._class = _transformers_class()
+            # selection's hot loop (and `stats`') may count it: a block's texts in one batch, in any process
+            self.fast = FastCount(self._count_one, count_many=self.count)
             return
         try:
             from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -80,6 +82,9 @@ class Tokens:
             counts.extend(len(ids) for ids in encoded["input_ids"])
         return counts
 
+    def _count_one(self, text: str) -> int:
+        return len(self._backend.encode(text, add_special_tokens=False).ids)
+
     def describe(self) -> dict[str, Any]:
         return {
             "unit": self.name,
@@ -88,6 +93,25 @@ class Tokens:
             "fast": self._backend is not None or bool(getattr(self._tokenizer, "is_fast", False)),
             "special_tokens": False,
         }
+
+
+PARALLELISM = "TOKENIZERS_PARALLELISM"  # read by `tokenizers` at every batch call
+
+
+def one_thread_each() -> str | None:
+    """Before starting worker processes: each tokenizer counts on one thread from here on (the processes share
+    out the cores), and, the variable being set, tokenizers' fork guard neither warns nor lets a child use a
+    thread pool it lost at the fork (a deadlock). Returns the previous setting for `restore_threads`."""
+    previous = os.environ.get(PARALLELISM)
+    os.environ[PARALLELISM] = "false"
+    return previous
+
+
+def restore_threads(previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(PARALLELISM, None)
+    else:
+        os.environ[PARALLELISM] = previous
 
 
 def _bare_backend(tokenizer: str) -> Any:

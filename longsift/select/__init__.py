@@ -255,8 +255,8 @@ def run(
     """Scan `source` with `plan`: parallel blocks for JSON lines and arrays, else a record stream."""
     limits = limits or Limits()
     sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
-    if plan.by == "tokens" and plan.needs_length:
-        workers = 1  # a fast tokenizer already uses every core inside one batch call
+    if plan.by == "tokens" and plan.needs_length and get_unit(plan.by, plan.tokenizer).fast is None:
+        workers = 1  # transformers' tokenizer (torch imported): one process, its batch calls on every core
     if getattr(plan.method, "in_process", False):
         workers = 1  # a model (ifd) loads once, here, and batches its own forward passes
     if plan.needs_length and not plan.bounds_only:

@@ -28,6 +28,7 @@ from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.rows import Limits
 from longsift.formats.schema import RecordError, has_own_id
 from longsift.lengths import FastCount, get_unit
+from longsift.lengths.tokens import one_thread_each, restore_threads
 from longsift.records import Example
 from longsift.select.base import TopK
 from longsift.select.blocks import BlockResult, OwnId, Rejected, _typed_decoder, decode_row, hot_loop_applies, scan_hot
@@ -110,6 +111,8 @@ def scan_block(
     hot = hot_setup(plan, layout)
     if hot is not None and known_from == 0:
         assert schema is not None and schema.FAST is not None  # as hot_setup found them
+        if hot.count_many is not None:  # a tokenizer: the block's texts in one batch call
+            hot = hot.primed(_block_texts(rows, schema.FAST, limits))
         if plan.lengths_only:
             return scan_lengths(rows, source, schema, schema.FAST, hot, limits)
         return scan_hot(rows, source, schema, schema.FAST, plan, hot, threshold, limits)
@@ -156,6 +159,21 @@ def _plain_lengths(plan: Plan) -> bool:
 
 
 _UNREADABLE = (orjson.JSONDecodeError, AttributeError, TypeError)  # bad JSON, not an object, no row
+
+
+def _block_texts(rows: containers.BlockRows, fast: Any, limits: Limits) -> Iterator[str]:
+    """The responses the hot loop will count, as far as orjson and the layout's `response` see them (a text
+    missed here is counted on its own, one seen here and then rejected costs only its count)."""
+    loads, response = orjson.loads, fast.response
+    for raw in rows.raws:
+        if raw is None or len(raw) > limits.record_bytes:
+            continue
+        try:
+            text = response(loads(raw if type(raw) is bytes else bytes(raw)))
+        except Exception:  # whatever it is, the hot loop judges the row
+            continue
+        if text is not None:
+            yield text
 
 
 def scan_lengths(
@@ -362,6 +380,7 @@ def scan_text(
     pool = None
     pending: list[tuple[Any, int]] = []  # (BlockResult, or a worker's AsyncResult of one; disk offset), in order
     limit = workers if plan.prunes else 4 * workers  # the fewer blocks in flight, the fresher the cut-off
+    threads = one_thread_each() if workers > 1 else None  # processes share the cores, not tokenizer threads
     try:
         for block in blocks:
             if layout.name is None:
@@ -394,6 +413,8 @@ def scan_text(
     finally:
         if pool is not None:
             pool.terminate()
+        if workers > 1:
+            restore_threads(threads)
     lengths = merger.lengths if plan.lengths_only else None
     return Outcome(merger.heap, report, merger.dropped, merger.exact_counts, layout.name, workers, lengths,
                    sorted(merger.own_ids) if merger.own_ids is not None else None)  # fmt: skip
