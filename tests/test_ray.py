@@ -20,19 +20,12 @@ from longsift.select import select
 from longsift.select.stats import stats
 
 pytestmark = pytest.mark.ray
-import ray  # noqa: E402  (the ray extra; conftest leaves this file out where it is not installed)
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+from ray_cluster import ENV, local_cluster, write_shards, written  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    os.environ.update(ENV)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # fmt: skip
-    yield
-    ray.shutdown()
+    yield from local_cluster()
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +41,7 @@ def split_pool(pool_lines: list[bytes], tmp_path_factory: pytest.TempPathFactory
     lines = pool_lines[:5000] + [b"{broken\n"] + pool_lines[5000:]
     whole = folder / "pool.jsonl"
     whole.write_bytes(b"".join(lines))
-    shards = folder / "shards"
-    shards.mkdir()
-    size = len(lines) // 4 + 1
-    for i in range(4):
-        data = b"".join(lines[i * size : (i + 1) * size])
-        if i == 2:
-            (shards / f"part-{i}.jsonl.gz").write_bytes(gzip.compress(data))
-        else:
-            (shards / f"part-{i}.jsonl").write_bytes(data)
-    return whole, shards
+    return whole, write_shards(lines, folder, gzipped=2)
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +56,6 @@ def bpe_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bpe")
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>").save_pretrained(folder)
     return folder
-
-
-def written(examples, path: Path, fmt: str) -> bytes:
-    formats.write(examples, path, fmt)
-    return path.read_bytes()
 
 
 @pytest.mark.parametrize(("method", "by"), [("longest", "chars"), ("longest", "words"), ("longest", "nltk"),

@@ -4,7 +4,6 @@ own ids kept even when they look like row numbers); the shards' progress; `--dry
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -14,19 +13,12 @@ from longsift import formats
 from longsift.select import select
 
 pytestmark = pytest.mark.ray
-ray = pytest.importorskip("ray")
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+from ray_cluster import ENV, local_cluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    os.environ.update(ENV)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # fmt: skip
-    yield
-    ray.shutdown()
+    yield from local_cluster()
 
 
 def records_with_ids() -> list[dict]:

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from longsift import formats
 from longsift.formats.load import load
 from longsift.select import select
 
 pytestmark = pytest.mark.ray
-import ray  # noqa: E402  (the ray extra; conftest leaves this file out where it is not installed)
+from ray_cluster import ENV, REPO, local_cluster, write_shards, written  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
 ROWS = 320
 MAX_LENGTH = 160
 
@@ -29,13 +26,10 @@ MAX_LENGTH = 160
 def loads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local Ray cluster of 2 CPUs whose workers log each model load to the returned file."""
     log = tmp_path_factory.mktemp("loads") / "loads.txt"
-    os.environ.update(ENV)
     env = {"PYTHONPATH": os.pathsep.join([str(HERE / "ray_loads"), str(REPO)]), "LONGSIFT_TEST_LOADS": str(log),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": env})  # fmt: skip
-    yield log
-    ray.shutdown()
+    for _ in local_cluster(env):
+        yield log
 
 
 def loads_by_process(log: Path) -> dict[str, int]:
@@ -57,21 +51,10 @@ def pool(alpaca_pool: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     folder = tmp_path_factory.mktemp("ifd-shards")
     whole = folder / "pool.jsonl"
     whole.write_bytes(b"".join(lines))
-    shards = folder / "shards"
-    shards.mkdir()
-    size = len(lines) // 4 + 1
-    for i in range(4):
-        data = b"".join(lines[i * size : (i + 1) * size])
-        name = f"part-{i}.jsonl" + (".gz" if i == 1 else "")
-        (shards / name).write_bytes(gzip.compress(data) if i == 1 else data)
+    shards = write_shards(lines, folder, gzipped=1)
     model = build_tiny_model(folder / "model", example_texts(load(whole, quarantine=None)), vocab_size=1024,
                              hidden_size=64, intermediate_size=128)  # fmt: skip
     return whole, shards, model
-
-
-def written(examples, path: Path, fmt: str) -> bytes:
-    formats.write(examples, path, fmt)
-    return path.read_bytes()
 
 
 @pytest.mark.parametrize("method", ["ifd", "superfilter"])
