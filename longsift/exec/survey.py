@@ -46,7 +46,7 @@ def dry_run(command: str, source: Any, *, format: str | None, limits: Limits, wo
     ray = cluster.connect(address)
     counted = ray.remote(num_cpus=1)(count_rows)
     rows = ray.get([counted.remote(shard, format, limits) for shard in found])
-    pool = max(1, min(workers or cluster.cpus(), len(found)))
+    pool = cluster.actors(workers, len(found))
     return "\n".join([
         f"{command}: dry run on ray (only the rows were counted)",
         f"  shards:         {len(found)} to run, on {pool} worker(s)",
