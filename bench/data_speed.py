@@ -12,6 +12,7 @@ The alternatives keep no quarantine and check no record; longsift does both. `--
 another checkout of longsift (e.g. /work/main) run in the same pass, so before/after are measured side by side.
 Corpora are made from the shared public Alpaca pool under $BENCH_DIR (default /tmp), never in the repository.
 Usage: python bench/data_speed.py [--rows 500000 2000000] [--token-rows 58000] [--before /work/main] [--repeat 2]
+       [--only stats] (only the rows whose command has every word given; --rss-rows only with stats)
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--before", type=Path, help="another longsift checkout, measured in the same run")
+    parser.add_argument("--only", nargs="+", metavar="WORD",
+                        help="measure only the rows whose command contains every WORD (e.g. --only stats)")
     args = parser.parse_args()
     folder = Path(os.environ.get("BENCH_DIR", tempfile.gettempdir())) / "longsift-data-speed"
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,11 +170,12 @@ def main() -> None:
     print(f"machine: {free} cores, load average {os.getloadavg()[0]:.1f}; corpora in {folder}; k={args.k}; "
           f"best of {args.repeat}; every cell a fresh process")  # fmt: skip
     k = str(args.k)
-    tok = tokenizer_file(folder, args.vocab)
+    tok = tokenizer_file(folder, args.vocab) if not args.only or "tokens" in args.only else None
     header = f"{'command':38} {'rows':>9} " + " ".join(f"{v:>8}" for v in versions) + f"  {'best alternative':28} ratio"
     print(header + "\n" + "-" * len(header))
-    for rows in [args.token_rows, *args.rows]:
-        lines, array = corpus(folder, rows)
+    token_rows = [args.token_rows] if tok is not None else []
+    for rows in [*token_rows, *args.rows]:
+        lines, array = corpus(folder, rows, with_array=False)  # the array is written below, if a row reads it
         table: list[tuple[str, dict[str, list[str]], dict[str, list[str]], str]] = []
         if rows == args.token_rows:
             table.append(("select --by tokens (BPE 32k), JSON lines", {
@@ -211,6 +215,10 @@ def main() -> None:
                 stats_alt["duckdb"] = py(DUCK_STATS.format(path=lines))
             table.append(("stats --by chars, JSON lines", {"longsift": longsift("stats", str(lines), "--by", "chars")},
                           stats_alt, "<= 1.0"))  # fmt: skip
+        if args.only:
+            table = [row for row in table if all(word in row[0] for word in args.only)]
+        if any("JSON array" in row[0] for row in table):
+            corpus(folder, rows)
         for label, mine, others, target in table:
             ours = {v: timed(mine["longsift"], env, args.repeat) for v, env in versions.items()}
             alt = {name: timed(command, base, args.repeat) for name, command in others.items()}
@@ -219,7 +227,7 @@ def main() -> None:
             ratio = f"{ours['after'] / alt[best]:.2f}x (target {target})" if best else "(no alternative installed)"
             extra = " ".join(f"{n} {s:.2f}s" for n, s in alt.items())
             print(f"{label:38} {rows:>9,} {cells}  {extra:28} {ratio}", flush=True)
-    for rows in args.rss_rows:
+    for rows in args.rss_rows if not args.only or "stats" in args.only else []:
         lines, _ = corpus(folder, rows, with_array=False)
         rss = " ".join(f"{v} {peak_rss_mib(longsift('stats', str(lines), '--by', 'chars'), env):.0f} MiB"
                        for v, env in versions.items())  # fmt: skip
