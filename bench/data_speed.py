@@ -155,8 +155,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--before", type=Path, help="another longsift checkout, measured in the same run")
-    parser.add_argument("--only", nargs="+", metavar="WORD",
-                        help="measure only the rows whose command contains every WORD (e.g. --only stats)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WORD",
+        help="measure only the rows whose command contains every WORD (e.g. --only stats)",
+    )
     args = parser.parse_args()
     folder = Path(os.environ.get("BENCH_DIR", tempfile.gettempdir())) / "longsift-data-speed"
     folder.mkdir(parents=True, exist_ok=True)

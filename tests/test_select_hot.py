@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from longsift.formats import alpaca
 from longsift.formats.load import Quarantine, load_all
 from longsift.formats.rows import Block, BlockRows, Limits, rows_of_block
-from longsift.formats.schema import FastPath
+from longsift.formats.schema import FastPath, decoded_response
 from longsift.lengths import get_unit
 from longsift.lengths.simple import Words, words_in
 from longsift.select import make_plan, select
@@ -160,7 +160,9 @@ def test_the_strict_decoder_is_built_from_the_sample_and_refuses_other_shapes() 
     decode = alpaca.response_decoder(sample)
     assert decode(orjson.dumps(sample)).response == "o"
     assert decode(b'{"instruction": "i", "output": "o o"}').response == "o o"  # extra fields are optional
-    refused = [b'{"instruction": "i", "output": "o", "other": 1}', b'{"instruction": "i", "output": " "}',
+    assert decoded_response(decode(b'{"instruction": "i", "output": " \\u2003"}')) is None  # blank: the loop's check
+    assert decoded_response(decode(b'{"instruction": "\\n", "output": "o"}')) is None
+    refused = [b'{"instruction": "i", "output": "o", "other": 1}', b'{"instruction": "i", "output": ""}',
                b'{"instruction": "i", "output": "o", "sources": [2]}', b'{"id": 1, "instruction": "i", "output": "o"}',
                b'{"instruction": "i", "output": "o", "meta": {"n": 1e999}}']  # fmt: skip
     for line in refused:
@@ -180,8 +182,10 @@ KEYS = [b'"instruction"', b'"input"', b'"output"', b'"sources"', b'"id"', b'"\\u
 def check_line(decode, line: bytes) -> bool:
     """True when the strict decoder accepts `line`; then orjson must accept it too, with the same response."""
     try:
-        response = decode(line).response
+        response = decoded_response(decode(line))
     except Exception:  # refused: the exact path judges the line
+        return False
+    if response is None:  # blank: the hot loops send it to the exact path
         return False
     data = orjson.loads(line)
     assert alpaca.fast_response(data) == response and "id" not in data
