@@ -46,6 +46,11 @@ HOSTILE = [
     b'{"instruction": "x", "output": ""}',
     b'{"instruction": "x", "output": " \\n\\t"}',  # whitespace-only response
     b'{"instruction": "\\u2003", "output": "fine"}',  # whitespace-only instruction
+    b'{"instruction": "x", "output": "\\u0085\\u001c\\u3000\\u00a0"}',  # blank by Python's isspace, not ASCII's
+    b'{"instruction": "\\u0020\\u000b", "output": "escaped spaces"}',
+    b'{"instruction": "\xe2\x80\xa8\xe3\x80\x80", "output": "raw separators"}',  # U+2028, U+3000 unescaped
+    b'{"instruction": "\x1f", "output": "a raw control character: bad JSON"}',
+    b'{"instruction": "x", "output": "\\u200b"}',  # a zero-width space is no whitespace: kept
     b'{"instruction": "x", "output": 3}',
     b'{"instruction": "x", "output": "ok", "input": ["list"]}',
     b'{"instruction": null, "output": "ok"}',
