@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from longsift.formats import alpaca
 from longsift.formats.load import Quarantine, load_all
 from longsift.formats.rows import Block, BlockRows, Limits, rows_of_block
-from longsift.formats.schema import FastPath
+from longsift.formats.schema import FastPath, decoded_response
 from longsift.lengths import get_unit
 from longsift.lengths.simple import Words, words_in
 from longsift.select import make_plan, select
@@ -46,6 +46,11 @@ HOSTILE = [
     b'{"instruction": "x", "output": ""}',
     b'{"instruction": "x", "output": " \\n\\t"}',  # whitespace-only response
     b'{"instruction": "\\u2003", "output": "fine"}',  # whitespace-only instruction
+    b'{"instruction": "x", "output": "\\u0085\\u001c\\u3000\\u00a0"}',  # blank by Python's isspace, not ASCII's
+    b'{"instruction": "\\u0020\\u000b", "output": "escaped spaces"}',
+    b'{"instruction": "\xe2\x80\xa8\xe3\x80\x80", "output": "raw separators"}',  # U+2028, U+3000 unescaped
+    b'{"instruction": "\x1f", "output": "a raw control character: bad JSON"}',
+    b'{"instruction": "x", "output": "\\u200b"}',  # a zero-width space is no whitespace: kept
     b'{"instruction": "x", "output": 3}',
     b'{"instruction": "x", "output": "ok", "input": ["list"]}',
     b'{"instruction": null, "output": "ok"}',
@@ -160,7 +165,9 @@ def test_the_strict_decoder_is_built_from_the_sample_and_refuses_other_shapes() 
     decode = alpaca.response_decoder(sample)
     assert decode(orjson.dumps(sample)).response == "o"
     assert decode(b'{"instruction": "i", "output": "o o"}').response == "o o"  # extra fields are optional
-    refused = [b'{"instruction": "i", "output": "o", "other": 1}', b'{"instruction": "i", "output": " "}',
+    assert decoded_response(decode(b'{"instruction": "i", "output": " \\u2003"}')) is None  # blank: the loop's check
+    assert decoded_response(decode(b'{"instruction": "\\n", "output": "o"}')) is None
+    refused = [b'{"instruction": "i", "output": "o", "other": 1}', b'{"instruction": "i", "output": ""}',
                b'{"instruction": "i", "output": "o", "sources": [2]}', b'{"id": 1, "instruction": "i", "output": "o"}',
                b'{"instruction": "i", "output": "o", "meta": {"n": 1e999}}']  # fmt: skip
     for line in refused:
@@ -180,8 +187,10 @@ KEYS = [b'"instruction"', b'"input"', b'"output"', b'"sources"', b'"id"', b'"\\u
 def check_line(decode, line: bytes) -> bool:
     """True when the strict decoder accepts `line`; then orjson must accept it too, with the same response."""
     try:
-        response = decode(line).response
+        response = decoded_response(decode(line))
     except Exception:  # refused: the exact path judges the line
+        return False
+    if response is None:  # blank: the hot loops send it to the exact path
         return False
     data = orjson.loads(line)
     assert alpaca.fast_response(data) == response and "id" not in data

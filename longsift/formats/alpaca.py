@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from longsift.errors import DataError
 from longsift.formats.schema import FastPath, metadata_of, record_id, text_field
@@ -54,19 +54,16 @@ def fast_response(data: dict[str, Any]) -> str | None:
 
 
 def response_decoder(sample: dict[str, Any]) -> Callable[[bytes], Any]:
-    """A strict decoder of lines shaped like `sample` (which `fast_response` accepts): `decode(line).response`
-    is the output when `parse` would certainly accept the record, else it raises (then `fast_response` and
-    `parse` judge the line). Records with an `id` field are refused: their duplicates are checked elsewhere."""
+    """A strict decoder of lines shaped like `sample` (which `fast_response` accepts): `decode(line)` raises, or
+    its `response` is the output when `parse` would certainly accept the record, unless it or `prompt` (the
+    instruction) is all whitespace (`FastPath.decoder` says why the caller checks that). Empty fields and
+    records with an `id` field are refused: their duplicates are checked elsewhere."""
     import msgspec
 
-    known = [("instruction", str, msgspec.NODEFAULT), ("response", str, msgspec.field(name="output")),
+    filled = Annotated[str, msgspec.Meta(min_length=1)]  # checked in C, not by a Python callback per row
+    known = [("prompt", filled, msgspec.field(name="instruction")), ("response", filled, msgspec.field(name="output")),
              ("input", str | None, None)]  # fmt: skip
-    return decoder_for("AlpacaLine", known, {k: v for k, v in sample.items() if k != "id"}, _refuse_blank)
-
-
-def _refuse_blank(line: Any) -> None:
-    if not line.response or not line.instruction or line.response.isspace() or line.instruction.isspace():
-        raise ValueError("empty field")
+    return decoder_for("AlpacaLine", known, {k: v for k, v in sample.items() if k != "id"})
 
 
 FAST: FastPath | None = FastPath(fast_response, response_decoder)

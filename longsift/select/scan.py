@@ -194,7 +194,10 @@ def scan_lengths(
         text = None
         if typed is not None and raw is not None:
             try:
-                text = typed(raw).response
+                decoded = typed(raw)
+                text = decoded.response
+                if text.isspace() or decoded.prompt.isspace():  # `decoded_response`, inline: once a row
+                    text = None
             except Exception:  # whatever the strict decoder refuses, the paths below judge exactly
                 misses += 1
                 if misses > 64 and 4 * misses > i:
