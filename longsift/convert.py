@@ -28,11 +28,11 @@ import orjson
 
 from longsift import formats
 from longsift.formats import rows as containers
-from longsift.formats.alpaca import _dumps, fast_response
+from longsift.formats.alpaca import _dumps
 from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
 from longsift.formats.rows import Block, Limits
 from longsift.formats.schema import has_own_id
-from longsift.outputs import atomic_output
+from longsift.outputs import Writeback, atomic_output
 from longsift.records import Example
 
 BLOCK_BYTES = 2 << 20
@@ -95,10 +95,12 @@ def convert(
         digest = hashlib.sha256()
         try:
             with atomic_output(output) as handle:
+                writeback = Writeback(handle.fileno())
 
                 def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
                     handle.write(piece)
                     digest.update(piece)
+                    writeback.wrote(len(piece))
 
                 written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
                 if written == 0:
@@ -193,7 +195,7 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
     if block.data is None and block.kind == "lines":
         assert job.fd is not None
         data = os.pread(job.fd, block.end - block.start, block.start)
-    rows = containers.rows_of_block(block, data)
+    rows = containers.rows_of_block(block, data, job.limits.record_bytes)
     rows.first_line = block.first_line
     fixed = formats.SCHEMAS.get(layout) if layout else None
     done = Done(b"", 0, 0, layout)
@@ -206,18 +208,19 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
         return fixed.parse
 
     serialize = _serializer(job.fmt)
-    hot = _alpaca_line(job, rows.in_array) if layout == "alpaca" and job.fmt == "messages" else None
+    hot = _alpaca_line(job, rows) if layout == "alpaca" and job.fmt == "messages" else None
     pieces: list[bytes] = []
     row = base_row
-    for i in range(len(rows.raws)):
-        if rows.blank(i):
-            continue
-        if hot is not None and not (rows.truncated and i == len(rows.raws) - 1):
-            line = hot(rows.raws[i], row)
+    unfinished = len(rows.raws) - 1 if rows.truncated else -1  # a truncated array's tail: the exact path's
+    for i, raw in enumerate(rows.raws):
+        if hot is not None and i != unfinished:  # before the blank test: a line that decodes is not blank
+            line = hot(raw, row)
             if line is not None:
                 pieces.append(line)
                 row += 1
                 continue
+        if rows.blank(i):
+            continue
         found = containers.decide(rows, i, row, job.limits, job.source)
         row += 1
         example, reason, kept = judge(found, pick, job.limits.record_bytes, job.source, lambda: fixed is not None)
@@ -232,40 +235,63 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
     return done
 
 
-def _alpaca_line(job: Job, in_array: bool) -> Callable[[Any, int], bytes | None]:
+def _alpaca_line(job: Job, rows: containers.BlockRows) -> Callable[[Any, int], bytes | None]:
     """The messages line of an Alpaca row that the exact path would certainly accept, else None (then the exact
-    path judges it): the same checks (`alpaca.fast_response`, the record limits) and the same dict as
-    `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
-    limit, depth, source = job.limits.record_bytes, job.limits.depth, job.source
-    known = ("instruction", "input", "output")
+    path judges it): the same checks (`alpaca.fast_response`, inlined, and the record limits) and the same dict
+    as `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
+    limit, depth, source, in_array = job.limits.record_bytes, job.limits.depth, job.source, rows.in_array
+    sized = rows.oversized  # False: the whole block is within the record limit, so every row is
+    loads, dumps, newline, error = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE, orjson.JSONDecodeError
 
     def line(raw: Any, row: int) -> bytes | None:
         if raw is None:
             return None
         raw = raw if type(raw) is bytes else bytes(raw)
-        size = len(raw) if in_array else len(raw) - raw.endswith(b"\r")
-        if size > limit or raw.count(b"[") + raw.count(b"{") > depth:
+        if sized and (len(raw) if in_array else len(raw) - raw.endswith(b"\r")) > limit:
             return None
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            data = loads(raw)
+        except error:
             return None
-        if type(data) is not dict or "id" in data or fast_response(data) is None:
+        if type(data) is not dict or "id" in data:
             return None
-        instruction, output, given = data["instruction"], data["output"], data.get("input")
+        own = len(data) > 2 + ("input" in data)  # fields of its own, beside instruction, input and output
+        if (depth < 2 or own and not _two_levels(data)) and raw.count(b"[") + raw.count(b"{") > depth:
+            return None  # maybe nested too deep: the exact path measures it (brackets bound the nesting)
+        instruction, output, given = data.get("instruction"), data.get("output"), data.get("input")
+        if type(output) is not str or type(instruction) is not str or not output or not instruction:
+            return None
+        if output.isspace() or instruction.isspace() or (given is not None and type(given) is not str):
+            return None
         text = given or ""
         metadata = {"instruction": instruction, "input": text}
-        if len(data) > 2 + ("input" in data):
-            metadata.update((k, v) for k, v in data.items() if k not in known)
+        if own:  # kept after these two, in the row's order
+            metadata.update(data)  # the two keys keep their places; "output" is dropped below
+            del metadata["output"]
+            metadata["input"] = text  # an "input": null is written as ""
         turns = [{"role": "user", "content": f"{instruction}\n\n{text}" if text else instruction},
                  {"role": "assistant", "content": output}]  # fmt: skip
         record = {"id": str(row), "messages": turns, "source": source, "row": row, "metadata": metadata}
         try:
-            return orjson.dumps(record) + b"\n"
+            return dumps(record, option=newline)
         except TypeError:  # a value orjson cannot write: the exact path's writer says which
             return None
 
     return line
+
+
+def _two_levels(data: dict[str, Any]) -> bool:
+    """True when no value of the record nests deeper than a list of scalars: the record is at most two levels
+    deep, so the depth limit is checked without counting its bytes' brackets (a slow per-byte pass)."""
+    for value in data.values():
+        kind = type(value)
+        if kind is dict:
+            return False
+        if kind is list:
+            for item in value:
+                if type(item) is list or type(item) is dict:
+                    return False
+    return True
 
 
 def _serializer(fmt: str) -> Callable[[Example], bytes]:
@@ -300,7 +326,7 @@ def _messages_line(example: Example) -> bytes:
     record = {"id": example.id, "messages": turns, "source": example.source, "row": example.row,
               "metadata": example.metadata}  # fmt: skip
     try:
-        return orjson.dumps(record) + b"\n"
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError as exc:  # bytes, a lone surrogate, a big integer: the writer's error names the record
         raise Fallback(str(exc)) from None
 
