@@ -17,9 +17,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from longsift.records import Example
 BLOCK_BYTES = 2 << 20
 ARRAY_FORMATS = ("alpaca", "fastchat", "sharegpt")  # JSON arrays, indent 4 (formats.alpaca.write_json_array)
 FORMATS = ("messages", *ARRAY_FORMATS)
-_BLANK = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n)")  # a line that `bytes.strip()` empties: no row
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what `bytes.strip()` strips: a line of only these is no row
 
 
 class Fallback(Exception):
@@ -63,6 +62,7 @@ class Done:
     written: int
     read: int
     layout: str | None
+    after: tuple[int, int] = (0, 0)  # rows and lines of the file up to the block's end
     rejections: list[Rejection] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # the file's own ids of the written records, in order
 
@@ -144,11 +144,14 @@ def _run(
             write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
         written += done.written
 
+    global _CHAIN
+    base: tuple[int, int] | None = (0, 0)  # rows and lines before the next block, while the parent knows them
     try:
-        for block, base_row, base_line in _located(blocks, opened):
+        for seq, block in enumerate(blocks):
             if layout is None or workers == 1:  # the layout is fixed by the first record of a known one
-                done = convert_block(job, block, layout, base_row, base_line)
-                layout = layout or done.layout
+                assert base is not None
+                done = convert_block(job, block, layout, base, seq)
+                layout, base = layout or done.layout, done.after
                 if done.layout and not report.layout:
                     report.layout = done.layout
                 pending.append(done)
@@ -156,13 +159,17 @@ def _run(
                 if job.fd is None and block.data is None and block.kind == "lines":
                     block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
                 block = dataclasses.replace(block, decoded=None)  # views into this process's bytes
-                pool = pool or _pool(workers)
-                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base_row, base_line),)))
+                if pool is None:
+                    _CHAIN = Chain(8 * workers + 16)  # before the fork: the workers inherit it
+                    pool = _pool(workers)
+                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base, seq),)))
+                base = None  # the worker of the block before says, through the chain
             while pending and (len(pending) > 4 * workers or _ready(pending[0])):
                 take(_result(pending.popleft()))
         while pending:
             take(_result(pending.popleft()))
     finally:
+        _CHAIN = None
         if pool is not None:
             pool.terminate()
     if array:
@@ -170,35 +177,69 @@ def _run(
     return written
 
 
-def _located(blocks: Iterator[Block], opened: containers.Opened) -> Iterator[tuple[Block, int, int]]:
-    """Each block with the row number of its first row and the lines before it (as `rows.iter_text` counts)."""
-    row = lines = 0
-    for block in blocks:
-        base_line = block.first_line - 1 if block.first_line else lines
-        if block.kind == "lines":
-            data = block.data if block.data is not None else opened.pread(block.start, block.end)
-            newlines = data.count(b"\n")
-            count = newlines + (bool(data) and not data.endswith(b"\n"))
-            count -= len(_BLANK.findall(b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"))
-            block_lines = newlines
-        elif block.kind == "oversized":
-            count, block_lines = 1, block.lines
-        else:
-            count, block_lines = len(containers.rows_of_block(block).raws), block.lines
-        yield block, row, base_line
-        row, lines = row + count, base_line + block_lines
+class Chain:
+    """Rows and lines up to each block's end, handed from the worker of one block to the worker of the next:
+    a worker counts its own block (it splits it anyway), waits for the totals before it, then adds its own
+    and passes them on before converting, so the parent reads and counts no input byte.
+
+    A ring of slots (block seq mod `size`, more than the blocks in flight) under one condition variable;
+    a worker that fails before passing on marks its slot failed, and those after it fall back."""
+
+    def __init__(self, size: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.size, self.cond = size, context.Condition()
+        self.slots = context.RawArray("q", 3 * size)  # per slot: seq + 1 (its owner; negative: failed), rows, lines
+
+    def wait(self, seq: int) -> tuple[int, int]:
+        at = 3 * (seq % self.size)
+        with self.cond:
+            while self.slots[at] not in (seq + 1, -(seq + 1)):
+                self.cond.wait()
+            if self.slots[at] < 0:
+                raise Fallback(f"the worker of block {seq} failed")
+            return self.slots[at + 1], self.slots[at + 2]
+
+    def put(self, seq: int, after: tuple[int, int] | None) -> None:
+        at = 3 * (seq % self.size)
+        with self.cond:
+            if after is not None:
+                self.slots[at + 1], self.slots[at + 2] = after
+            self.slots[at] = seq + 1 if after is not None else -(seq + 1)
+            self.cond.notify_all()
 
 
-def convert_block(job: Job, block: Block, layout: str | None, base_row: int, base_line: int) -> Done:
-    """One block's rows, decided and written as the sequential path does (see the module docstring)."""
+_CHAIN: Chain | None = None  # the conversion's chain while its worker pool runs (inherited by the fork)
+
+
+def _after(rows: containers.BlockRows, block: Block, base: tuple[int, int]) -> tuple[int, int]:
+    """Rows and lines up to the block's end (rows as `rows.iter_text` numbers them: blank lines are none)."""
+    count = len(rows.raws)
+    if block.kind == "lines":
+        count -= sum(1 for raw in rows.raws if (not raw or raw[0] in _SPACE) and not raw.strip())
+    base_line = block.first_line - 1 if block.first_line else base[1]
+    return base[0] + count, base_line + rows.lines
+
+
+def convert_block(job: Job, block: Block, layout: str | None, base: tuple[int, int] | None, seq: int) -> Done:
+    """One block's rows, decided and written as the sequential path does (see the module docstring); `base`:
+    the rows and lines before it, or None: the chain has them from the worker of block `seq - 1`."""
     data = None
     if block.data is None and block.kind == "lines":
         assert job.fd is not None
         data = os.pread(job.fd, block.end - block.start, block.start)
     rows = containers.rows_of_block(block, data, job.limits.record_bytes)
     rows.first_line = block.first_line
+    if base is None:
+        assert _CHAIN is not None
+        base = _CHAIN.wait(seq - 1)
+    after = _after(rows, block, base)
+    if _CHAIN is not None:
+        _CHAIN.put(seq, after)
+    base_row, base_line = base[0], block.first_line - 1 if block.first_line else base[1]
     fixed = formats.SCHEMAS.get(layout) if layout else None
-    done = Done(b"", 0, 0, layout)
+    done = Done(b"", 0, 0, layout, after)
 
     def pick(record: dict[str, Any]) -> Callable[..., Example]:
         nonlocal fixed
@@ -335,9 +376,17 @@ def _convert_star(args: tuple[Any, ...]) -> Done | str:
     try:
         return convert_block(*args)
     except Fallback as exc:
+        _failed(args[-1])
         return f"fallback: {exc}"
     except Exception as exc:  # the sequential path raises it again, exactly as today
+        _failed(args[-1])
         return f"error: {type(exc).__name__}: {exc}"
+
+
+def _failed(seq: int) -> None:
+    """Blocks after a failed one wait on it no longer: they fall back too (the parent falls back at the first)."""
+    if _CHAIN is not None:
+        _CHAIN.put(seq, None)
 
 
 def _ready(pending: Any) -> bool:
