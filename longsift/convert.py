@@ -52,6 +52,7 @@ class Job:
     fmt: str
     limits: Limits
     fd: int | None  # the input's handle, inherited by forked workers (None: blocks carry their bytes)
+    out_fd: int | None = None  # the staged output's handle: workers write JSON lines into it themselves
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Done:
     read: int
     layout: str | None
     after: tuple[int, int] = (0, 0)  # rows and lines of the file up to the block's end
+    at: tuple[int, int] | None = None  # (offset, size) of `out` when the worker wrote it into the output itself
     rejections: list[Rejection] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # the file's own ids of the written records, in order
 
@@ -92,17 +94,10 @@ def convert(
             workers = 1  # a block or two: starting workers costs more than it saves
         workers = workers or _default_workers()
         job = Job(opened.name, fmt, limits, opened.fd if not opened.gzip else None)
-        digest = hashlib.sha256()
         try:
             with atomic_output(output) as handle:
-                writeback = Writeback(handle.fileno())
-
-                def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
-                    handle.write(piece)
-                    digest.update(piece)
-                    writeback.wrote(len(piece))
-
-                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
+                out = Output(handle)
+                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, out)
                 if written == 0:
                     raise Fallback("no record: the sequential path explains why")
                 quarantine.close()
@@ -115,12 +110,44 @@ def convert(
     if on_reject is not None:
         for rejection in report.rejections:
             on_reject(rejection)
-    return written, report, digest.hexdigest()
+    return written, report, out.digest.hexdigest()
+
+
+class Output:
+    """The staged output, hashed in order as it grows (the manifest then reads no output again)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.fd, self.size, self.digest = handle, handle.fileno(), 0, hashlib.sha256()
+        self.writeback = Writeback(self.fd)
+
+    def write(self, piece: bytes) -> None:
+        self.handle.write(piece)
+        self.grew(piece)
+
+    def written_at(self, start: int, size: int) -> None:
+        """A worker wrote `size` bytes at `start` (where this output ends): hash them from the page cache."""
+        assert start == self.size, (start, self.size)
+        while size:  # in pieces: memory stays one piece, and the hash needs no more at once
+            piece = os.pread(self.fd, min(size, 8 << 20), start)
+            if not piece:
+                raise OSError(f"the output ends at {start}, before the bytes a worker wrote there")
+            self.grew(piece)
+            start, size = start + len(piece), size - len(piece)
+
+    def grew(self, piece: bytes) -> None:
+        self.digest.update(piece)
+        self.size += len(piece)
+        self.writeback.wrote(len(piece))
+
+    def end(self) -> int:
+        """Where the next bytes go, once what this process wrote is in the file (workers write past it)."""
+        self.handle.flush()
+        return self.size
 
 
 def _run(
     job: Job, opened: containers.Opened, container: str, layout: str | None, workers: int, block_bytes: int,
-    report: LoadReport, quarantine: Quarantine, write: Callable[[bytes], Any],
+    report: LoadReport, quarantine: Quarantine, out: Output,
 ) -> int:  # fmt: skip
     array = job.fmt in ARRAY_FORMATS
     blocks = (containers.jsonl_blocks(opened, block_bytes) if container == "jsonl"
@@ -140,12 +167,15 @@ def _run(
         report.kept += done.written
         for rejection in done.rejections:
             quarantine.add(rejection, report)
-        if done.written:
-            write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
+        if done.at is not None:
+            out.written_at(*done.at)
+        elif done.written:
+            out.write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
         written += done.written
 
-    global _CHAIN
+    global _RELAYS
     base: tuple[int, int] | None = (0, 0)  # rows and lines before the next block, while the parent knows them
+    start: int | None = None  # where the next block's output goes, while the parent knows it
     try:
         for seq, block in enumerate(blocks):
             if layout is None or workers == 1:  # the layout is fixed by the first record of a known one
@@ -160,57 +190,60 @@ def _run(
                     block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
                 block = dataclasses.replace(block, decoded=None)  # views into this process's bytes
                 if pool is None:
-                    _CHAIN = Chain(8 * workers + 16)  # before the fork: the workers inherit it
+                    _RELAYS = Relay(8 * workers + 16, 2), Relay(8 * workers + 16, 1)  # before the fork: inherited
                     pool = _pool(workers)
-                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base, seq),)))
-                base = None  # the worker of the block before says, through the chain
+                    if not array:  # JSON lines: workers write their blocks into the output themselves
+                        job, start = dataclasses.replace(job, out_fd=out.fd), out.end()
+                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base, seq, start),)))
+                base = start = None  # the worker of the block before says, through the relays
             while pending and (len(pending) > 4 * workers or _ready(pending[0])):
                 take(_result(pending.popleft()))
         while pending:
             take(_result(pending.popleft()))
     finally:
-        _CHAIN = None
+        _RELAYS = None
         if pool is not None:
             pool.terminate()
     if array:
-        write(b"\n]" if written else b"[]")
+        out.write(b"\n]" if written else b"[]")
     return written
 
 
-class Chain:
-    """Rows and lines up to each block's end, handed from the worker of one block to the worker of the next:
-    a worker counts its own block (it splits it anyway), waits for the totals before it, then adds its own
-    and passes them on before converting, so the parent reads and counts no input byte.
+class Relay:
+    """Totals up to each block's end, handed from the worker of one block to the worker of the next (shared
+    memory under one condition variable): the rows and lines before a block (a worker counts its own block,
+    which it splits anyway, so the parent reads and counts no input byte), and where its output goes in the
+    file (JSON lines: each worker writes its block there itself, so no output byte passes through a pipe).
 
-    A ring of slots (block seq mod `size`, more than the blocks in flight) under one condition variable;
-    a worker that fails before passing on marks its slot failed, and those after it fall back."""
+    A ring of slots (block seq mod `size`: more than the blocks in flight); a worker that fails before passing
+    its totals on marks its slot failed, and those waiting on it fall back too."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, width: int) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-        self.size, self.cond = size, context.Condition()
-        self.slots = context.RawArray("q", 3 * size)  # per slot: seq + 1 (its owner; negative: failed), rows, lines
+        self.size, self.width, self.cond = size, width + 1, context.Condition()
+        self.slots = context.RawArray("q", self.width * size)  # per slot: seq + 1 (negative: failed), totals
 
-    def wait(self, seq: int) -> tuple[int, int]:
-        at = 3 * (seq % self.size)
+    def wait(self, seq: int) -> tuple[int, ...]:
+        at = self.width * (seq % self.size)
         with self.cond:
             while self.slots[at] not in (seq + 1, -(seq + 1)):
                 self.cond.wait()
             if self.slots[at] < 0:
                 raise Fallback(f"the worker of block {seq} failed")
-            return self.slots[at + 1], self.slots[at + 2]
+            return tuple(self.slots[at + 1 : at + self.width])
 
-    def put(self, seq: int, after: tuple[int, int] | None) -> None:
-        at = 3 * (seq % self.size)
+    def put(self, seq: int, totals: tuple[int, ...] | None) -> None:
+        at = self.width * (seq % self.size)
         with self.cond:
-            if after is not None:
-                self.slots[at + 1], self.slots[at + 2] = after
-            self.slots[at] = seq + 1 if after is not None else -(seq + 1)
+            if totals is not None:
+                self.slots[at + 1 : at + self.width] = totals
+            self.slots[at] = seq + 1 if totals is not None else -(seq + 1)
             self.cond.notify_all()
 
 
-_CHAIN: Chain | None = None  # the conversion's chain while its worker pool runs (inherited by the fork)
+_RELAYS: tuple[Relay, Relay] | None = None  # (rows and lines, output bytes) while a worker pool runs (forked)
 
 
 def _after(rows: containers.BlockRows, block: Block, base: tuple[int, int]) -> tuple[int, int]:
@@ -222,9 +255,12 @@ def _after(rows: containers.BlockRows, block: Block, base: tuple[int, int]) -> t
     return base[0] + count, base_line + rows.lines
 
 
-def convert_block(job: Job, block: Block, layout: str | None, base: tuple[int, int] | None, seq: int) -> Done:
+def convert_block(
+    job: Job, block: Block, layout: str | None, base: tuple[int, int] | None, seq: int, start: int | None = None,
+) -> Done:  # fmt: skip
     """One block's rows, decided and written as the sequential path does (see the module docstring); `base`:
-    the rows and lines before it, or None: the chain has them from the worker of block `seq - 1`."""
+    the rows and lines before it, or None: the relay has them from the worker of block `seq - 1`; `start`:
+    where its output goes when `job.out_fd` is set (None: the relay says)."""
     data = None
     if block.data is None and block.kind == "lines":
         assert job.fd is not None
@@ -232,11 +268,12 @@ def convert_block(job: Job, block: Block, layout: str | None, base: tuple[int, i
     rows = containers.rows_of_block(block, data, job.limits.record_bytes)
     rows.first_line = block.first_line
     if base is None:
-        assert _CHAIN is not None
-        base = _CHAIN.wait(seq - 1)
+        assert _RELAYS is not None
+        rows_before, lines_before = _RELAYS[0].wait(seq - 1)
+        base = rows_before, lines_before
     after = _after(rows, block, base)
-    if _CHAIN is not None:
-        _CHAIN.put(seq, after)
+    if _RELAYS is not None:
+        _RELAYS[0].put(seq, after)
     base_row, base_line = base[0], block.first_line - 1 if block.first_line else base[1]
     fixed = formats.SCHEMAS.get(layout) if layout else None
     done = Done(b"", 0, 0, layout, after)
@@ -273,7 +310,23 @@ def convert_block(job: Job, block: Block, layout: str | None, base: tuple[int, i
         pieces.append(serialize(example))
     done.read, done.written = row - base_row, len(pieces)
     done.out = (b",\n    " if job.fmt in ARRAY_FORMATS else b"").join(pieces)
+    if job.out_fd is not None:
+        done.at, done.out = _write_at(job.out_fd, done.out, seq, start), b""
     return done
+
+
+def _write_at(fd: int, data: bytes, seq: int, start: int | None) -> tuple[int, int]:
+    """Write a block's output where the block before ends, after saying where it ends (so the next block's
+    worker writes at once): (offset, size)."""
+    assert _RELAYS is not None
+    if start is None:
+        (start,) = _RELAYS[1].wait(seq - 1)
+    _RELAYS[1].put(seq, (start + len(data),))
+    view, at = memoryview(data), start
+    while view:
+        wrote = os.pwrite(fd, view, at)
+        view, at = view[wrote:], at + wrote
+    return start, len(data)
 
 
 def _alpaca_line(job: Job, rows: containers.BlockRows) -> Callable[[Any, int], bytes | None]:
@@ -385,8 +438,8 @@ def _convert_star(args: tuple[Any, ...]) -> Done | str:
 
 def _failed(seq: int) -> None:
     """Blocks after a failed one wait on it no longer: they fall back too (the parent falls back at the first)."""
-    if _CHAIN is not None:
-        _CHAIN.put(seq, None)
+    for relay in _RELAYS or ():
+        relay.put(seq, None)
 
 
 def _ready(pending: Any) -> bool:
