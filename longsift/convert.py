@@ -17,9 +17,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,17 @@ import orjson
 
 from longsift import formats
 from longsift.formats import rows as containers
-from longsift.formats.alpaca import _dumps, fast_response
+from longsift.formats.alpaca import _dumps
 from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
 from longsift.formats.rows import Block, Limits
 from longsift.formats.schema import has_own_id
-from longsift.outputs import atomic_output
+from longsift.outputs import Writeback, atomic_output
 from longsift.records import Example
 
 BLOCK_BYTES = 2 << 20
 ARRAY_FORMATS = ("alpaca", "fastchat", "sharegpt")  # JSON arrays, indent 4 (formats.alpaca.write_json_array)
 FORMATS = ("messages", *ARRAY_FORMATS)
-_BLANK = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n)")  # a line that `bytes.strip()` empties: no row
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what `bytes.strip()` strips: a line of only these is no row
 
 
 class Fallback(Exception):
@@ -53,6 +52,7 @@ class Job:
     fmt: str
     limits: Limits
     fd: int | None  # the input's handle, inherited by forked workers (None: blocks carry their bytes)
+    out_fd: int | None = None  # the staged output's handle: workers write JSON lines into it themselves
 
 
 @dataclass
@@ -63,6 +63,8 @@ class Done:
     written: int
     read: int
     layout: str | None
+    after: tuple[int, int] = (0, 0)  # rows and lines of the file up to the block's end
+    at: tuple[int, int] | None = None  # (offset, size) of `out` when the worker wrote it into the output itself
     rejections: list[Rejection] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # the file's own ids of the written records, in order
 
@@ -92,15 +94,10 @@ def convert(
             workers = 1  # a block or two: starting workers costs more than it saves
         workers = workers or _default_workers()
         job = Job(opened.name, fmt, limits, opened.fd if not opened.gzip else None)
-        digest = hashlib.sha256()
         try:
             with atomic_output(output) as handle:
-
-                def write(piece: bytes) -> None:  # hashed as written: the manifest reads no output again
-                    handle.write(piece)
-                    digest.update(piece)
-
-                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, write)
+                out = Output(handle)
+                written = _run(job, opened, container, layout, workers, block_bytes, report, quarantine, out)
                 if written == 0:
                     raise Fallback("no record: the sequential path explains why")
                 quarantine.close()
@@ -113,12 +110,44 @@ def convert(
     if on_reject is not None:
         for rejection in report.rejections:
             on_reject(rejection)
-    return written, report, digest.hexdigest()
+    return written, report, out.digest.hexdigest()
+
+
+class Output:
+    """The staged output, hashed in order as it grows (the manifest then reads no output again)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.fd, self.size, self.digest = handle, handle.fileno(), 0, hashlib.sha256()
+        self.writeback = Writeback(self.fd)
+
+    def write(self, piece: bytes) -> None:
+        self.handle.write(piece)
+        self.grew(piece)
+
+    def written_at(self, start: int, size: int) -> None:
+        """A worker wrote `size` bytes at `start` (where this output ends): hash them from the page cache."""
+        assert start == self.size, (start, self.size)
+        while size:  # in pieces: memory stays one piece, and the hash needs no more at once
+            piece = os.pread(self.fd, min(size, 8 << 20), start)
+            if not piece:
+                raise OSError(f"the output ends at {start}, before the bytes a worker wrote there")
+            self.grew(piece)
+            start, size = start + len(piece), size - len(piece)
+
+    def grew(self, piece: bytes) -> None:
+        self.digest.update(piece)
+        self.size += len(piece)
+        self.writeback.wrote(len(piece))
+
+    def end(self) -> int:
+        """Where the next bytes go, once what this process wrote is in the file (workers write past it)."""
+        self.handle.flush()
+        return self.size
 
 
 def _run(
     job: Job, opened: containers.Opened, container: str, layout: str | None, workers: int, block_bytes: int,
-    report: LoadReport, quarantine: Quarantine, write: Callable[[bytes], Any],
+    report: LoadReport, quarantine: Quarantine, out: Output,
 ) -> int:  # fmt: skip
     array = job.fmt in ARRAY_FORMATS
     blocks = (containers.jsonl_blocks(opened, block_bytes) if container == "jsonl"
@@ -138,15 +167,21 @@ def _run(
         report.kept += done.written
         for rejection in done.rejections:
             quarantine.add(rejection, report)
-        if done.written:
-            write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
+        if done.at is not None:
+            out.written_at(*done.at)
+        elif done.written:
+            out.write((b",\n    " if written else b"[\n    ") + done.out if array else done.out)
         written += done.written
 
+    global _RELAYS
+    base: tuple[int, int] | None = (0, 0)  # rows and lines before the next block, while the parent knows them
+    start: int | None = None  # where the next block's output goes, while the parent knows it
     try:
-        for block, base_row, base_line in _located(blocks, opened):
+        for seq, block in enumerate(blocks):
             if layout is None or workers == 1:  # the layout is fixed by the first record of a known one
-                done = convert_block(job, block, layout, base_row, base_line)
-                layout = layout or done.layout
+                assert base is not None
+                done = convert_block(job, block, layout, base, seq)
+                layout, base = layout or done.layout, done.after
                 if done.layout and not report.layout:
                     report.layout = done.layout
                 pending.append(done)
@@ -154,49 +189,94 @@ def _run(
                 if job.fd is None and block.data is None and block.kind == "lines":
                     block = dataclasses.replace(block, data=opened.pread(block.start, block.end))
                 block = dataclasses.replace(block, decoded=None)  # views into this process's bytes
-                pool = pool or _pool(workers)
-                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base_row, base_line),)))
+                if pool is None:
+                    _RELAYS = Relay(8 * workers + 16, 2), Relay(8 * workers + 16, 1)  # before the fork: inherited
+                    pool = _pool(workers)
+                    if not array:  # JSON lines: workers write their blocks into the output themselves
+                        job, start = dataclasses.replace(job, out_fd=out.fd), out.end()
+                pending.append(pool.apply_async(_convert_star, ((job, block, layout, base, seq, start),)))
+                base = start = None  # the worker of the block before says, through the relays
             while pending and (len(pending) > 4 * workers or _ready(pending[0])):
                 take(_result(pending.popleft()))
         while pending:
             take(_result(pending.popleft()))
     finally:
+        _RELAYS = None
         if pool is not None:
             pool.terminate()
     if array:
-        write(b"\n]" if written else b"[]")
+        out.write(b"\n]" if written else b"[]")
     return written
 
 
-def _located(blocks: Iterator[Block], opened: containers.Opened) -> Iterator[tuple[Block, int, int]]:
-    """Each block with the row number of its first row and the lines before it (as `rows.iter_text` counts)."""
-    row = lines = 0
-    for block in blocks:
-        base_line = block.first_line - 1 if block.first_line else lines
-        if block.kind == "lines":
-            data = block.data if block.data is not None else opened.pread(block.start, block.end)
-            newlines = data.count(b"\n")
-            count = newlines + (bool(data) and not data.endswith(b"\n"))
-            count -= len(_BLANK.findall(b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"))
-            block_lines = newlines
-        elif block.kind == "oversized":
-            count, block_lines = 1, block.lines
-        else:
-            count, block_lines = len(containers.rows_of_block(block).raws), block.lines
-        yield block, row, base_line
-        row, lines = row + count, base_line + block_lines
+class Relay:
+    """Totals up to each block's end, handed from the worker of one block to the worker of the next (shared
+    memory under one condition variable): the rows and lines before a block (a worker counts its own block,
+    which it splits anyway, so the parent reads and counts no input byte), and where its output goes in the
+    file (JSON lines: each worker writes its block there itself, so no output byte passes through a pipe).
+
+    A ring of slots (block seq mod `size`: more than the blocks in flight); a worker that fails before passing
+    its totals on marks its slot failed, and those waiting on it fall back too."""
+
+    def __init__(self, size: int, width: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.size, self.width, self.cond = size, width + 1, context.Condition()
+        self.slots = context.RawArray("q", self.width * size)  # per slot: seq + 1 (negative: failed), totals
+
+    def wait(self, seq: int) -> tuple[int, ...]:
+        at = self.width * (seq % self.size)
+        with self.cond:
+            while self.slots[at] not in (seq + 1, -(seq + 1)):
+                self.cond.wait()
+            if self.slots[at] < 0:
+                raise Fallback(f"the worker of block {seq} failed")
+            return tuple(self.slots[at + 1 : at + self.width])
+
+    def put(self, seq: int, totals: tuple[int, ...] | None) -> None:
+        at = self.width * (seq % self.size)
+        with self.cond:
+            if totals is not None:
+                self.slots[at + 1 : at + self.width] = totals
+            self.slots[at] = seq + 1 if totals is not None else -(seq + 1)
+            self.cond.notify_all()
 
 
-def convert_block(job: Job, block: Block, layout: str | None, base_row: int, base_line: int) -> Done:
-    """One block's rows, decided and written as the sequential path does (see the module docstring)."""
+_RELAYS: tuple[Relay, Relay] | None = None  # (rows and lines, output bytes) while a worker pool runs (forked)
+
+
+def _after(rows: containers.BlockRows, block: Block, base: tuple[int, int]) -> tuple[int, int]:
+    """Rows and lines up to the block's end (rows as `rows.iter_text` numbers them: blank lines are none)."""
+    count = len(rows.raws)
+    if block.kind == "lines":
+        count -= sum(1 for raw in rows.raws if (not raw or raw[0] in _SPACE) and not raw.strip())
+    base_line = block.first_line - 1 if block.first_line else base[1]
+    return base[0] + count, base_line + rows.lines
+
+
+def convert_block(
+    job: Job, block: Block, layout: str | None, base: tuple[int, int] | None, seq: int, start: int | None = None,
+) -> Done:  # fmt: skip
+    """One block's rows, decided and written as the sequential path does (see the module docstring); `base`:
+    the rows and lines before it, or None: the relay has them from the worker of block `seq - 1`; `start`:
+    where its output goes when `job.out_fd` is set (None: the relay says)."""
     data = None
     if block.data is None and block.kind == "lines":
         assert job.fd is not None
         data = os.pread(job.fd, block.end - block.start, block.start)
-    rows = containers.rows_of_block(block, data)
+    rows = containers.rows_of_block(block, data, job.limits.record_bytes)
     rows.first_line = block.first_line
+    if base is None:
+        assert _RELAYS is not None
+        rows_before, lines_before = _RELAYS[0].wait(seq - 1)
+        base = rows_before, lines_before
+    after = _after(rows, block, base)
+    if _RELAYS is not None:
+        _RELAYS[0].put(seq, after)
+    base_row, base_line = base[0], block.first_line - 1 if block.first_line else base[1]
     fixed = formats.SCHEMAS.get(layout) if layout else None
-    done = Done(b"", 0, 0, layout)
+    done = Done(b"", 0, 0, layout, after)
 
     def pick(record: dict[str, Any]) -> Callable[..., Example]:
         nonlocal fixed
@@ -206,18 +286,19 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
         return fixed.parse
 
     serialize = _serializer(job.fmt)
-    hot = _alpaca_line(job, rows.in_array) if layout == "alpaca" and job.fmt == "messages" else None
+    hot = _alpaca_line(job, rows) if layout == "alpaca" and job.fmt == "messages" else None
     pieces: list[bytes] = []
     row = base_row
-    for i in range(len(rows.raws)):
-        if rows.blank(i):
-            continue
-        if hot is not None and not (rows.truncated and i == len(rows.raws) - 1):
-            line = hot(rows.raws[i], row)
+    unfinished = len(rows.raws) - 1 if rows.truncated else -1  # a truncated array's tail: the exact path's
+    for i, raw in enumerate(rows.raws):
+        if hot is not None and i != unfinished:  # before the blank test: a line that decodes is not blank
+            line = hot(raw, row)
             if line is not None:
                 pieces.append(line)
                 row += 1
                 continue
+        if rows.blank(i):
+            continue
         found = containers.decide(rows, i, row, job.limits, job.source)
         row += 1
         example, reason, kept = judge(found, pick, job.limits.record_bytes, job.source, lambda: fixed is not None)
@@ -229,43 +310,82 @@ def convert_block(job: Job, block: Block, layout: str | None, base_row: int, bas
         pieces.append(serialize(example))
     done.read, done.written = row - base_row, len(pieces)
     done.out = (b",\n    " if job.fmt in ARRAY_FORMATS else b"").join(pieces)
+    if job.out_fd is not None:
+        done.at, done.out = _write_at(job.out_fd, done.out, seq, start), b""
     return done
 
 
-def _alpaca_line(job: Job, in_array: bool) -> Callable[[Any, int], bytes | None]:
+def _write_at(fd: int, data: bytes, seq: int, start: int | None) -> tuple[int, int]:
+    """Write a block's output where the block before ends, after saying where it ends (so the next block's
+    worker writes at once): (offset, size)."""
+    assert _RELAYS is not None
+    if start is None:
+        (start,) = _RELAYS[1].wait(seq - 1)
+    _RELAYS[1].put(seq, (start + len(data),))
+    view, at = memoryview(data), start
+    while view:
+        wrote = os.pwrite(fd, view, at)
+        view, at = view[wrote:], at + wrote
+    return start, len(data)
+
+
+def _alpaca_line(job: Job, rows: containers.BlockRows) -> Callable[[Any, int], bytes | None]:
     """The messages line of an Alpaca row that the exact path would certainly accept, else None (then the exact
-    path judges it): the same checks (`alpaca.fast_response`, the record limits) and the same dict as
-    `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
-    limit, depth, source = job.limits.record_bytes, job.limits.depth, job.source
-    known = ("instruction", "input", "output")
+    path judges it): the same checks (`alpaca.fast_response`, inlined, and the record limits) and the same dict
+    as `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
+    limit, depth, source, in_array = job.limits.record_bytes, job.limits.depth, job.source, rows.in_array
+    sized = rows.oversized  # False: the whole block is within the record limit, so every row is
+    loads, dumps, newline, error = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE, orjson.JSONDecodeError
 
     def line(raw: Any, row: int) -> bytes | None:
         if raw is None:
             return None
         raw = raw if type(raw) is bytes else bytes(raw)
-        size = len(raw) if in_array else len(raw) - raw.endswith(b"\r")
-        if size > limit or raw.count(b"[") + raw.count(b"{") > depth:
+        if sized and (len(raw) if in_array else len(raw) - raw.endswith(b"\r")) > limit:
             return None
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            data = loads(raw)
+        except error:
             return None
-        if type(data) is not dict or "id" in data or fast_response(data) is None:
+        if type(data) is not dict or "id" in data:
             return None
-        instruction, output, given = data["instruction"], data["output"], data.get("input")
+        own = len(data) > 2 + ("input" in data)  # fields of its own, beside instruction, input and output
+        if (depth < 2 or own and not _two_levels(data)) and raw.count(b"[") + raw.count(b"{") > depth:
+            return None  # maybe nested too deep: the exact path measures it (brackets bound the nesting)
+        instruction, output, given = data.get("instruction"), data.get("output"), data.get("input")
+        if type(output) is not str or type(instruction) is not str or not output or not instruction:
+            return None
+        if output.isspace() or instruction.isspace() or (given is not None and type(given) is not str):
+            return None
         text = given or ""
         metadata = {"instruction": instruction, "input": text}
-        if len(data) > 2 + ("input" in data):
-            metadata.update((k, v) for k, v in data.items() if k not in known)
+        if own:  # kept after these two, in the row's order
+            metadata.update(data)  # the two keys keep their places; "output" is dropped below
+            del metadata["output"]
+            metadata["input"] = text  # an "input": null is written as ""
         turns = [{"role": "user", "content": f"{instruction}\n\n{text}" if text else instruction},
                  {"role": "assistant", "content": output}]  # fmt: skip
         record = {"id": str(row), "messages": turns, "source": source, "row": row, "metadata": metadata}
         try:
-            return orjson.dumps(record) + b"\n"
+            return dumps(record, option=newline)
         except TypeError:  # a value orjson cannot write: the exact path's writer says which
             return None
 
     return line
+
+
+def _two_levels(data: dict[str, Any]) -> bool:
+    """True when no value of the record nests deeper than a list of scalars: the record is at most two levels
+    deep, so the depth limit is checked without counting its bytes' brackets (a slow per-byte pass)."""
+    for value in data.values():
+        kind = type(value)
+        if kind is dict:
+            return False
+        if kind is list:
+            for item in value:
+                if type(item) is list or type(item) is dict:
+                    return False
+    return True
 
 
 def _serializer(fmt: str) -> Callable[[Example], bytes]:
@@ -300,7 +420,7 @@ def _messages_line(example: Example) -> bytes:
     record = {"id": example.id, "messages": turns, "source": example.source, "row": example.row,
               "metadata": example.metadata}  # fmt: skip
     try:
-        return orjson.dumps(record) + b"\n"
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError as exc:  # bytes, a lone surrogate, a big integer: the writer's error names the record
         raise Fallback(str(exc)) from None
 
@@ -309,9 +429,17 @@ def _convert_star(args: tuple[Any, ...]) -> Done | str:
     try:
         return convert_block(*args)
     except Fallback as exc:
+        _failed(args[-1])
         return f"fallback: {exc}"
     except Exception as exc:  # the sequential path raises it again, exactly as today
+        _failed(args[-1])
         return f"error: {type(exc).__name__}: {exc}"
+
+
+def _failed(seq: int) -> None:
+    """Blocks after a failed one wait on it no longer: they fall back too (the parent falls back at the first)."""
+    for relay in _RELAYS or ():
+        relay.put(seq, None)
 
 
 def _ready(pending: Any) -> bool:

@@ -166,3 +166,46 @@ def test_cli_manifest_matches_the_sequential_run(
     assert runs["fast"][0] == runs["sequential"][0] and runs["fast"][2] == runs["sequential"][2]
     assert list(runs["fast"][1].values()) == list(runs["sequential"][1].values())  # (paths differ by folder)
     assert (tmp_path / "fast.jsonl").read_bytes() == (tmp_path / "sequential.jsonl").read_bytes()
+
+
+def test_a_failed_block_releases_the_blocks_waiting_on_it(tmp_path: Path) -> None:
+    """A block's worker waits for the totals of the block before it (convert.Relay): when that block fails
+    (here its input handle is a folder's, which cannot be read), the waiting one falls back instead of waiting
+    forever; when the totals come, it numbers its rows from them and writes its lines where they say."""
+    import os
+    import threading
+
+    from longsift.formats.rows import Block
+
+    line = b'{"instruction": "a", "output": "b"}\n'
+    folder = os.open(tmp_path, os.O_RDONLY)
+    out = os.open(tmp_path / "out.jsonl", os.O_RDWR | os.O_CREAT)
+    job = convert.Job("in.jsonl", "messages", Limits(), folder, out_fd=out)
+    failing, waiting = Block(0, "lines", 0, 100, 0), Block(1, "lines", 100, 100 + len(line), 0, data=line)
+    for first, expected in ((None, "fallback: the worker of block 0 failed"), ((7, 9), None)):
+        convert._RELAYS = convert.Relay(8, 2), convert.Relay(8, 1)
+        got: list[object] = []
+        thread = threading.Thread(
+            target=lambda got=got: got.append(convert._convert_star((job, waiting, "alpaca", None, 1))), daemon=True
+        )
+        thread.start()
+        try:
+            if first is None:
+                failed = convert._convert_star((job, failing, "alpaca", (0, 0), 0))
+                assert isinstance(failed, str) and failed.startswith("error: IsADirectoryError")
+            else:
+                convert._RELAYS[0].put(0, first)
+                convert._RELAYS[1].put(0, (5,))
+            thread.join(10)
+            assert not thread.is_alive()
+        finally:
+            convert._RELAYS = None
+        if expected is not None:
+            assert got == [expected]
+    os.close(out)
+    os.close(folder)
+    done, written = got[0], (tmp_path / "out.jsonl").read_bytes()[5:]
+    assert isinstance(done, convert.Done) and done.after == (8, 10) and done.at == (5, len(written))
+    assert orjson.loads(written) == {"id": "7", "messages": [{"role": "user", "content": "a"},
+                                     {"role": "assistant", "content": "b"}], "source": "in.jsonl", "row": 7,
+                                     "metadata": {"instruction": "a", "input": ""}}  # fmt: skip
