@@ -47,7 +47,8 @@ class PoolScanner(ShardScanner):
 
     def scan(self, index: int, shard: str) -> ShardResult:
         result = super().scan(index, shard)
-        examples, lengths = ray_select.materialize(ray_select.merge([result], self.plan, shard, Quarantine(keep=0)))
+        alone = dataclasses.replace(result, index=0)  # the shard as a pool of its own: its records at its rows
+        examples, lengths = ray_select.materialize(ray_select.merge([alone], self.plan, shard, Quarantine(keep=0)))
         fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
         return PoolResult(**fields, mapped=self.chooser.map(examples, lengths))
 
