@@ -10,8 +10,11 @@ import itertools
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from longsift.formats.load import load
+from longsift.models.embed import EmbeddingCache, model_key, record_text, text_key
 from longsift.select import select
 
 pytestmark = pytest.mark.ray
@@ -76,6 +79,11 @@ def test_embedding_selections_on_ray_are_the_local_ones_with_one_encoder_load_pe
     assert (a.rows_read, a.rows_kept, a.rows_quarantined, a.dropped, a.method) == (
         b.rows_read, b.rows_kept, b.rows_quarantined, b.dropped, b.method)  # fmt: skip
     assert a.rows_quarantined == 1
+    # the actors' vectors (their own cache) are the local ones to the bit, not only close enough to choose alike
+    caches = [EmbeddingCache(folder / name / model_key(minilm())) for name in ("local-cache", "ray-cache")]
+    texts = [record_text(e) for e in load(whole, quarantine=None)]
+    pairs = [(caches[0].get(text_key(t)), caches[1].get(text_key(t))) for t in texts]
+    assert all(x is not None and y is not None and np.array_equal(x, y) for x, y in pairs)
     per_process: dict[str, int] = {}
     for line in loads.read_text().splitlines():
         per_process[line.split()[0]] = per_process.get(line.split()[0], 0) + 1
