@@ -3,7 +3,8 @@ runs: shards, rows and bytes summed over the shards as they finish.
 
 The dry run counts each shard's rows on the cluster (Parquet: from its footer; text: its rows, read as the scan
 reads them, without parsing records or counting lengths) and prints shards, rows, calls and cost in the layout of
-the model passes' dry run (exec/ray_passes.py). These commands call no model: calls 0, cost $0."""
+the model passes' dry run (exec/ray_passes.py). These commands call no endpoint: calls 0, cost $0; an embedding
+selection (kcenter, diverse, dedup-semantic) also says how many vectors its driver will hold."""
 
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ Records are embedded by an encoder (longsift.models.embed: mean-pooled, L2-norma
 center is a seeded random record; each next center is the record farthest from every center chosen so far, until
 k. Distances are Euclidean between unit vectors (sqrt(2 - 2 cos): the same order as cosine distance, and a metric,
 so the greedy radius is at most twice the optimum). Memory: the n x d embeddings and one n-vector of distances,
-no n x n matrix; time O(n k d). Ties go to the earlier source row.
+no n x n matrix; time O(n k d). Ties go to the earlier source row. The embedding selectors split into a map
+(`Embedded.map`: each record's score and vector, record by record) and a choice over all of them (`pick`), so on
+Ray the map runs per shard on the actors and the choice in the driver (exec/ray_pool.py).
 """
 
 from __future__ import annotations
