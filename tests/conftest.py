@@ -112,7 +112,9 @@ def _ray_installed() -> bool:
 
 # The Ray tests need the optional `ray` extra (make test-ray installs it): without it they are not collected.
 collect_ignore_glob = (
-    [] if _ray_installed() else ["test_ray.py", "test_ray_passes.py", "test_ray_io.py", "ray_cluster.py"]
+    []
+    if _ray_installed()
+    else ["test_ray.py", "test_ray_passes.py", "test_ray_io.py", "test_ray_embed.py", "ray_cluster.py"]
 )
 
 

@@ -49,6 +49,7 @@ def test_every_documented_flag_exists(cli) -> None:
 
 RUN, OFFLINE = "run", "offline"  # run here against local files and the local OpenAI-protocol server; Hub ids offline
 COVERAGE: list[tuple[str, str]] = [  # the first pattern that matches a command decides
+    (r"^select .*--method (kcenter|diverse|dedup-semantic) .*--executor ray", "tests/test_ray_embed.py"),
     (r"^(select|stats|convert) .*(--dry-run|--output-format parquet-shards)", "tests/test_ray_io.py"),
     (r"--executor ray", "tests/test_ray.py"),
     (r"^compare ", "tests/test_compare.py"),

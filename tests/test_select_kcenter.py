@@ -158,3 +158,26 @@ def test_cli_select_kcenter_as_the_readme_writes_it(small_pool, cache: Path, tmp
     rows = [json.loads(line)["row"] for line in output.read_text().splitlines()]
     api = select(source, method="kcenter", k=12, seed=0, encoder=minilm(), cache_dir=str(cache))
     assert rows == [e.row for e in api.examples] and len(rows) == 12
+
+
+def test_a_records_embedding_does_not_depend_on_the_records_batched_with_it(small_pool) -> None:
+    """Shards on Ray batch other records together than the whole pool does: the vectors must be the same bits."""
+    from longsift.models.embed import runner_for
+
+    examples, _ = small_pool
+    runner = runner_for(minilm())
+    texts = [record_text(e) for e in examples]
+    whole = runner.embed(texts)
+    assert np.array_equal(runner.embed(texts[17:61]), whole[17:61])
+    order = np.random.default_rng(0).permutation(len(texts))
+    assert np.array_equal(runner.embed([texts[i] for i in order]), whole[order])
+    assert np.array_equal(runner.embed(texts[5:6]), whole[5:6])  # alone in a batch of copies of itself
+
+
+def test_local_kcenter_and_diverse_are_deterministic_from_fresh_caches(small_pool, tmp_path: Path) -> None:
+    _, source = small_pool
+    for method, options in (("kcenter", {"seed": 5}), ("diverse", {"min_distance": 0.45})):
+        runs = [select(source, method=method, k=10, encoder=minilm(), cache_dir=str(tmp_path / f"{method}-{i}"),
+                       **options) for i in range(2)]  # fmt: skip
+        assert [e.row for e in runs[0].examples] == [e.row for e in runs[1].examples]
+        assert len(runs[0].examples) == 10

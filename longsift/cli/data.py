@@ -160,7 +160,7 @@ def select(
     output = options.output
     fmt = formats.output_format(output, options.format_out())
     if options.dry_run_on_ray():
-        return dry_run("select", source, options, f"--by {options.unit()} lengths counted")
+        return select_dry_run(source, options)
     guard_paths([source, options.tokenizer], [output, quarantine_path(output), manifest_path(output)])
     chosen = options.narrowed(SelectOptions)
     with progress_bar(options.quiet) as on_progress:
@@ -250,13 +250,26 @@ def stats_with_progress(source: str, options: StatsOptions) -> Any:
     return dataclasses.replace(reports[-1], units=units)
 
 
-def dry_run(command: str, source: str, options: Any, what: str) -> None:
+def dry_run(command: str, source: str, options: Any, what: str, encoder: str | None = None) -> None:
     """`--dry-run --executor ray`: shards, rows, calls and cost on stderr; nothing read past the rows, nothing
     written."""
     from longsift.exec import survey
 
     say(survey.dry_run(command, source, format=options.input_format, limits=options.limits(),
-                       workers=getattr(options, "workers", None), address=options.ray_address, what=what))  # fmt: skip
+                       workers=getattr(options, "workers", None), address=options.ray_address, what=what,
+                       encoder=encoder))  # fmt: skip
+
+
+def select_dry_run(source: str, options: Any) -> None:
+    """A selection's dry run; an embedding method's (kcenter, diverse, dedup-semantic) says what it embeds."""
+    from longsift.models.embed import DEFAULT_ENCODER
+    from longsift.select import make_plan, method_options
+
+    method = make_plan(options.method, options.k, **method_options(options)).method
+    if not hasattr(method, "pick"):
+        return dry_run("select", source, options, f"--by {options.unit()} lengths counted")
+    encoder = getattr(method, "encoder", None) or DEFAULT_ENCODER
+    return dry_run("select", source, options, "records embedded", encoder)
 
 
 def print_stats(report: Any) -> None:

@@ -101,16 +101,16 @@ class ShardScanner:
 def map_shards(
     found: Sequence[str], plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
     address: str | None, on_shard: Callable[[ShardResult], None] | None = None,
-    again: dict[int, list[int]] | None = None, gpus_per_worker: float = 0.0,
+    again: dict[int, list[int]] | None = None, gpus_per_worker: float = 0.0, scanner: type = ShardScanner,
 ) -> list[ShardResult]:  # fmt: skip
     """Every shard's result (only those of `again`, when given), in shard order: a Ray Data pipeline of one shard
-    per row over an actor pool."""
+    per row over an actor pool of `scanner`s (ShardScanner, or one that also maps the records: exec/ray_pool.py)."""
     ray = cluster.connect(address)
     chosen = [i for i in range(len(found)) if again is None or i in again]
     items = [{"index": i, "shard": found[i]} for i in chosen]
     pool = cluster.actors(workers, len(items), gpus_per_worker)
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        ShardScanner, fn_constructor_args=(plan, format, limits, again or {}), batch_size=1,
+        scanner, fn_constructor_args=(plan, format, limits, again or {}), batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, num_gpus=gpus_per_worker or None,
         batch_format="default",
     )  # fmt: skip
@@ -124,15 +124,15 @@ def map_shards(
 
 
 def resolve_ids(results: list[ShardResult], found: Sequence[str], plan: Plan, *, format: str | None,
-                limits: Limits, workers: int | None, address: str | None,
-                gpus_per_worker: float = 0.0) -> list[ShardResult]:  # fmt: skip
+                limits: Limits, workers: int | None, address: str | None, gpus_per_worker: float = 0.0,
+                scanner: type = ShardScanner) -> list[ShardResult]:  # fmt: skip
     """The shards' results with ids duplicated across shards quarantined where local would (exec/shard_ids.py)."""
     duplicated = shard_ids.duplicates([r.ids for r in results])
     if not duplicated:
         return results
     again = {index: [row for row, _, _ in rows] for index, rows in duplicated.items()}
     for redone in map_shards(found, plan, format=format, limits=limits, workers=workers, address=address,
-                             again=again, gpus_per_worker=gpus_per_worker):  # fmt: skip
+                             again=again, gpus_per_worker=gpus_per_worker, scanner=scanner):  # fmt: skip
         redone.duplicates = duplicated[redone.index]
         results[redone.index] = redone
     return results
@@ -216,8 +216,8 @@ def rebased(example: Example, shard_row: int, row: int, own_id: bool | None = No
 
 def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
            address: str | None, quarantine: Quarantine, on_progress: Callable[[int, int], None] | None = None,
-           lines: bool = False, command: str = "select",
-           gpus_per_worker: float = 0.0) -> tuple[Merged, str]:  # fmt: skip
+           lines: bool = False, command: str = "select", gpus_per_worker: float = 0.0,
+           scanner: type = ShardScanner) -> tuple[Merged, str]:  # fmt: skip
     """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards.
     Progress over the finished shards: `on_progress(bytes done, total)`, and a line a shard on stderr (`lines`)."""
     if not isinstance(source, str | Path | list | tuple):
@@ -229,7 +229,7 @@ def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, worke
     name = str(source) if isinstance(source, str | Path) else ",".join(map(str, source))
     plan = dataclasses.replace(plan, own_ids=True)
     common: dict[str, Any] = {"format": format, "limits": limits, "workers": workers, "address": address,
-                              "gpus_per_worker": gpus_per_worker}  # fmt: skip
+                              "gpus_per_worker": gpus_per_worker, "scanner": scanner}  # fmt: skip
     progress = survey.Progress(command, found, on_progress, lines)
     scanned = map_shards(found, plan, **common, on_shard=lambda r: progress(r.index, r.read, len(r.rejections)))
     results = resolve_ids(scanned, found, plan, **common)

@@ -3,7 +3,8 @@ runs: shards, rows and bytes summed over the shards as they finish.
 
 The dry run counts each shard's rows on the cluster (Parquet: from its footer; text: its rows, read as the scan
 reads them, without parsing records or counting lengths) and prints shards, rows, calls and cost in the layout of
-the model passes' dry run (exec/ray_passes.py). These commands call no model: calls 0, cost $0."""
+the model passes' dry run (exec/ray_passes.py). These commands call no endpoint: calls 0, cost $0; an embedding
+selection (kcenter, diverse, dedup-semantic) also says how many vectors its driver will hold."""
 
 from __future__ import annotations
 
@@ -40,21 +41,35 @@ def sizes(found: Sequence[str]) -> list[int]:
 
 
 def dry_run(command: str, source: Any, *, format: str | None, limits: Limits, workers: int | None,
-            address: str | None, what: str) -> str:  # fmt: skip
-    """The lines a `--dry-run` prints: shards, rows, bytes, calls and cost; nothing else is read or written."""
+            address: str | None, what: str, encoder: str | None = None) -> str:  # fmt: skip
+    """The lines a `--dry-run` prints: shards, rows, bytes, calls and cost; nothing else is read or written.
+    `encoder`: the records are embedded on the workers (kcenter, diverse), and chosen over in the driver."""
     found = shards.expand(source)
     ray = cluster.connect(address)
     counted = ray.remote(num_cpus=1)(count_rows)
-    rows = ray.get([counted.remote(shard, format, limits) for shard in found])
+    rows = sum(ray.get([counted.remote(shard, format, limits) for shard in found]))
     pool = cluster.actors(workers, len(found))
+    calls = f"{what} on the workers: no model, no endpoint"
+    if encoder is not None:
+        calls = f"{what} on the workers, the encoder loaded once per actor: no endpoint"
     return "\n".join([
         f"{command}: dry run on ray (only the rows were counted)",
         f"  shards:         {len(found)} to run, on {pool} worker(s)",
-        f"  rows:           {sum(rows):,}",
+        f"  rows:           {rows:,}",
         f"  bytes:          {sum(sizes(found)):,}",
-        f"  calls:          0 ({what} on the workers: no model, no endpoint)",
+        f"  calls:          0 ({calls})",
+        *([vectors_line(rows, encoder)] if encoder is not None else []),
         "  estimated cost: $0.0000",
     ])  # fmt: skip
+
+
+def vectors_line(rows: int, encoder: str) -> str:
+    """What the driver holds to choose over every record: one float32 vector a row (at most: the rows read)."""
+    from longsift.models.embed import embedding_width
+
+    width = embedding_width(encoder)
+    size = f"{rows * width * 4 / 2**20:,.1f} MiB" if width else "4 bytes x the encoder's width a row"
+    return f"  in the driver:  up to {rows:,} vectors x {width or '?'} float32 = {size} (embedded by {encoder})"
 
 
 class Progress:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+SHAPE_STEP = 32  # tokens: fixed-shape widths are rounded up to this (more padding, fewer part-filled batches)
+
 
 def longest_first(lengths: Sequence[int]) -> list[int]:
     return sorted(range(len(lengths)), key=lambda i: -lengths[i])

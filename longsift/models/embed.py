@@ -7,8 +7,10 @@ embedded twice by the same model: each call that computes new vectors writes one
 then `<n>.keys.npy` (their 16-byte text hashes), both by atomic rename; a shard counts only once its keys file is
 there, so a killed run leaves at most an unused vectors file. Plain numpy arrays (`allow_pickle=False`), no pickle.
 
-The model key hashes what changes the vectors: the model's path (absolute, for a folder) or hub id, and for a
-folder its config.json and the sizes and modification times of its files.
+The model key hashes what changes the vectors: the model's path (absolute, for a folder) or hub id, for a
+folder its config.json and the sizes and modification times of its files, and the shape of the forward passes
+(`batch_size` rows, widths a multiple of SHAPE_STEP: models/hf.py embed), which fixes their last bits; vectors of
+the earlier length-batched passes (no shape in their key) are in another folder and not used.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from longsift.models.batching import SHAPE_STEP
 from longsift.models.loading import LoadOptions
 from longsift.outputs import atomic_output
 
@@ -35,8 +38,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "embeddings"
 
 
-def model_key(model: str) -> str:
+def model_key(model: str, batch_size: int = 32) -> str:
     digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"passes of {batch_size} rows x widths a multiple of {SHAPE_STEP}\n".encode())
     folder = Path(model)
     if folder.is_dir():
         digest.update(str(folder.resolve()).encode())
@@ -50,6 +54,17 @@ def model_key(model: str) -> str:
     else:
         digest.update(model.encode())
     return digest.hexdigest()
+
+
+def embedding_width(model: str) -> int | None:
+    """A vector's length (the encoder's hidden size), from a model folder's config.json; None: not known here."""
+    import json
+
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        return None
+    width = json.loads(config.read_text(encoding="utf-8")).get("hidden_size")
+    return width if isinstance(width, int) else None
 
 
 def text_key(text: str) -> bytes:
@@ -132,7 +147,8 @@ def embed_texts(
     import numpy as np
 
     keys = [text_key(text) for text in texts]
-    cache = EmbeddingCache(Path(cache_dir or default_cache_dir()) / model_key(str(model))) if use_cache else None
+    folder = Path(cache_dir or default_cache_dir()) / model_key(str(model), batch_size)
+    cache = EmbeddingCache(folder) if use_cache else None
     missing: dict[bytes, str] = {}
     for key, text in zip(keys, texts, strict=True):
         if (cache is None or key not in cache) and key not in missing:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longsift.errors import ConfigError
-from longsift.models.batching import length_batches, shape_batches
+from longsift.models.batching import SHAPE_STEP, length_batches, shape_batches
 from longsift.models.loading import LoadOptions, ModelFolder, check_model_folder, load_weights, pick_device
 from longsift.models.types import Completion, GenerationParams, ScoredToken, TokenLogprobs, Usage
 
@@ -239,7 +239,11 @@ class TransformersRunner(ModelFolder):
 
     def embed(self, texts: Sequence[str], normalize: bool = True, batch_size: int = 32) -> Any:
         """Mean of the last hidden states over real tokens (the attention mask), L2-normalised unless asked not;
-        a numpy float32 array, one row per text."""
+        a numpy float32 array, one row per text.
+
+        Every pass has a fixed shape, as score_tokens' with `shape_step` (`batch_size` rows, a multiple of
+        SHAPE_STEP tokens, a short batch filled with copies of its last row): a text's vector is the same
+        bits whatever texts share its batch (the whole pool, one shard of it on Ray, any order)."""
         import numpy as np
         import torch
 
@@ -247,14 +251,14 @@ class TransformersRunner(ModelFolder):
         encoder = self.encoder
         limit = self.embedding_max_length()
         ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=limit)["input_ids"]
-        width = encoder.config.hidden_size
-        vectors = np.zeros((len(ids), width), dtype=np.float32)
-        for batch in length_batches([len(row) for row in ids], batch_size):
-            hidden, mask = self._hidden([ids[i] for i in batch], encoder)
+        vectors = np.zeros((len(ids), encoder.config.hidden_size), dtype=np.float32)
+        for width, batch in shape_batches([len(row) for row in ids], batch_size, SHAPE_STEP, limit):
+            filled = batch + [batch[-1]] * (batch_size - len(batch))
+            hidden, mask = self._hidden([ids[i] for i in filled], encoder, width)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
             if normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            vectors[batch] = pooled.cpu().numpy()
+            vectors[batch] = pooled[: len(batch)].cpu().numpy()
         return vectors
 
     def _check_pooling(self) -> None:
@@ -291,10 +295,10 @@ class TransformersRunner(ModelFolder):
         with self._lock, torch.inference_mode():
             return model(input_ids=ids, attention_mask=mask).logits.float()
 
-    def _hidden(self, rows: Sequence[list[int]], encoder: Any) -> tuple[Any, Any]:
+    def _hidden(self, rows: Sequence[list[int]], encoder: Any, width: int | None = None) -> tuple[Any, Any]:
         import torch
 
-        ids, mask = self._padded(rows, encoder.device)
+        ids, mask = self._padded(rows, encoder.device, width)
         with self._lock, torch.inference_mode():
             hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state.float()
         return hidden, mask.unsqueeze(-1).to(hidden.dtype)

@@ -158,10 +158,18 @@ def _select(
     started = time.perf_counter()
     pooled = bool(steps) or getattr(plan.method, "pool", False)
     outcome: Outcome | Merged
-    if pooled and options.uses_ray():
+    if pooled and options.uses_ray() and (steps or not hasattr(plan.method, "pick")):
         raise UsageError(f"--executor ray does not run --where/--chain or the {method!r} method yet; "
                          "use --executor local")  # fmt: skip
-    if pooled:
+    if pooled and options.uses_ray():  # embedded per shard on Ray, chosen over all of them here (exec/ray_pool.py)
+        from longsift.exec import ray_pool
+
+        sink = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+        outcome, name, examples, lengths = ray_pool.select(
+            source, plan, format=format, limits=limits, workers=workers, address=options.ray_address, quarantine=sink,
+            on_progress=on_progress, lines=not options.quiet, gpus_per_worker=options.ray_gpus_per_worker,
+        )  # fmt: skip
+    elif pooled:
         from longsift.select.pool import select_pool
 
         outcome, name, examples, lengths = select_pool(plan, steps, source, format=format, workers=workers,

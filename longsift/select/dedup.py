@@ -27,7 +27,7 @@ from typing import Any
 from longsift.errors import ConfigError
 from longsift.models.embed import record_text
 from longsift.records import Example
-from longsift.select.kcenter import Embedded
+from longsift.select.kcenter import Embedded, Mapped
 
 WORD = re.compile(r"\w+")
 CHUNK = 1024
@@ -144,6 +144,10 @@ class SemanticDedup(Embedded):
 
     def choose(self, examples: Sequence[Example], lengths: Sequence[int | None], k: int | None) -> list[int]:
         return first_k(self.keep(examples, lengths), k)
+
+    def pick(self, mapped: Mapped, k: int | None) -> list[int]:
+        """The first k records no earlier kept one is too similar to (on Ray: over every shard's vectors)."""
+        return first_k(semantic_keep(mapped.vectors, self.semantic_threshold), k) if mapped.scores else []
 
     def describe(self) -> dict[str, Any]:
         from longsift.models.embed import DEFAULT_ENCODER

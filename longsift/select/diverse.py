@@ -18,7 +18,7 @@ from typing import Any
 
 from longsift.errors import ConfigError
 from longsift.records import Example
-from longsift.select.kcenter import Embedded
+from longsift.select.kcenter import Embedded, Mapped
 
 LENGTH_FIELDS = ("length", "longest")
 SCORE_ALIASES = {"llm-score": "score", "llm_score": "score"}
@@ -69,8 +69,6 @@ class Diverse(Embedded):
     min_distance: float = 0.1
     model: str | None = None  # for score_field ifd, when records carry no metadata.ifd
     name = "diverse"
-    needs_example = True
-    pool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_distance <= 2:
@@ -80,19 +78,30 @@ class Diverse(Embedded):
     def uses_length(self) -> bool:
         return self.score_field in LENGTH_FIELDS
 
-    def choose(self, examples: Sequence[Example], lengths: Sequence[int | None], k: int | None) -> list[int]:
-        ifd = None
-        if self.score_field == "ifd" and self.model:
-            from longsift.select.ifd import IFD
+    def ifd(self) -> Any:
+        """The IFD scorer, for score_field ifd on records without metadata.ifd (None: not asked for)."""
+        if self.score_field != "ifd" or not self.model:
+            return None
+        from longsift.select.ifd import IFD
 
-            ifd = IFD(model=self.model, device=self.device, trust_remote_code=self.trust_remote_code)
-        scores = score_values(self.score_field, examples, lengths, ifd)
-        known = {i: s for i, s in enumerate(scores) if s is not None}
-        order = sorted(known, key=lambda i: (-known[i], i))
+        return IFD(model=self.model, device=self.device, trust_remote_code=self.trust_remote_code)
+
+    def prepare(self) -> None:
+        super().prepare()
+        ifd = self.ifd()
+        if ifd is not None:
+            ifd.runner().load()  # its causal LM too, once per actor
+
+    def scores(self, examples: Sequence[Example], lengths: Sequence[int | None]) -> list[float | None]:
+        return score_values(self.score_field, examples, lengths, self.ifd())
+
+    def pick(self, mapped: Mapped, k: int | None) -> list[int]:
+        """DEITA's walk, best score first (ties: the earlier record), over the records with a score."""
+        known = [i for i, s in enumerate(mapped.scores) if s is not None]
+        order = sorted(range(len(known)), key=lambda p: (-mapped.scores[known[p]], p))  # type: ignore[operator]
         if not order:
             return []
-        vectors = self.vectors([examples[i] for i in order])  # row p is the p-th best record
-        return sorted(order[p] for p in walk(vectors, range(len(order)), k, self.min_distance))
+        return sorted(known[p] for p in walk(mapped.vectors, order, k, self.min_distance))
 
     def describe(self) -> dict[str, Any]:
         from longsift.models.embed import DEFAULT_ENCODER

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from longsift.errors import ConfigError
+from longsift.models.batching import SHAPE_STEP
 from longsift.models.loading import LoadOptions
 from longsift.records import Example
 from longsift.select.scoring import Item, Skip
@@ -48,7 +49,6 @@ PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 ANSWER_ALONE_PREFIX = "### Response:"
-SHAPE_STEP = 32  # tokens: widths are rounded up to this (more padding, fewer part-filled batches)
 
 
 @dataclass(frozen=True, slots=True)
