@@ -176,10 +176,10 @@ def test_select_on_ray_commits_each_shard_and_a_rerun_scans_only_what_changed(lo
     assert scanned == every
     last = shards / "part-3.jsonl"
     last.write_bytes(b"".join(last.read_bytes().splitlines(keepends=True)[:-1]))  # another input: that shard again
-    changed, scanned = run("changed")
+    changed, scanned = run("changed", k=61)
     assert scanned == ["part-3.jsonl"]
     (tmp_path / "all.jsonl").write_bytes(concatenated(shards))
-    local = select(tmp_path / "all.jsonl", k=60, by="words")
+    local = select(tmp_path / "all.jsonl", k=61, by="words")
     assert written(changed.examples, tmp_path / "c.json", "fastchat") == written(local.examples, tmp_path / "l.json",
                                                                                  "fastchat")  # fmt: skip
 
@@ -222,7 +222,7 @@ def test_a_killed_ifd_select_on_ray_resumes_scanning_no_committed_shard(pool, tm
     rerun = subprocess.run(ray_argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(done)} already done" in rerun.stderr
-    committed = {name.split(".")[0] + ".jsonl" for name in done}
+    committed = {f"part-{int(name.split('.')[0].removeprefix('part-'))}.jsonl" for name in done}  # marker: index
     assert sorted(scans(log)[before:]) == sorted({f"part-{i}.jsonl" for i in range(8)} - committed)
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in work.glob("*.done.json")
             if p.name in done} == done  # fmt: skip
