@@ -90,3 +90,34 @@ def test_parquet_shards_are_a_folder_written_whole_in_record_order(tmp_path: Pat
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
     with pytest.raises(DataError, match="writes a folder"):
         formats.write(records, source, "parquet-shards")
+
+
+def test_a_shard_commit_is_keyed_by_the_shard_bytes_and_read_back_only_when_it_matches(tmp_path: Path) -> None:
+    """exec/commits.py without Ray: a rewritten shard (local or memory://) is another shard; a marker of another
+    fingerprint, or not ours, is no commit; a commit is read back as written."""
+    import os
+
+    import fsspec
+
+    from longsift.exec import commits
+
+    local = tmp_path / "part-0.jsonl"
+    local.write_bytes(b"{}\n")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/commits/part-1.jsonl", b"{}\n")
+    rewrites = [(str(local), lambda: os.utime(local, ns=(1, 1))),
+                ("memory://commits/part-1.jsonl", lambda: fs.pipe("/commits/part-1.jsonl", b"{}\n{}\n"))]  # fmt: skip
+    for shard, rewrite in rewrites:
+        before = commits.fingerprint(command="select", shard=commits.identity(shard), k=3)
+        assert before == commits.fingerprint(command="select", shard=commits.identity(shard), k=3)
+        assert before != commits.fingerprint(command="select", shard=commits.identity(shard), k=4)
+        rewrite()
+        assert before != commits.fingerprint(command="select", shard=commits.identity(shard), k=3)
+    work = tmp_path / "run"
+    work.mkdir()
+    commits.commit(work, 2, {"fingerprint": "abc", "read": 7})
+    assert commits.done_marker(work, 2, "abc") == {"fingerprint": "abc", "read": 7}
+    assert commits.done_marker(work, 2, "other") is None and commits.done_marker(work, 3, "abc") is None
+    commits.marker_path(work, 3).write_bytes(b"not json")
+    assert commits.done_marker(work, 3, "abc") is None
+    assert sorted(p.name for p in work.iterdir()) == ["part-00002.done.json", "part-00003.done.json"]

@@ -167,6 +167,7 @@ def select(
         selection = run_select(
             source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,
             on_reject=None if options.quiet else _show_rejection(),
+            run_folder=side_path(output, "shards") if options.uses_ray() else None,  # shards committed: resumable
         )  # fmt: skip
     if not selection.examples and not allow_empty:
         quarantine_path(output).unlink(missing_ok=True)

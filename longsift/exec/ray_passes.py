@@ -2,21 +2,22 @@
 
 A shard's records go through the stage's own function (longsift.refine.score / refine, the one LLM engine) in an
 actor; its output (`OUT.shards/part-NNNNN.jsonl`, messages layout) is written whole, then its completion marker
-(`part-NNNNN.done.json`: the shard's counts, calls, cost, failures and a fingerprint of the shard and options).
-A rerun skips every shard whose marker matches, and what a killed shard had already been answered comes from the
-shared SQLite cache (it is safe across processes): nothing finished is redone, nothing answered is paid again.
+(`part-NNNNN.done.json`: the shard's counts, calls, cost, failures, the rows whose id is the record's own, and a
+fingerprint of the shard and options: exec/commits.py). A rerun skips every shard whose marker matches, and what
+a killed shard had already been answered comes from the shared SQLite cache (it is safe across processes): nothing
+finished is redone, nothing answered is paid again.
 The rate limits (--rpm/--tpm) are the cluster's: each of the W actors running at once gets 1/W of them (an even
 split, not a shared limiter actor: the actors' loads are alike, and nothing is asked of another process per request).
 A local model (--backend transformers, vllm) loads once per actor, in its constructor, on the GPUs it reserves
 (--ray-gpus-per-worker), and serves every shard the actor runs. When every shard is
-done the parts are joined in shard order into OUT (rows renumbered to the pool's), with one quarantine and one
+done the parts are joined in shard order into OUT (rows renumbered to the pool's, ids kept or renumbered by
+select's rule: exec/shard_ids.py), with one quarantine and one
 failures list. A dry run prints shards, rows, calls and cost, summed over the shards, and sends nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Any
 import orjson
 
 from longsift import formats
-from longsift.exec import cluster, shards
-from longsift.exec.ray_select import rebased
+from longsift.exec import cluster, commits, shards
+from longsift.exec.shard_ids import rebased
 from longsift.formats.load import Quarantine, RecordStream
 from longsift.outputs import side_path, write_bytes
 from longsift.records import Example
@@ -36,41 +37,18 @@ from longsift.records import Example
 STAGES = {"score": "longsift.refine.score:score", "refine": "longsift.refine.refine:refine"}
 
 
-def work_folder(output: Path) -> Path:
-    """Where the shards' parts and markers live: `OUT.shards/` beside the output."""
-    return side_path(output, "shards")
+work_folder = commits.work_folder
 
 
 def part_path(work: Path, index: int) -> Path:
     return work / f"part-{index:05d}.jsonl"
 
 
-def marker_path(work: Path, index: int) -> Path:
-    return work / f"part-{index:05d}.done.json"
-
-
 def fingerprint(stage: str, shard: str, options: Any, llm: Any) -> str:
-    """What a marker must match to count as done: the shard (name and size) and everything that shapes answers."""
-    size = _size(shard)
+    """What a marker must match to count as done: the shard and everything that shapes answers."""
     settings = llm.model_dump(mode="json", exclude={"progress", "dry_run", "rpm", "tpm", "concurrency", "cache"})
-    blob = orjson.dumps({"stage": stage, "shard": shard, "size": size, "options": options.model_dump(mode="json"),
-                         "llm": settings}, option=orjson.OPT_SORT_KEYS)  # fmt: skip
-    return hashlib.sha256(blob).hexdigest()
-
-
-def _size(shard: str) -> int:
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(shard)
-    return int(fs.size(path))
-
-
-def done_marker(work: Path, index: int, expected: str) -> dict[str, Any] | None:
-    path = marker_path(work, index)
-    if not path.is_file():
-        return None
-    marker = orjson.loads(path.read_bytes())
-    return marker if marker.get("fingerprint") == expected else None
+    return commits.fingerprint(stage=stage, shard=commits.identity(shard), options=options.model_dump(mode="json"),
+                               llm=settings, model=commits.local_files(llm.model))  # fmt: skip
 
 
 def stage_function(stage: str) -> Any:
@@ -86,12 +64,14 @@ def run_shard(task: dict[str, Any], stage: str, options: Any, llm: Any, input_fo
     index, shard = int(task["index"]), str(task["shard"])
     quarantine = Quarantine(part_path(work, index).with_suffix(".quarantine.jsonl"))
     with shards.local_copy(shard) as path:
-        stream = RecordStream(path, input_format, quarantine=quarantine, max_record_bytes=max_record_bytes)
+        stream = RecordStream(path, input_format, quarantine=quarantine, max_record_bytes=max_record_bytes,
+                              collect_ids=True)  # fmt: skip
         records = [_renamed(r, shard) for r in stream]
     result = stage_function(stage)(records, llm, options, output=part_path(work, index))
     report = stream.report
     counts = {"index": index, "shard": shard, "read": report.read, "kept": report.kept,
-              "quarantined": report.quarantined}  # fmt: skip
+              "quarantined": report.quarantined,
+              "own_ids": [row for row, _, _ in stream.own_ids or ()]}  # rows whose id is the record's own  # fmt: skip
     if result.dry_run is not None:
         return {**counts, "dry_run": dataclasses.asdict(result.dry_run)}
     formats.write(result.records, part_path(work, index), "messages")
@@ -99,7 +79,7 @@ def run_shard(task: dict[str, Any], stage: str, options: Any, llm: Any, input_fo
               "failed": len(result.report.failures), "sent": result.report.sent, "cached": result.report.cached,
               "cost": _cost(result.report.rounds),
               "failures": [f.to_dict() for f in result.report.failures]}  # fmt: skip
-    write_bytes(marker_path(work, index), orjson.dumps(marker))  # the commit: written last, atomically
+    commits.commit(work, index, marker)  # written last: the shard is done
     return marker
 
 
@@ -152,7 +132,7 @@ def run_pass(stage: str, source: Any, output: Path, options: Any, llm: Any, *, i
     cache = llm.cache_path(output)  # one cache for every actor: answered once, paid once
     llm = llm.but(cache=cache.resolve() if cache else None, progress=False)
     prints = [fingerprint(stage, shard, options, llm) for shard in found]  # the limits are not in a fingerprint
-    done = {i: m for i in range(len(found)) if (m := done_marker(work, i, prints[i])) is not None}
+    done = {i: m for i in range(len(found)) if (m := commits.done_marker(work, i, prints[i])) is not None}
     todo = [{"index": i, "shard": s, "fingerprint": prints[i]} for i, s in enumerate(found) if i not in done]
     pool = cluster.actors(workers, max(1, len(todo)), gpus_per_worker)
     llm = llm.but(rpm=llm.rpm / pool if llm.rpm else None, tpm=llm.tpm / pool if llm.tpm else None)
@@ -219,13 +199,15 @@ def dry_run_lines(stage: str, ordered: list[dict[str, Any]], skipped: int) -> st
 
 
 def joined(run: PassRun, output: Path) -> Iterator[Example]:
-    """Every shard's part in shard order, rows renumbered to the pool's (as one file would have them)."""
+    """Every shard's part in shard order, rows renumbered to the pool's (as one file would have them); ids as
+    select's (exec/shard_ids.py)."""
     offset = 0
     work = work_folder(output.resolve())
     for marker in run.shards:
         part = RecordStream(part_path(work, marker["index"]), "messages")
+        own = set(marker["own_ids"])
         for example in part:
-            yield rebased(example, example.row, offset + example.row)
+            yield rebased(example, example.row, offset + example.row, example.row in own)
         offset += marker["read"]
 
 

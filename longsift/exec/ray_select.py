@@ -13,24 +13,29 @@ What needs the whole pool in order (`--dedup`) is refused: it would be exact onl
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from longsift import formats
 from longsift.errors import UsageError
 from longsift.exec import cluster, shard_ids, shards, survey
+from longsift.exec.shard_ids import rebased
 from longsift.formats.load import LoadReport, Quarantine, Rejection
 from longsift.formats.rows import Limits
 from longsift.records import Example
 from longsift.select.base import TopK
 from longsift.select.scoring import Plan
+
+if TYPE_CHECKING:
+    from longsift.exec.scan_commits import ScanCommits
 
 Entry = tuple[Any, int, tuple[int | None, Any]]  # (key, row in the shard, (length, payload))
 
@@ -92,39 +97,64 @@ class ShardScanner:
 
     def scan(self, index: int, shard: str) -> ShardResult:
         fetch = self.again.get(index, [])
-        plan = self.plan
-        if fetch and plan.k is not None:
-            plan = dataclasses.replace(plan, k=plan.k + len(fetch))
-        return scan_shard(index, shard, plan, self.format, self.limits, fetch)
+        return scan_shard(index, shard, shard_plan(self.plan, fetch), self.format, self.limits, fetch)
+
+
+def shard_plan(plan: Plan, fetch: Sequence[int]) -> Plan:
+    """The plan of a shard's scan: a second scan for duplicate ids keeps k + their count (exec/shard_ids.py)."""
+    return dataclasses.replace(plan, k=plan.k + len(fetch)) if fetch and plan.k is not None else plan
 
 
 def map_shards(
     found: Sequence[str], plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
     address: str | None, on_shard: Callable[[ShardResult], None] | None = None,
-    again: dict[int, list[int]] | None = None, gpus_per_worker: float = 0.0, scanner: type = ShardScanner,
+    again: dict[int, list[int]] | None = None, gpus_per_worker: float = 0.0, store: ScanCommits | None = None,
+    say: Callable[[str], None] | None = None, scanner: type = ShardScanner,
 ) -> list[ShardResult]:  # fmt: skip
-    """Every shard's result (only those of `again`, when given), in shard order: a Ray Data pipeline of one shard
-    per row over an actor pool of `scanner`s (ShardScanner, or one that also maps the records: exec/ray_pool.py)."""
-    ray = cluster.connect(address)
-    chosen = [i for i in range(len(found)) if again is None or i in again]
-    items = [{"index": i, "shard": found[i]} for i in chosen]
-    pool = cluster.actors(workers, len(items), gpus_per_worker)
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        scanner, fn_constructor_args=(plan, format, limits, again or {}), batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, num_gpus=gpus_per_worker or None,
-        batch_format="default",
-    )  # fmt: skip
-    results: dict[int, ShardResult] = {}
-    for row in dataset.iter_rows():
-        result: ShardResult = row["result"]
+    """Every shard's result (only those of `again`, when given), in shard order. `store`: the shards committed by
+    an earlier run are taken from it, not scanned, and each one scanned here is committed as it arrives
+    (exec/scan_commits.py). `scanner`: ShardScanner, or one that also maps the records (exec/ray_pool.py)."""
+    cluster.connect(address)
+    again = again or {}
+    chosen = [i for i in range(len(found)) if not again or i in again]
+    results = store.done(chosen, again) if store is not None else {}
+    items = [{"index": i, "shard": found[i]} for i in chosen if i not in results]
+    if say is not None and store is not None:
+        say(f"select on ray: {len(chosen)} shard(s){' scanned again for duplicate ids' if again else ''}, "
+            f"{len(results)} already done ({store.work}), {len(items)} to run")  # fmt: skip
+    done = set(results)
+    for result in itertools.chain(list(results.values()), scanned(items, plan, format, limits, workers,
+                                                                   gpus_per_worker, again, scanner)):  # fmt: skip
+        if store is not None and result.index not in done:
+            store.commit(result, again.get(result.index, []), say)  # committed as it arrives
         results[result.index] = result
         if on_shard is not None:
             on_shard(result)
     return [results[i] for i in chosen]
 
 
+def scanned(items: list[dict[str, Any]], plan: Plan, format: str | None, limits: Limits, workers: int | None,
+            gpus_per_worker: float, again: dict[int, list[int]], scanner: type = ShardScanner,
+            ) -> Iterator[ShardResult]:  # fmt: skip
+    """The shards of `items` scanned on the cluster (a Ray Data pipeline of one shard a row over an actor pool),
+    each result as its shard finishes."""
+    if not items:
+        return
+    import ray
+
+    pool = cluster.actors(workers, len(items), gpus_per_worker)
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        scanner, fn_constructor_args=(plan, format, limits, again), batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, num_gpus=gpus_per_worker or None,
+        batch_format="default",
+    )  # fmt: skip
+    for row in dataset.iter_rows():
+        yield row["result"]
+
+
 def resolve_ids(results: list[ShardResult], found: Sequence[str], plan: Plan, *, format: str | None,
                 limits: Limits, workers: int | None, address: str | None, gpus_per_worker: float = 0.0,
+                store: ScanCommits | None = None, say: Callable[[str], None] | None = None,
                 scanner: type = ShardScanner) -> list[ShardResult]:  # fmt: skip
     """The shards' results with ids duplicated across shards quarantined where local would (exec/shard_ids.py)."""
     duplicated = shard_ids.duplicates([r.ids for r in results])
@@ -132,7 +162,8 @@ def resolve_ids(results: list[ShardResult], found: Sequence[str], plan: Plan, *,
         return results
     again = {index: [row for row, _, _ in rows] for index, rows in duplicated.items()}
     for redone in map_shards(found, plan, format=format, limits=limits, workers=workers, address=address,
-                             again=again, gpus_per_worker=gpus_per_worker, scanner=scanner):  # fmt: skip
+                             again=again, gpus_per_worker=gpus_per_worker, store=store, say=say,
+                             scanner=scanner):  # fmt: skip
         redone.duplicates = duplicated[redone.index]
         results[redone.index] = redone
     return results
@@ -203,23 +234,14 @@ def materialize(merged: Merged) -> tuple[list[Example], list[int | None]]:
     return examples, lengths
 
 
-def rebased(example: Example, shard_row: int, row: int, own_id: bool | None = None) -> Example:
-    """A record parsed at its shard row, as parsed at its pool row: its row, and the id of a record without its
-    own (its row number) follow it; a record's own id stays, even one that looks like a row number. `own_id`
-    None: not known (then an id equal to the shard row is taken for a row number)."""
-    if own_id is None:
-        own_id = example.id != str(shard_row)
-    rid = example.id if own_id else str(row)
-    at = row if example.row == shard_row else example.row
-    return Example(rid, example.messages, example.source, at, example.metadata)
-
-
 def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, workers: int | None,
            address: str | None, quarantine: Quarantine, on_progress: Callable[[int, int], None] | None = None,
            lines: bool = False, command: str = "select", gpus_per_worker: float = 0.0,
-           scanner: type = ShardScanner) -> tuple[Merged, str]:  # fmt: skip
+           work: Path | None = None, scanner: type = ShardScanner) -> tuple[Merged, str]:  # fmt: skip
     """The local executor's `select.run`, on Ray: `source` is a file, folder, glob, list or @FILE of shards.
-    Progress over the finished shards: `on_progress(bytes done, total)`, and a line a shard on stderr (`lines`)."""
+    Progress over the finished shards: `on_progress(bytes done, total)`, and a line a shard on stderr (`lines`).
+    `work`: a run folder where each shard's result is committed as it completes; a rerun with the same folder,
+    shards and plan scans only the shards not done (exec/scan_commits.py)."""
     if not isinstance(source, str | Path | list | tuple):
         raise UsageError("--executor ray reads files (a folder, glob or list of shards), not records in memory")
     if plan.dedup:
@@ -228,8 +250,14 @@ def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, worke
     found = shards.expand(source)
     name = str(source) if isinstance(source, str | Path) else ",".join(map(str, source))
     plan = dataclasses.replace(plan, own_ids=True)
+    store = None
+    if work is not None and scanner is ShardScanner:  # a mapping scanner's vectors are not committed: scan again
+        from longsift.exec.scan_commits import ScanCommits
+
+        store = ScanCommits(work.resolve(), found, plan, format, limits)
     common: dict[str, Any] = {"format": format, "limits": limits, "workers": workers, "address": address,
-                              "gpus_per_worker": gpus_per_worker, "scanner": scanner}  # fmt: skip
+                              "gpus_per_worker": gpus_per_worker, "store": store,
+                              "say": _err if lines else None, "scanner": scanner}  # fmt: skip
     progress = survey.Progress(command, found, on_progress, lines)
     scanned = map_shards(found, plan, **common, on_shard=lambda r: progress(r.index, r.read, len(r.rejections)))
     results = resolve_ids(scanned, found, plan, **common)
@@ -285,3 +313,9 @@ def convert_records(source: Any, *, format: str | None, limits: Limits, address:
     merged, _ = select(source, plan, format=format, limits=limits, workers=None, address=address,
                        quarantine=quarantine, lines=lines, command="convert")  # fmt: skip
     return materialize(merged)[0], merged.report
+
+
+def _err(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)

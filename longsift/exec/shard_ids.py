@@ -6,6 +6,10 @@ already quarantined by its scan); the driver walks the shards in pool order, and
 shard is a duplicate at that shard's row, exactly where the local executor would find it. A shard with such rows
 is scanned again for its best k + (its duplicates) (of which at least k remain once they are dropped: the merge
 stays exact) and sends back the duplicates' records for the quarantine. Pools without duplicates pay nothing.
+
+Rows and ids of a record read from a shard, in the pool (`rebased`, the one rule for select, convert, score and
+refine on Ray): its row is the shard's offset + its row there; a record without its own id is named by its row, so
+its id follows the row; a record's own id stays, even one that looks like a row number.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from longsift import formats
 from longsift.formats.rows import Limits
+from longsift.records import Example
 
 OwnIds = list[tuple[int, int | None, str]]  # (row in the shard, line in the shard, id), in row order
 
@@ -44,3 +49,11 @@ def records_at(path: str, rows: set[int], format: str | None, limits: Limits) ->
             if len(found) == len(rows):
                 break
     return found
+
+
+def rebased(example: Example, shard_row: int, row: int, own_id: bool) -> Example:
+    """A record parsed at its shard row, as parsed at its pool row `row` (`own_id`: it carries its own id, as its
+    shard's reader noted: an id that looks like a row number may be either)."""
+    rid = example.id if own_id else str(row)
+    at = row if example.row == shard_row else example.row
+    return Example(rid, example.messages, example.source, at, example.metadata)

@@ -118,7 +118,7 @@ def select(
     source: Source, method: str | None = None, k: int | None = None, *, options: SelectOptions | None = None,
     quarantine: str | Path | Quarantine | None = None, limits: Limits | None = None,
     on_progress: Callable[[int, int], None] | None = None, on_reject: Callable[[Rejection], None] | None = None,
-    **fields: Any,
+    run_folder: str | Path | None = None, **fields: Any,
 ) -> Selection:  # fmt: skip
     """Select k records of `source` (file, folder, hub id, RecordStream or Examples).
 
@@ -131,7 +131,9 @@ def select(
     occurrence wins) and holds 16 bytes per distinct record. `drop_empty_input` drops records whose
     Alpaca `input` is empty (for chat layouts: whose user turns are all blank). `workers`: processes
     (default: one per core). Output is in ascending source-row order. `limits`: bounds applied while
-    reading (default: the options' max_record_bytes, max_depth, max_gzip_ratio).
+    reading (default: the options' max_record_bytes, max_depth, max_gzip_ratio). `run_folder` (--executor ray):
+    each shard's result is committed there as it completes, and a rerun with the same folder, shards and options
+    scans only the shards not done (the CLI: `OUT.shards/` beside the output).
     """
     positional = {name: value for name, value in (("method", method), ("k", k)) if value is not None}
     if options is None:
@@ -139,12 +141,13 @@ def select(
     elif positional or fields:
         options = SelectOptions.from_keywords({**options.model_dump(exclude_unset=True), **positional, **fields},
                                             "select()")  # fmt: skip
-    return _select(source, options, quarantine, limits or options.limits(), on_progress, on_reject)
+    return _select(source, options, quarantine, limits or options.limits(), on_progress, on_reject, run_folder)
 
 
 def _select(
     source: Source, options: SelectOptions, quarantine: str | Path | Quarantine | None, limits: Limits,
     on_progress: Callable[[int, int], None] | None, on_reject: Callable[[Rejection], None] | None,
+    run_folder: str | Path | None = None,
 ) -> Selection:  # fmt: skip
     k, by, tokenizer, seed = options.k, options.unit(), options.tokenizer, options.seed
     min_length, max_length, dedup = options.min_response_length, options.max_response_length, options.dedup
@@ -182,7 +185,8 @@ def _select(
         merged, name = ray_select.select(source, plan, format=format, limits=limits, workers=workers,
                                          address=options.ray_address, quarantine=sink, on_progress=on_progress,
                                          lines=not options.quiet,
-                                         gpus_per_worker=options.ray_gpus_per_worker)  # fmt: skip
+                                         gpus_per_worker=options.ray_gpus_per_worker,
+                                         work=Path(run_folder) if run_folder is not None else None)  # fmt: skip
         examples, lengths = ray_select.materialize(merged)
         examples = annotated(plan.method, merged, examples)
         outcome = merged
