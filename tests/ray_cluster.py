@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,16 @@ def write_shards(lines: list[bytes], folder: Path, gzipped: int) -> Path:
         else:
             (shards / f"part-{i}.jsonl").write_bytes(data)
     return shards
+
+
+def pool_prefix(pool: Path, rows: int, broken_at: int, folder: Path, gzipped: int) -> tuple[Path, Path]:
+    """The pool's first `rows` lines with a broken line at `broken_at`: as one file, and as `write_shards`."""
+    with gzip.open(pool, "rb") as handle:
+        lines = list(itertools.islice(handle, rows))
+    lines = lines[:broken_at] + [b"{broken\n"] + lines[broken_at:]
+    whole = folder / "pool.jsonl"
+    whole.write_bytes(b"".join(lines))
+    return whole, write_shards(lines, folder, gzipped)
 
 
 def written(examples, path: Path, fmt: str) -> bytes:

@@ -5,8 +5,6 @@ embeds and what the driver holds. Needs the ray extra."""
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import os
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from longsift.models.embed import EmbeddingCache, model_key, record_text, text_k
 from longsift.select import select
 
 pytestmark = pytest.mark.ray
-from ray_cluster import ENV, REPO, local_cluster, write_shards, written  # noqa: E402
+from ray_cluster import ENV, REPO, local_cluster, pool_prefix, written  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROWS = 120
@@ -44,13 +42,9 @@ def loads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pool(alpaca_pool: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """The pool's first ROWS lines (one broken) as one file and as 4 shards (one gzipped), and a vector cache for
     each executor (so Ray's vectors are its actors' own, never read from the local run's)."""
-    with gzip.open(alpaca_pool, "rb") as handle:
-        lines = list(itertools.islice(handle, ROWS))
-    lines = lines[:50] + [b"{broken\n"] + lines[50:]
     folder = tmp_path_factory.mktemp("embed-shards")
-    whole = folder / "pool.jsonl"
-    whole.write_bytes(b"".join(lines))
-    return whole, write_shards(lines, folder, gzipped=2), folder
+    whole, shards = pool_prefix(alpaca_pool, ROWS, 50, folder, gzipped=2)
+    return whole, shards, folder
 
 
 METHODS = {

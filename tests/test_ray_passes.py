@@ -5,7 +5,6 @@ tests/ray_loads/sitecustomize.py); what a cluster cannot run is refused in one l
 from __future__ import annotations
 
 import gzip
-import itertools
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from longsift.formats.load import load
 from longsift.select import select
 
 pytestmark = pytest.mark.ray
-from ray_cluster import ENV, REPO, local_cluster, write_shards, written  # noqa: E402
+from ray_cluster import ENV, REPO, local_cluster, pool_prefix, written  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROWS = 320
@@ -57,13 +56,8 @@ def pool(alpaca_pool: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     causal LM (built from a config, its tokenizer trained on these records: nothing is downloaded)."""
     from longsift.tiny import build_tiny_model, example_texts
 
-    with gzip.open(alpaca_pool, "rb") as handle:
-        lines = list(itertools.islice(handle, ROWS))
-    lines = lines[:100] + [b"{broken\n"] + lines[100:]
     folder = tmp_path_factory.mktemp("ifd-shards")
-    whole = folder / "pool.jsonl"
-    whole.write_bytes(b"".join(lines))
-    shards = write_shards(lines, folder, gzipped=1)
+    whole, shards = pool_prefix(alpaca_pool, ROWS, 100, folder, gzipped=1)
     model = build_tiny_model(folder / "model", example_texts(load(whole, quarantine=None)), vocab_size=1024,
                              hidden_size=64, intermediate_size=128)  # fmt: skip
     return whole, shards, model
