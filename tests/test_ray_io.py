@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import ray
 
 from longsift import formats
 from longsift.select import select
@@ -115,12 +116,16 @@ def test_a_local_url_protocol_is_read_through_fsspec_on_the_workers(local_ray, t
     assert on_ray.summary.rows_read == 60
 
 
-def test_cli_dry_run_progress_and_parquet_shards_on_ray(id_pool, tmp_path, cli):
+def test_cli_dry_run_progress_and_parquet_shards_on_ray(local_ray, id_pool, tmp_path, cli):
     whole, parts = id_pool
     ray_args = ("--executor", "ray")
+    # select starts its own local cluster (the default, no address); the other commands join the module's
+    # running one through RAY_ADDRESS, as a user's would: a local start is ~15 s each (28 s on a loaded machine).
+    joined = {**ENV, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
     before = sorted(tmp_path.iterdir())
-    for command, out, extra in (("select", "s.json", ("--k", "6")), ("stats", "st", ()), ("convert", "c.jsonl", ())):
-        dry = cli(command, str(parts), "-o", str(tmp_path / out), *extra, *ray_args, "--dry-run", env=ENV)
+    for command, out, extra, env in (("select", "s.json", ("--k", "6"), ENV), ("stats", "st", (), joined),
+                                     ("convert", "c.jsonl", (), joined)):  # fmt: skip
+        dry = cli(command, str(parts), "-o", str(tmp_path / out), *extra, *ray_args, "--dry-run", env=env)
         assert f"{command}: dry run on ray" in dry.stderr, dry.stderr
         assert "shards:         3 to run" in dry.stderr and "rows:           60\n" in dry.stderr
         assert "calls:          0" in dry.stderr and "estimated cost: $0.0000" in dry.stderr
@@ -136,7 +141,7 @@ def test_cli_dry_run_progress_and_parquet_shards_on_ray(id_pool, tmp_path, cli):
     assert without_source(tmp_path / "back.jsonl") == without_source(tmp_path / "local.jsonl")
     # the README's `convert ... --output-format parquet-shards --executor ray`: the local conversion, as shards
     cli("convert", str(whole), "-o", str(tmp_path / "all.jsonl"))
-    cli("convert", str(parts), "-o", str(tmp_path / "conv"), "--output-format", "parquet-shards", *ray_args, env=ENV)
+    cli("convert", str(parts), "-o", str(tmp_path / "conv"), "--output-format", "parquet-shards", *ray_args, env=joined)
     cli("convert", str(tmp_path / "conv" / "part-00000.parquet"), "-o", str(tmp_path / "conv.jsonl"))
     assert without_source(tmp_path / "conv.jsonl") == without_source(tmp_path / "all.jsonl")
     assert len(without_source(tmp_path / "all.jsonl")) == 56
