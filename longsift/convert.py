@@ -27,7 +27,7 @@ import orjson
 
 from longsift import formats
 from longsift.formats import rows as containers
-from longsift.formats.alpaca import _dumps
+from longsift.formats.alpaca import _dumps, fast_response
 from longsift.formats.load import LoadReport, Quarantine, Rejection, judge
 from longsift.formats.rows import Block, Limits
 from longsift.formats.schema import has_own_id
@@ -37,7 +37,7 @@ from longsift.records import Example
 BLOCK_BYTES = 2 << 20
 ARRAY_FORMATS = ("alpaca", "fastchat", "sharegpt")  # JSON arrays, indent 4 (formats.alpaca.write_json_array)
 FORMATS = ("messages", *ARRAY_FORMATS)
-_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what `bytes.strip()` strips: a line of only these is no row
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what `bytes.strip()` strips (a blank line starts with one)
 
 
 class Fallback(Exception):
@@ -250,7 +250,8 @@ def _after(rows: containers.BlockRows, block: Block, base: tuple[int, int]) -> t
     """Rows and lines up to the block's end (rows as `rows.iter_text` numbers them: blank lines are none)."""
     count = len(rows.raws)
     if block.kind == "lines":
-        count -= sum(1 for raw in rows.raws if (not raw or raw[0] in _SPACE) and not raw.strip())
+        # `rows.blank` is the rule; a line that starts with other than a space is never blank, so most skip it
+        count -= sum(1 for i, raw in enumerate(rows.raws) if (not raw or raw[0] in _SPACE) and rows.blank(i))
     base_line = block.first_line - 1 if block.first_line else base[1]
     return base[0] + count, base_line + rows.lines
 
@@ -331,7 +332,7 @@ def _write_at(fd: int, data: bytes, seq: int, start: int | None) -> tuple[int, i
 
 def _alpaca_line(job: Job, rows: containers.BlockRows) -> Callable[[Any, int], bytes | None]:
     """The messages line of an Alpaca row that the exact path would certainly accept, else None (then the exact
-    path judges it): the same checks (`alpaca.fast_response`, inlined, and the record limits) and the same dict
+    path judges it): the same checks (`alpaca.fast_response` and the record limits) and the same dict
     as `alpaca.parse` + `messages.write` give; rows with their own id always take the exact path (duplicates)."""
     limit, depth, source, in_array = job.limits.record_bytes, job.limits.depth, job.source, rows.in_array
     sized = rows.oversized  # False: the whole block is within the record limit, so every row is
@@ -352,11 +353,10 @@ def _alpaca_line(job: Job, rows: containers.BlockRows) -> Callable[[Any, int], b
         own = len(data) > 2 + ("input" in data)  # fields of its own, beside instruction, input and output
         if (depth < 2 or own and not _two_levels(data)) and raw.count(b"[") + raw.count(b"{") > depth:
             return None  # maybe nested too deep: the exact path measures it (brackets bound the nesting)
-        instruction, output, given = data.get("instruction"), data.get("output"), data.get("input")
-        if type(output) is not str or type(instruction) is not str or not output or not instruction:
+        output = fast_response(data)
+        if output is None:
             return None
-        if output.isspace() or instruction.isspace() or (given is not None and type(given) is not str):
-            return None
+        instruction, given = data["instruction"], data.get("input")
         text = given or ""
         metadata = {"instruction": instruction, "input": text}
         if own:  # kept after these two, in the row's order

@@ -167,7 +167,7 @@ def select(
         selection = run_select(
             source, options=chosen, quarantine=quarantine_path(output), on_progress=on_progress,
             on_reject=None if options.quiet else _show_rejection(),
-            run_folder=side_path(output, "shards") if options.uses_ray() else None,  # shards committed: resumable
+            run_folder=_run_folder(output) if options.uses_ray() else None,  # shards committed: resumable
         )  # fmt: skip
     if not selection.examples and not allow_empty:
         quarantine_path(output).unlink(missing_ok=True)
@@ -249,6 +249,12 @@ def stats_with_progress(source: str, options: StatsOptions) -> Any:
             say(f"stats: {unit} counted in {time.monotonic() - started:.1f}s")
     units = {name: stat for report in reports for name, stat in report.units.items()}
     return dataclasses.replace(reports[-1], units=units)
+
+
+def _run_folder(output: Path) -> Path:
+    from longsift.exec.commits import work_folder  # the one place that names it (score/refine use it too)
+
+    return work_folder(output)
 
 
 def dry_run(command: str, source: str, options: Any, what: str, encoder: str | None = None) -> None:

@@ -259,8 +259,8 @@ def select(source: Any, plan: Plan, *, format: str | None, limits: Limits, worke
                               "gpus_per_worker": gpus_per_worker, "store": store,
                               "say": _err if lines else None, "scanner": scanner}  # fmt: skip
     progress = survey.Progress(command, found, on_progress, lines)
-    scanned = map_shards(found, plan, **common, on_shard=lambda r: progress(r.index, r.read, len(r.rejections)))
-    results = resolve_ids(scanned, found, plan, **common)
+    mapped = map_shards(found, plan, **common, on_shard=lambda r: progress(r.index, r.read, len(r.rejections)))
+    results = resolve_ids(mapped, found, plan, **common)
     merged = merge(results, plan, name, quarantine)
     merged.workers = cluster.actors(workers, len(found), gpus_per_worker)
     return merged, name
