@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
 MIN_VENV ?= .venv-min
+# The fast suite runs in this many pytest-xdist processes (CI has 2 cores; `make test TEST_PROCS=0`: one process).
+TEST_PROCS ?= 2
 MIN_BIN := $(MIN_VENV)/bin
 
 .PHONY: install demo test test-all test-min test-ray lint bench
@@ -24,7 +26,7 @@ demo: install
 	$(BIN)/longsift stats out/alpaca-longest-1k.json --compare $(DATA)/alpaca_subsets/alpaca_public_pool.jsonl.gz --by nltk -o out/stats
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow and not ray"
+	$(BIN)/python -m pytest -q -n $(TEST_PROCS) -m "not slow and not ray"
 
 # --executor ray: the optional extra, then the tests that start Ray clusters (CI runs them as their own step)
 test-ray: install
@@ -35,7 +37,7 @@ test-ray: install
 # from pyproject.toml), in a venv of its own, then the linters (dev's floors) and the fast tests.
 test-min: $(MIN_VENV)/.installed
 	$(MIN_BIN)/ruff check . && $(MIN_BIN)/ruff format --check . && $(MIN_BIN)/mypy
-	$(MIN_BIN)/python -m pytest -q -m "not slow and not ray"
+	$(MIN_BIN)/python -m pytest -q -n $(TEST_PROCS) -m "not slow and not ray"
 
 $(MIN_VENV)/.installed: pyproject.toml .ci/floors.py
 	$(PY) -m venv $(MIN_VENV)
