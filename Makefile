@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
 MIN_VENV ?= .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+
 # The fast suite runs in this many pytest-xdist processes (CI has 2 cores; `make test TEST_PROCS=0`: one process).
 TEST_PROCS ?= 2
-MIN_BIN := $(MIN_VENV)/bin
 
 .PHONY: install demo test test-all test-min test-ray lint bench
 
