@@ -16,6 +16,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist there is a process per core already: a second torch/OpenMP thread per process (and per CLI
+# subprocess, which inherits this) only fights for the cores. Measured on 2 cores, -n 2: 5:14 -> 4:10 on the
+# training, embedding and generation tests. Set before anything imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
 # File-hash caches of manifests (longsift.manifest.HashCache) go to a folder of this session, not the user's.
 os.environ.setdefault("LONGSIFT_CACHE_DIR", tempfile.mkdtemp(prefix="longsift-test-cache-"))
 

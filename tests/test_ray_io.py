@@ -119,11 +119,12 @@ def test_a_local_url_protocol_is_read_through_fsspec_on_the_workers(local_ray, t
 def test_cli_dry_run_progress_and_parquet_shards_on_ray(local_ray, id_pool, tmp_path, cli):
     whole, parts = id_pool
     ray_args = ("--executor", "ray")
-    # select starts its own local cluster (the default, no address); the other commands join the module's
-    # running one through RAY_ADDRESS, as a user's would: a local start is ~15 s each (28 s on a loaded machine).
+    # select on JSON lines starts its own local cluster (the default, no address); every other command joins the
+    # module's running one through RAY_ADDRESS, as a user's would: a local start is ~15 s each (28 s when loaded).
     joined = {**ENV, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    own = ENV if whole.suffix == ".jsonl" else joined
     before = sorted(tmp_path.iterdir())
-    for command, out, extra, env in (("select", "s.json", ("--k", "6"), ENV), ("stats", "st", (), joined),
+    for command, out, extra, env in (("select", "s.json", ("--k", "6"), own), ("stats", "st", (), joined),
                                      ("convert", "c.jsonl", (), joined)):  # fmt: skip
         dry = cli(command, str(parts), "-o", str(tmp_path / out), *extra, *ray_args, "--dry-run", env=env)
         assert f"{command}: dry run on ray" in dry.stderr, dry.stderr
@@ -132,7 +133,7 @@ def test_cli_dry_run_progress_and_parquet_shards_on_ray(local_ray, id_pool, tmp_
         assert sorted(tmp_path.iterdir()) == before  # nothing written
     cli("select", str(whole), "-o", str(tmp_path / "local.jsonl"), "--k", "6", "--by", "words")
     done = cli("select", str(parts), "-o", str(tmp_path / "out"), "--k", "6", "--by", "words",
-               "--output-format", "parquet-shards", *ray_args, env=ENV)  # fmt: skip
+               "--output-format", "parquet-shards", *ray_args, env=joined)  # fmt: skip
     assert "select: shard 3/3 done" in done.stderr or "3/3 shards, 60 rows read" in done.stderr, done.stderr
     assert "3/3 shards, 60 rows read" in done.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000.parquet"]

@@ -20,9 +20,11 @@ def test_the_two_setup_commands_are_what_ci_runs() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     steps = [line for line in ci.strip().splitlines() if line.startswith("make ")]
     assert steps == ["make test", "make test-ray", "make test-min"]  # README tests, the Ray extra, then the floors
-    # the fast suite, at the current and at the floor versions, in TEST_PROCS pytest-xdist processes (default 2)
+    # the fast suite in TEST_PROCS pytest-xdist processes (default 2); at the floors, its FLOOR_TESTS
     assert re.search(r"^TEST_PROCS \?= 2$", makefile, re.M)
-    assert len(re.findall(r"python -m pytest -q -n \$\(TEST_PROCS\) -m \"not slow and not ray\"", makefile)) == 2
+    run = r"python -m pytest -q -n \$\(TEST_PROCS\) -m \"not slow and not ray\""
+    assert re.search(rf"^\t\$\(BIN\)/{run}$", makefile, re.M)
+    assert re.search(rf"^\t\$\(MIN_BIN\)/{run} \$\(FLOOR_TESTS\)$", makefile, re.M)
 
 
 def documented_commands() -> list[list[str]]:
