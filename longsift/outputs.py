@@ -16,6 +16,7 @@ write of the same output removes those of processes that are gone.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import math
 import os
 import tempfile
@@ -172,8 +173,18 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def guard_paths(inputs: Iterable[str | Path | None], outputs: Iterable[str | Path | None]) -> None:
-    """Refuse outputs that are inputs, and outputs whose folder cannot be written: before any work starts."""
-    input_paths = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    """Refuse outputs that are inputs, and outputs whose folder cannot be written: before any work starts. A glob
+    or `@FILE` of shards (--executor ray) is its listed files, and a glob refuses the outputs it would list too."""
+    input_paths: list[Path] = []
+    patterns: list[str] = []
+    for given in inputs:
+        if given is None:
+            continue
+        if Path(given).exists():
+            input_paths.append(Path(given))
+        elif isinstance(given, str) and (given.startswith("@") or _local_glob(given)):
+            patterns += [given.removeprefix("file://")] if _local_glob(given) else []
+            input_paths += _listed_shards(given)
     seen: list[Path] = []
     for out in outputs:
         if out is None:
@@ -182,11 +193,46 @@ def guard_paths(inputs: Iterable[str | Path | None], outputs: Iterable[str | Pat
         for src in input_paths:
             if same_file(out, src) or (src.is_dir() and _inside(out, src)):
                 raise UsageError(f"{out}: this output is the input {src}; choose another output path")
+        for pattern in patterns:
+            if _matches(out, pattern):
+                raise UsageError(f"{out}: this output is among the input shards {pattern}; choose another output path")
         for earlier in seen:
             if same_file(out, earlier):
                 raise UsageError(f"{out}: two outputs of this command are one file; choose distinct paths")
         seen.append(out)
         check_writable(out)
+
+
+def _local_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[") and ("://" not in text or text.startswith("file://"))
+
+
+def _listed_shards(source: str) -> list[Path]:
+    """The local files a glob or `@FILE` names (the list file too); none when it lists nothing yet."""
+    from longsift.exec.shards import expand, is_url
+
+    try:
+        found = expand(source)
+    except (DataError, OSError):
+        found = []  # the command's own reading says what is wrong with it
+    listed = [
+        Path(shard.removeprefix("file://")) for shard in found if not is_url(shard) or shard.startswith("file://")
+    ]
+    return listed + ([Path(source[1:])] if source.startswith("@") else [])
+
+
+def _matches(output: Path, pattern: str) -> bool:
+    """Would a rerun of glob `pattern` list `output`, or the Parquet shards of an output folder?"""
+    wanted = os.path.abspath(pattern)
+    for candidate in (os.path.abspath(output), os.path.join(os.path.abspath(output), "part-00000.parquet")):
+        if "**" in pattern:  # any depth: `*` across folders too (it may refuse more than the glob would list)
+            found = fnmatch.fnmatchcase(candidate, wanted)
+        else:
+            parts, want = candidate.split(os.sep), wanted.split(os.sep)
+            found = len(parts) == len(want) and all(map(fnmatch.fnmatchcase, parts, want))
+        if found:
+            return True
+    return False
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -153,3 +153,15 @@ def test_dry_run_on_the_local_executor_is_one_line(tmp_path, cli):
     result = cli("select", str(tmp_path / "a.jsonl"), "-o", str(tmp_path / "o.json"), "--dry-run", check=False)
     assert result.returncode == 2 and "error: --dry-run applies to --executor ray" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o.json").exists()
+
+
+def test_an_output_the_input_glob_would_read_back_is_refused_before_any_cluster(tmp_path, cli):
+    """`select 'data/*.jsonl' -o data/longest.jsonl` would read its own output (and side files) on a rerun."""
+    write_jsonl(records_with_ids()[:3], tmp_path / "a.jsonl")
+    for command, pattern, output in (("select", "*.jsonl", "longest.jsonl"), ("convert", "*.jsonl", "all.jsonl"),
+                                     ("stats", "*/*.json", "st")):  # st/stats.json  # fmt: skip
+        result = cli(command, str(tmp_path / pattern), "-o", str(tmp_path / output), "--executor", "ray",
+                     check=False, env=ENV)  # fmt: skip
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "is among the input shards" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]

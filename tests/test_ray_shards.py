@@ -121,3 +121,53 @@ def test_a_shard_commit_is_keyed_by_the_shard_bytes_and_read_back_only_when_it_m
     commits.marker_path(work, 3).write_bytes(b"not json")
     assert commits.done_marker(work, 3, "abc") is None
     assert sorted(p.name for p in work.iterdir()) == ["part-00002.done.json", "part-00003.done.json"]
+
+
+def test_what_longsift_leaves_beside_its_outputs_is_never_a_shard(tmp_path: Path) -> None:
+    """Side files, temporary files, hidden folders and a job's work folder (OUT.shards/ and its markers) from an
+    earlier run stay out of the pool, in a folder and in a glob; a shard merely named like them stays in."""
+    root = tmp_path / "pool.shards"  # the root itself may be called anything
+    names = ["a.jsonl", "out.json", "out.manifest.json", "out.quarantine.jsonl", "b.failures.jsonl.gz",
+             "out.shards/part-00000.done.json", "out.shards/part-00000.parquet", ".longsift-tmp-1.jsonl",
+             ".cache/z.jsonl", "sub/c.jsonl", "sub/old.shards/part-00001.done.json", "manifest.jsonl"]  # fmt: skip
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"{}\n")
+    kept = [str(root / n) for n in ("a.jsonl", "manifest.jsonl", "out.json", "sub/c.jsonl")]
+    assert shards.expand(root) == kept
+    assert shards.expand(str(root / "*.json*")) == [str(root / n) for n in ("a.jsonl", "manifest.jsonl", "out.json")]
+    assert shards.expand(str(root / "**" / "*.jsonl")) == [str(root / n) for n in ("a.jsonl", "manifest.jsonl",
+                                                                                   "sub/c.jsonl")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pattern", "output", "refused"),
+    [("*.jsonl", "out.jsonl", True), ("*.jsonl", "out.json", False), ("*.jsonl", "sub/out.jsonl", False),
+     ("*/*.parquet", "out", True),  # out/part-00000.parquet: Parquet shards
+     ("*/*.parquet", "sub/out", False), ("*.parquet", "out.parquet", True), ("**/*.jsonl", "sub/deep/out.jsonl", True),
+     ("part-[0-9].jsonl", "part-7.jsonl", True), ("part-[0-9].jsonl", "part-x.jsonl", False)],
+)  # fmt: skip
+def test_an_output_a_rerun_of_the_glob_would_read_is_refused(tmp_path: Path, pattern, output, refused) -> None:
+    from longsift.errors import UsageError
+    from longsift.outputs import guard_paths
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "part-0.jsonl").write_bytes(b"{}\n")
+    if refused:
+        with pytest.raises(UsageError, match="is among the input shards"):
+            guard_paths([str(tmp_path / pattern)], [tmp_path / output])
+    else:
+        guard_paths([str(tmp_path / pattern)], [tmp_path / output])
+
+
+def test_a_listed_shard_or_the_list_itself_is_never_an_output(tmp_path: Path) -> None:
+    from longsift.errors import UsageError
+    from longsift.outputs import guard_paths
+
+    (tmp_path / "a.jsonl").write_bytes(b"{}\n")
+    (tmp_path / "list.txt").write_text(f"{tmp_path / 'a.jsonl'}\n")
+    for output in ("a.jsonl", "list.txt"):
+        with pytest.raises(UsageError, match="is the input"):
+            guard_paths([f"@{tmp_path / 'list.txt'}"], [tmp_path / output])
+    guard_paths([f"@{tmp_path / 'list.txt'}"], [tmp_path / "b.jsonl"])
+    guard_paths([f"@{tmp_path / 'missing.txt'}"], [tmp_path / "b.jsonl"])  # the reader says what is missing

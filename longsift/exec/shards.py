@@ -44,10 +44,10 @@ def _expand_one(text: str) -> list[str]:
     def named(path: str) -> str:
         return str(fs.unstrip_protocol(path)) if protocol and protocol != "file://" else _local(text, path)
 
-    if any(ch in root for ch in "*?["):
-        return sorted(named(p) for p in fs.glob(root) if _is_shard(p))
+    if is_pattern(root):
+        return sorted(named(p) for p in fs.glob(root) if _is_shard(p) and not _ours(p, _fixed_part(root)))
     if fs.isdir(root):
-        return sorted(named(p) for p in fs.find(root) if _is_shard(p))
+        return sorted(named(p) for p in fs.find(root) if _is_shard(p) and not _ours(p, root))
     if not fs.exists(root):
         raise DataError(text, "no such file or directory")
     return [named(root)]
@@ -58,8 +58,31 @@ def _local(original: str, path: str) -> str:
     return "file://" + path if original.startswith("file://") else path
 
 
+def is_pattern(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _fixed_part(pattern: str) -> str:
+    """The folder a glob lists below: `data/2024-*/*.jsonl` -> `data`."""
+    parts = pattern.split("/")
+    return "/".join(parts[: next(i for i, part in enumerate(parts) if is_pattern(part))])
+
+
 def _is_shard(path: str) -> bool:
     return path.endswith(SHARD_SUFFIXES)
+
+
+def _ours(path: str, root: str) -> bool:
+    """What longsift itself leaves among the shards, never a shard of the pool: a side file (`x.manifest.json`,
+    `x.quarantine.jsonl`, `x.failures.jsonl`), a hidden or temporary file (`.longsift-tmp-*`), and whatever is in a
+    hidden folder or a job's work folder (`OUT.shards/`, its `part-00000.done.json` markers) below `root`."""
+    from longsift.layout import SIDE_FILE_SUFFIXES
+
+    inside = path[len(root.rstrip("/")) :].strip("/").split("/") if path.startswith(root.rstrip("/")) else [path]
+    name = inside[-1]
+    if name.removesuffix(".gz").endswith(SIDE_FILE_SUFFIXES) or name.startswith("."):
+        return True
+    return any(folder.startswith(".") or folder.endswith(".shards") for folder in inside[:-1])
 
 
 @contextlib.contextmanager
