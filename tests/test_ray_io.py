@@ -165,3 +165,21 @@ def test_an_output_the_input_glob_would_read_back_is_refused_before_any_cluster(
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "is among the input shards" in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
+
+
+@pytest.mark.parametrize("id_pool", ["jsonl"], indirect=True)  # the readers are the CLI's, tested above
+def test_a_recipe_select_stage_on_ray_is_the_local_stage_and_commits_its_shards(local_ray, id_pool, tmp_path, cli):
+    """`executor: ray` in a recipe's select stage (joining a running cluster): the local stage's selection, with
+    each shard committed in the stage's state folder, so a killed run resumes."""
+    whole, parts = id_pool
+    joined = {**ENV, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    written_by = {}
+    for name, source, extra in (("local", whole, ""), ("ray", parts, ", executor: ray")):
+        recipe = tmp_path / f"{name}.yaml"
+        recipe.write_text(f"name: {name}\nrun_dir: {tmp_path / name}\nstages:\n  - name: pick\n    uses: select\n"
+                          f"    with: {{source: '{source}', k: 6, by: words{extra}}}\n")  # fmt: skip
+        cli("run", str(recipe), env=joined)
+        written_by[name] = without_source(tmp_path / name / "select" / "pick.json")
+    assert written_by["ray"] == written_by["local"] and len(written_by["local"]) == 6
+    markers = sorted(p.name for p in tmp_path.joinpath("ray").rglob("shards/part-*.done.json"))
+    assert markers == [f"part-{i:05d}.done.json" for i in range(3)]

@@ -230,7 +230,9 @@ def select_step(context: StageContext) -> dict[str, str]:
     options = step_options(context, SelectStep, seed=context.recipe.seed)
     out = planned(context)[0]
     chosen = options.narrowed(SelectOptions)
-    selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl")
+    work = context.state_dir / "shards" if options.uses_ray() else None  # shards committed: a killed run resumes
+    selection = select(options.source, options=chosen, quarantine=context.state_dir / "quarantine.jsonl",
+                       run_folder=work)  # fmt: skip
     empty.check(len(selection.examples), f"stage {context.spec.name!r} (select)", out,
                 *empty.why_none_selected(selection.summary, chosen), options.allow_empty)  # fmt: skip
     formats.write(selection.examples, out, options.output_format)
