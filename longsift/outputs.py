@@ -204,7 +204,9 @@ def guard_paths(inputs: Iterable[str | Path | None], outputs: Iterable[str | Pat
 
 
 def _local_glob(text: str) -> bool:
-    return any(ch in text for ch in "*?[") and ("://" not in text or text.startswith("file://"))
+    from longsift.exec.shards import is_pattern, is_url
+
+    return is_pattern(text) and (not is_url(text) or text.startswith("file://"))
 
 
 def _listed_shards(source: str) -> list[Path]:
@@ -223,8 +225,10 @@ def _listed_shards(source: str) -> list[Path]:
 
 def _matches(output: Path, pattern: str) -> bool:
     """Would a rerun of glob `pattern` list `output`, or the Parquet shards of an output folder?"""
+    from longsift.formats.parquet import SHARD_NAME
+
     wanted = os.path.abspath(pattern)
-    for candidate in (os.path.abspath(output), os.path.join(os.path.abspath(output), "part-00000.parquet")):
+    for candidate in (os.path.abspath(output), os.path.join(os.path.abspath(output), SHARD_NAME.format(0))):
         if "**" in pattern:  # any depth: `*` across folders too (it may refuse more than the glob would list)
             found = fnmatch.fnmatchcase(candidate, wanted)
         else:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 BATCH_ROWS = 4096
+SHARD_NAME = "part-{:05d}.parquet"  # the files of --output-format parquet-shards, in record order
 
 
 def write(records: Iterable[Example], path: Path) -> int:
@@ -79,10 +80,10 @@ def write_shards(records: Iterable[Example], path: Path) -> int:
     try:
         rows = iter(records)
         while batch := tuple(islice(rows, SHARD_ROWS)):
-            write(batch, staging / f"part-{index:05d}.parquet")
+            write(batch, staging / SHARD_NAME.format(index))
             count, index = count + len(batch), index + 1
         if index == 0:
-            write((), staging / "part-00000.parquet")  # an empty selection is one empty shard, with the schema
+            write((), staging / SHARD_NAME.format(0))  # an empty selection is one empty shard, with the schema
         old = path.with_name(f".{path.name}.old.{os.getpid()}")
         if path.exists():
             path.rename(old)
